@@ -1,0 +1,221 @@
+"""Prefect flows: `corpus_build` and one sub-flow per stage, mapping shard jobs over a process pool.
+
+Thin wrappers only: what a stage does lives in `pipeline/`. Per-shard work is a mapped Prefect
+task (visible in the UI) whose body hands the job to a process pool, so CPU-bound work uses every
+core while Prefect itself stays in this one process (worker processes never talk to the API).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows import progress
+from pipeline import manifest, steps
+from pipeline.config import STAGES, BuildConfig
+from pipeline.errors import BuildError
+from pipeline.jobs import ShardJob, run_job
+from pipeline.manifest import summarise_stage
+from pipeline.shards import InputShard, prepare_inputs
+
+_pool: Executor | None = None
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Executor]:
+    """Processes for CPU-bound shard work; `spawn` so no worker inherits Prefect's threads."""
+    global _pool
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        _pool = pool
+        try:
+            yield pool
+        finally:
+            _pool = None
+
+
+def in_pool(fn, *args) -> Any:
+    if _pool is None:
+        raise RuntimeError("corpus flows need a worker pool: call them from corpus_build")
+    return _pool.submit(fn, *args).result()
+
+
+@task(name="shard", task_run_name="{job.kind}-{job.name}", cache_policy=NONE)
+def shard_task(job: ShardJob) -> dict:
+    record = in_pool(run_job, job)
+    progress.hook.advance(job.kind)
+    return record
+
+
+def map_shards(jobs: list[ShardJob], label: str) -> list[dict]:
+    progress.hook.start(jobs[0].kind if jobs else label, len(jobs), "shards")
+    futures = shard_task.map(jobs)
+    return [future.result() for future in futures]
+
+
+def _filter_stage(stage: str, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
+    start = time.perf_counter()
+    sources = steps.stage_sources(build_dir, stage, inputs)
+    jobs = steps.shard_jobs(stage, stage, sources, build_dir / stage, cfg)
+    records = map_shards(jobs, stage)
+    summary = summarise_stage(records, time.perf_counter() - start, cfg.section_hash(stage))
+    steps.write_stage_summary(build_dir, stage, summary)
+    progress.hook.finish(stage, f"{summary['docs_kept']:,} of {summary['docs_in']:,} docs kept")
+    return summary
+
+
+def _runner(workers: int) -> ThreadPoolTaskRunner:
+    return ThreadPoolTaskRunner(max_workers=max(workers, 1))
+
+
+@flow(name="quality")
+def quality_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
+    """Language ID + Gopher quality and repetition rules, per shard."""
+    return _filter_stage("quality", build_dir, inputs, cfg)
+
+
+@flow(name="dedup")
+def dedup_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
+    """Exact + MinHash-LSH near-duplicate removal across all shards: signatures per shard,
+    one global clustering over ids and hashes, then decisions applied per shard."""
+    start = time.perf_counter()
+    sources = steps.stage_sources(build_dir, "dedup", inputs)
+    signature_jobs = steps.shard_jobs("dedup_signatures", "dedup", sources, build_dir / "dedup", cfg)
+    map_shards(signature_jobs, "dedup_signatures")
+    progress.hook.finish("dedup_signatures")
+    progress.hook.start("dedup_clusters", 1, "step")
+    decisions_path, decisions = in_pool(steps.dedup_decisions, build_dir, signature_jobs, cfg)
+    progress.hook.finish("dedup_clusters", f"{decisions['documents']:,} docs clustered")
+    jobs = steps.shard_jobs(
+        "dedup", "dedup", sources, build_dir / "dedup", cfg, aux=(decisions_path, decisions["fingerprint"])
+    )
+    records = map_shards(jobs, "dedup")
+    summary = summarise_stage(records, time.perf_counter() - start, cfg.section_hash("dedup"))
+    steps.write_stage_summary(build_dir, "dedup", summary)
+    progress.hook.finish("dedup", f"{summary['docs_kept']:,} of {summary['docs_in']:,} docs kept")
+    return summary
+
+
+@flow(name="privacy")
+def privacy_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
+    """presidio PII detection; every hit replaced by a typed placeholder such as <EMAIL_ADDRESS>."""
+    return _filter_stage("privacy", build_dir, inputs, cfg)
+
+
+@flow(name="tokenizer")
+def tokenizer_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
+    """Byte-level BPE trained on the cleaned text, then every shard encoded to token shards."""
+    start = time.perf_counter()
+    sources = steps.stage_sources(build_dir, "tokenizer", inputs)
+    progress.hook.start("tokenizer_train", 1, "step")
+    tokenizer_path, trained = in_pool(steps.train_tokenizer, build_dir, sources, cfg)
+    progress.hook.finish("tokenizer_train", f"vocab {trained['vocab_size']:,}")
+    jobs = steps.shard_jobs(
+        "encode", "tokenizer", sources, build_dir / "tokens", cfg, aux=(tokenizer_path, trained["fingerprint"])
+    )
+    records = sorted(map_shards(jobs, "encode"), key=lambda r: r["name"])
+    totals = {
+        key: sum(r[key] for r in records)
+        for key in ("train_docs", "val_docs", "train_tokens", "val_tokens", "train_bytes", "val_bytes")
+    }
+    summary = totals | {
+        "status": "done",
+        "seconds": round(time.perf_counter() - start, 3),
+        "config_hash": cfg.section_hash("tokenizer"),
+        "vocab_size": trained["vocab_size"],
+        "train_seconds": trained["seconds"],
+        "shards": records,
+    }
+    steps.write_stage_summary(build_dir, "tokens", summary)
+    progress.hook.finish("encode", f"{totals['train_tokens'] + totals['val_tokens']:,} tokens")
+    return summary
+
+
+@flow(name="pretrain")
+def pretrain_flow(build_dir: Path, cfg: BuildConfig) -> dict:
+    """A compact GPT trained on the token shards for a step and wall-clock budget."""
+    progress.hook.start("pretrain", cfg.pretrain.max_steps, "steps")
+    record = steps.pretrain(
+        build_dir, cfg, lambda p: progress.hook.advance("pretrain", completed=p["step"])
+    )
+    summary = record | {"status": "done"}
+    steps.write_stage_summary(build_dir, "model", summary)
+    progress.hook.finish("pretrain", f"val loss {summary['final_val_loss']:.3f}")
+    return summary
+
+
+@flow(name="report")
+def report_flow(build_dir: Path) -> str:
+    """The corpus statistics report: report/report.html + report/stats.json."""
+    from pipeline.stats.report import write_report
+
+    progress.hook.start("report", 1, "step")
+    path = write_report(build_dir)
+    progress.hook.finish("report", str(path))
+    return str(path)
+
+
+def _record_manifest(build_dir: Path, input_spec: str, inputs: list[InputShard], cfg: BuildConfig, workers: int) -> dict:
+    stage_dirs = {"quality": "quality", "dedup": "dedup", "privacy": "privacy", "tokenizer": "tokens", "pretrain": "model"}
+    stages = {}
+    for stage, folder in stage_dirs.items():
+        summary = steps.stage_summary(build_dir, folder)
+        if summary is not None:
+            stages[stage] = summary
+    failures = manifest.conservation_failures(stages)
+    data = {
+        "corpus_version": manifest.versions()["corpus"],
+        "build_dir": str(build_dir.resolve()),
+        "input": input_spec,
+        "workers": workers,
+        "versions": manifest.versions(),
+        "config": cfg.model_dump(mode="json"),
+        "input_shards": [
+            {"name": s.name, "path": str(s.source), "fingerprint": steps.fingerprint(s.path)} for s in inputs
+        ],
+        "stages": stages,
+        "conservation": {"ok": not failures, "failures": failures},
+    }
+    manifest.save(build_dir, data)
+    if failures:
+        raise BuildError(f"{build_dir}/manifest.json: conservation check failed: {failures[0]}")
+    return data
+
+
+@flow(name="corpus_build")
+def corpus_build(
+    input: str,
+    out: str,
+    config: dict[str, Any] | None = None,
+    stages: list[str] | None = None,
+    workers: int = 0,
+) -> dict:
+    """Build a corpus: quality -> dedup -> privacy -> tokenizer -> pretrain -> report."""
+    cfg = BuildConfig.model_validate(config or {})
+    workers = workers or cfg.workers or os.cpu_count() or 1
+    wanted = [s for s in STAGES if s in (stages or STAGES) and getattr(cfg, s).enabled]
+    build_dir = Path(out)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    inputs = prepare_inputs(input, build_dir / "input")
+    runner = _runner(workers)
+    with worker_pool(workers):
+        for stage in wanted:
+            if stage in ("quality", "privacy", "dedup", "tokenizer"):
+                stage_flow = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow,
+                              "tokenizer": tokenizer_flow}[stage]
+                stage_flow.with_options(task_runner=runner)(build_dir, inputs, cfg)
+            elif stage == "pretrain":
+                pretrain_flow(build_dir, cfg)
+            _record_manifest(build_dir, input, inputs, cfg, workers)
+            if stage == "report":
+                report_flow(build_dir)
+    return _record_manifest(build_dir, input, inputs, cfg, workers)

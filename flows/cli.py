@@ -1,0 +1,218 @@
+"""`corpus`: build a corpus, write its report, inspect a shard.
+
+Exit codes: 0 done, 1 the build failed, 2 bad usage or bad input (one line saying what to do).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.config import STAGES, load_config
+from pipeline.errors import BuildError, InputError
+from pipeline.shards import prepare_inputs
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()  # results: summary tables, inspect output
+err_console = Console(stderr=True)  # progress bars and errors
+STAGE_LABELS = {
+    "quality": "quality filter",
+    "dedup_signatures": "dedup: MinHash signatures",
+    "dedup_clusters": "dedup: clustering",
+    "dedup": "dedup: apply",
+    "privacy": "privacy scrub",
+    "tokenizer_train": "tokenizer: train BPE",
+    "encode": "tokenizer: encode shards",
+    "pretrain": "pretrain GPT",
+    "report": "report",
+}
+
+
+class RichProgress:
+    """The flows' progress hook drawn as rich progress bars, one per stage step."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def start(self, stage: str, total: int, unit: str) -> None:
+        label = STAGE_LABELS.get(stage, stage)
+        self.tasks[stage] = self.progress.add_task(label, total=total, unit=unit, note="")
+
+    def advance(self, stage: str, amount: int = 1, completed: int | None = None) -> None:
+        if stage in self.tasks:
+            if completed is None:
+                self.progress.advance(self.tasks[stage], amount)
+            else:
+                self.progress.update(self.tasks[stage], completed=completed)
+
+    def finish(self, stage: str, note: str = "") -> None:
+        if stage in self.tasks:
+            task = self.progress.tasks[self.tasks[stage]]
+            self.progress.update(self.tasks[stage], completed=task.total, note=note)
+
+
+def fail(message: str, code: int) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def parse_stages(stages: str | None) -> list[str]:
+    if not stages:
+        return list(STAGES)
+    wanted = [s.strip() for s in stages.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        fail(f"--stages: unknown stage {unknown[0]!r}; choose from {','.join(STAGES)}.", 2)
+    return wanted
+
+
+@app.command()
+def build(
+    input: str = typer.Option(..., "--input", "-i", help="Folder, glob or file of Parquet/JSONL shards."),
+    out: Path = typer.Option(..., "--out", "-o", help="Build directory (created; reruns resume it)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (README: Config reference)."),
+    stages: Optional[str] = typer.Option(None, help=f"Comma-separated subset of {','.join(STAGES)}."),
+    workers: int = typer.Option(0, help="Worker processes for per-shard work (0: all cores)."),
+    set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),
+) -> None:
+    """Run a corpus build on the embedded Prefect API (or PREFECT_API_URL when set)."""
+    wanted = parse_stages(stages)
+    try:
+        cfg = load_config(config, set_)
+        prepare_inputs(input, out / "input")  # fail fast, before any server starts
+    except InputError as exc:
+        fail(str(exc), 2)
+    # Prefect's own console lines would tear the progress bars; its logs still reach the API/UI.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    from flows import progress as flow_progress
+    from flows.build import corpus_build
+
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[note]}"),
+    )
+    try:
+        with Progress(*columns, console=err_console) as bars:
+            flow_progress.install(RichProgress(bars))
+            result = corpus_build(input, str(out), cfg.model_dump(mode="json"), wanted, workers)
+    except InputError as exc:
+        fail(str(exc), 2)
+    except BuildError as exc:
+        fail(str(exc), 1)
+    except Exception as exc:  # unexpected: one line here, the traceback in the build folder
+        log = out / "error.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (traceback: {log})", 1)
+    print_summary(result, out)
+
+
+def print_summary(result: dict, out: Path) -> None:
+    stages = result["stages"]
+    table = Table(title="corpus build summary", title_justify="left")
+    for column in ("stage", "docs in", "docs out", "removed", "MB in", "MB out", "seconds"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage in ("quality", "dedup", "privacy"):
+        if stage in stages:
+            s = stages[stage]
+            table.add_row(
+                stage, f"{s['docs_in']:,}", f"{s['docs_kept']:,}", f"{s['docs_removed']:,}",
+                f"{s['bytes_in'] / 1e6:.2f}", f"{s['bytes_kept'] / 1e6:.2f}", f"{s['seconds']:.1f}",
+            )
+    if "tokenizer" in stages:
+        t = stages["tokenizer"]
+        tokens = t["train_tokens"] + t["val_tokens"]
+        table.add_row(
+            "tokenizer", f"{t['train_docs'] + t['val_docs']:,}", f"{tokens:,} tok", "",
+            f"{(t['train_bytes'] + t['val_bytes']) / 1e6:.2f}", "", f"{t['seconds']:.1f}",
+        )
+    if "pretrain" in stages:
+        p = stages["pretrain"]
+        table.add_row("pretrain", f"{p['tokens_seen']:,} tok", f"{p['steps']:,} steps", "", "", "", f"{p['seconds']:.1f}")
+    console.print(table)
+
+    reasons = Table(title="removals by reason", title_justify="left")
+    reasons.add_column("stage")
+    reasons.add_column("reason")
+    reasons.add_column("documents", justify="right")
+    for stage in ("quality", "dedup", "privacy"):
+        for reason, count in stages.get(stage, {}).get("reasons", {}).items():
+            reasons.add_row(stage, reason, f"{count:,}")
+    if reasons.row_count:
+        console.print(reasons)
+    if "pretrain" in stages:
+        p = stages["pretrain"]
+        console.print(
+            f"model: {p['params']:,} parameters, validation loss {p['initial_val_loss']:.3f} -> "
+            f"[bold]{p['final_val_loss']:.3f}[/] after {p['steps']:,} steps ({p['tokens_per_s']:,.0f} tokens/s)"
+        )
+    report = out / "report" / "report.html"
+    if report.exists():
+        console.print(f"report: {report}")
+    console.print(f"manifest: {out / 'manifest.json'}  conservation: {'ok' if result['conservation']['ok'] else 'FAILED'}")
+
+
+@app.command()
+def report(build_dir: Path = typer.Argument(..., help="A build directory with a manifest.json.")) -> None:
+    """Write BUILD_DIR/report/report.html and stats.json from the build's manifest."""
+    if not (build_dir / "manifest.json").exists():
+        fail(f"{build_dir}: no manifest.json. Pass a build directory made by `corpus build`.", 2)
+    from pipeline.stats.report import write_report
+
+    path = write_report(build_dir)
+    console.print(f"report: {path}")
+
+
+@app.command()
+def inspect(
+    shard: Path = typer.Argument(..., help="A Parquet shard."),
+    rows: int = typer.Option(3, help="How many rows to show."),
+) -> None:
+    """Show a shard's schema, row count and its first rows."""
+    from pipeline.shards import read_shard
+
+    if not shard.exists():
+        fail(f"{shard}: no such file. Pass a Parquet shard, e.g. sample_data/part-00000.parquet.", 2)
+    try:
+        table = read_shard(shard)
+    except InputError as exc:
+        fail(str(exc), 2)
+    console.print(f"[bold]{shard}[/]: {table.num_rows:,} rows")
+    console.print(str(table.schema))
+    table = table.slice(0, rows)
+    view = Table(show_lines=True)
+    for name in table.column_names:
+        view.add_column(name, overflow="fold", max_width=60 if name == "text" else 24)
+    for row in table.to_pylist():
+        view.add_row(*(_short(value) for value in row.values()))
+    console.print(view)
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted: rerun the same command to resume; finished shards are kept.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""One typed config for a whole build.
+
+Every field has a default, so an empty YAML file is a valid config. The YAML file mirrors these
+classes section by section (see README "Config reference"); `--set section.key=value` overrides
+one key. Unknown keys and impossible values are rejected before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import InputError
+
+STAGES = ("quality", "dedup", "privacy", "tokenizer", "pretrain", "report")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GopherQualityConfig(Section):
+    """Gopher quality rules (Rae et al. 2021, appendix A); defaults are the paper's."""
+
+    enabled: bool = True
+    min_words: int = Field(50, ge=0)
+    max_words: int = Field(100_000, ge=1)
+    min_mean_word_length: float = Field(3.0, ge=0)
+    max_mean_word_length: float = Field(10.0, ge=0)
+    max_symbol_word_ratio: float = Field(0.1, ge=0)
+    max_bullet_lines_ratio: float = Field(0.9, ge=0, le=1)
+    max_ellipsis_lines_ratio: float = Field(0.3, ge=0, le=1)
+    min_alpha_words_ratio: float = Field(0.8, ge=0, le=1)
+    # Gopher's stop-word list is English; other languages skip this one rule.
+    min_stop_words: int = Field(2, ge=0)
+
+
+class GopherRepetitionConfig(Section):
+    """Gopher repetition rules (Rae et al. 2021, table A1); defaults are the paper's."""
+
+    enabled: bool = True
+    max_dup_line_fraction: float = Field(0.30, ge=0, le=1)
+    max_dup_para_fraction: float = Field(0.30, ge=0, le=1)
+    max_dup_line_char_fraction: float = Field(0.20, ge=0, le=1)
+    max_dup_para_char_fraction: float = Field(0.20, ge=0, le=1)
+
+
+class QualityConfig(Section):
+    enabled: bool = True
+    # Target languages (ISO 639-1, fastText lid.176 labels). Everything else is removed.
+    languages: list[str] = Field(
+        default_factory=lambda: ["en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs"]
+    )
+    min_lang_score: float = Field(0.65, ge=0, le=1)
+    gopher: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
+    repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
+
+
+class MinHashConfig(Section):
+    enabled: bool = True
+    num_perm: int = Field(128, ge=16, le=1024)
+    ngram: int = Field(5, ge=1, le=20)  # word n-gram shingles
+    # Shingles drop accents (as datatrove and CCNet do) and format characters (soft hyphen, ZWJ).
+    strip_diacritics: bool = True
+    threshold: float = Field(0.8, gt=0, lt=1)  # Jaccard similarity that counts as a duplicate
+    seed: int = 1
+
+
+class DedupConfig(Section):
+    enabled: bool = True
+    exact: bool = True  # exact match on normalised text (NFKC, case, whitespace)
+    minhash: MinHashConfig = Field(default_factory=MinHashConfig)
+
+
+class PrivacyConfig(Section):
+    enabled: bool = True
+    entities: list[str] = Field(
+        default_factory=lambda: [
+            "EMAIL_ADDRESS",
+            "PHONE_NUMBER",
+            "CREDIT_CARD",
+            "IBAN_CODE",
+            "IP_ADDRESS",
+            "US_SSN",
+            "PERSON",
+        ]
+    )
+    min_score: float = Field(0.4, ge=0, le=1)
+    # NER (PERSON) needs a spaCy model; it runs on documents in these languages only.
+    ner_languages: list[str] = Field(default_factory=lambda: ["en"])
+
+
+class TokenizerConfig(Section):
+    enabled: bool = True
+    vocab_size: int = Field(8192, ge=300, le=65_535)
+    min_frequency: int = Field(2, ge=1)
+    val_fraction: float = Field(0.05, gt=0, lt=1)  # share of documents held out for validation
+    batch_size: int = Field(1000, ge=1)  # documents per batch when streaming text
+
+
+class PretrainConfig(Section):
+    enabled: bool = True
+    n_layer: int = Field(4, ge=1)
+    n_head: int = Field(4, ge=1)
+    n_embd: int = Field(128, ge=8)
+    block_size: int = Field(128, ge=8)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)  # peak; cosine-decays to a tenth by max_steps
+    warmup_steps: int = Field(50, ge=0)  # linear warm-up from 0 to learning_rate
+    weight_decay: float = Field(0.1, ge=0)
+    max_steps: int = Field(2000, ge=1)
+    time_budget_s: float = Field(150.0, gt=0)  # wall-clock budget; training stops at either limit
+    eval_interval: int = Field(100, ge=1)
+    eval_batches: int = Field(20, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _heads_fit(self) -> PretrainConfig:
+        # Each head gets n_embd/n_head dimensions, rotated in pairs by the rotary embedding.
+        if self.n_embd % (2 * self.n_head):
+            raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of 2*n_head ({2 * self.n_head})")
+        return self
+
+
+class ReportConfig(Section):
+    enabled: bool = True
+
+
+class BuildConfig(Section):
+    seed: int = 1337
+    workers: int = Field(0, ge=0)  # processes for per-shard work; 0 = all cores
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def section_hash(self, section: str) -> str:
+        """Hash of one section plus the global seed: a change re-runs only that stage."""
+        payload = {"seed": self.seed, section: getattr(self, section).model_dump(mode="json")}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise InputError(f"--set {dotted}={raw}: {key} is not a section")
+    # YAML parsing turns "0.5" into a float, "[en, de]" into a list, "true" into a bool.
+    node[keys[-1]] = yaml.safe_load(raw) if raw != "" else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> BuildConfig:
+    """Read a YAML config (optional), apply `section.key=value` overrides, validate."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read config ({exc.strerror}). Check the path.") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}).") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: the config must be a mapping of sections, got {type(data).__name__}.")
+    for item in overrides or []:
+        if "=" not in item:
+            raise InputError(f"--set {item}: expected section.key=value, e.g. --set dedup.minhash.threshold=0.7")
+        dotted, raw = item.split("=", 1)
+        _set_dotted(data, dotted.strip(), raw.strip())
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"{source}: config key {key!r}: {first['msg']} (got {first.get('input')!r}). "
+            f"See README 'Config reference'."
+        ) from None

@@ -1,0 +1,180 @@
+"""Parquet shard I/O: finding and checking input, reading shards, atomic writes, fingerprints.
+
+Input is a folder, a glob or a single file of Parquet (`.parquet`) or JSON Lines (`.jsonl`,
+`.jsonl.gz`, one object per line with a `text` field). JSONL is converted to Parquet once, in
+the build directory. Every check here fails with an `InputError` that names the file (and row)
+and says what to do.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.errors import InputError
+
+INPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
+# Fixed writer options: the same table gives the same bytes, so reruns are byte-identical.
+WRITE_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
+
+
+@dataclass(frozen=True)
+class InputShard:
+    name: str  # part-00000 … : the name every stage gives this shard's outputs
+    path: Path  # a Parquet file (JSONL already converted)
+    source: Path  # what the user gave us
+
+
+def find_input_files(spec: str | Path) -> list[Path]:
+    """Resolve a folder, glob or file to a sorted list of input files."""
+    spec_str = str(spec)
+    if any(ch in spec_str for ch in "*?["):
+        files = [Path(p) for p in sorted(glob.glob(spec_str, recursive=True))]
+    elif Path(spec_str).is_dir():
+        files = sorted(p for p in Path(spec_str).rglob("*") if p.is_file())
+    elif Path(spec_str).exists():
+        files = [Path(spec_str)]
+    else:
+        raise InputError(f"{spec_str}: no such file or folder. Pass --input a folder, glob or file of Parquet/JSONL shards.")
+    files = [p for p in files if p.name.endswith(INPUT_SUFFIXES)]
+    if not files:
+        raise InputError(
+            f"{spec_str}: no input files (*.parquet, *.jsonl, *.jsonl.gz) found. Point --input at your shards."
+        )
+    return files
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of the file's bytes: a rerun skips work only when its input is truly unchanged."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def combined_fingerprint(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _jsonl_to_table(path: Path) -> pa.Table:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    ids, texts = [], []
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="strict") as f:
+            for row, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}: row {row}: not valid JSON ({exc.msg}). Fix or drop that line.") from None
+                text = record.get("text") if isinstance(record, dict) else None
+                if not isinstance(text, str):
+                    raise InputError(f'{path}: row {row}: no string "text" field. Every line needs {{"text": "..."}}.')
+                ids.append(str(record.get("id", f"{path.name.split('.')[0]}-{row}")))
+                texts.append(text)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: invalid UTF-8 at byte {exc.start}. Re-encode the file as UTF-8.") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read ({exc}). Check the file is complete and readable.") from None
+    return pa.table({"id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string())})
+
+
+def check_table(table: pa.Table, path: Path) -> pa.Table:
+    """The shard schema contract: a non-null string `text`; `id` made from row numbers if absent."""
+    if "text" not in table.column_names:
+        raise InputError(
+            f'{path}: no column "text" (columns: {", ".join(table.column_names)}). Rename the text column to "text".'
+        )
+    text_type = table.schema.field("text").type
+    if pa.types.is_large_string(text_type):
+        table = table.set_column(table.column_names.index("text"), "text", table["text"].cast(pa.string()))
+    elif not pa.types.is_string(text_type):
+        raise InputError(f'{path}: column "text" has type {text_type}, expected string. Store the text as UTF-8 strings.')
+    nulls = table["text"].null_count
+    if nulls:
+        first = pc.index(pc.is_null(table["text"]), True).as_py()
+        raise InputError(f'{path}: row {first}: "text" is null ({nulls} null rows). Drop or fill those rows.')
+    if "id" not in table.column_names:
+        stem = path.name.split(".")[0]
+        ids = pa.array([f"{stem}-{i}" for i in range(table.num_rows)], pa.string())
+        table = table.add_column(0, "id", ids)
+    elif not pa.types.is_string(table.schema.field("id").type):
+        table = table.set_column(table.column_names.index("id"), "id", table["id"].cast(pa.string()))
+    return table
+
+
+def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: unreadable Parquet ({str(exc).splitlines()[0]}). Re-export the shard.") from None
+
+
+def read_input_shard(path: Path) -> pa.Table:
+    """Read one input shard and check it against the schema contract."""
+    return check_table(read_shard(path), path)
+
+
+def write_shard(table: pa.Table, path: Path) -> None:
+    """Write to a temporary name, then rename: a killed write never leaves a shard that looks done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, **WRITE_OPTIONS)
+    os.replace(tmp, path)
+
+
+def write_json(data: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def prepare_inputs(spec: str | Path, convert_dir: Path) -> list[InputShard]:
+    """Find, check and (for JSONL) convert the input; fails before any stage work starts.
+
+    Checks every file's schema and null texts, that the input is not empty and that ids are
+    unique across shards (the build's contract), with one-line errors naming the file.
+    """
+    shards: list[InputShard] = []
+    seen_ids: dict[str, str] = {}
+    total_rows = 0
+    for i, source in enumerate(find_input_files(spec)):
+        name = f"part-{i:05d}"
+        if source.name.endswith(".parquet"):
+            path = source
+            table = read_input_shard(source)
+        else:
+            table = check_table(_jsonl_to_table(source), source)
+            path = convert_dir / f"{name}.parquet"
+            write_shard(table, path)
+        duplicates = _first_known_id(table["id"], seen_ids)
+        if duplicates is not None:
+            dup_id, other = duplicates
+            raise InputError(f"{source}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
+        seen_ids.update(dict.fromkeys(table["id"].to_pylist(), str(source)))
+        total_rows += table.num_rows
+        shards.append(InputShard(name=name, path=path, source=source))
+    if total_rows == 0:
+        raise InputError(f"{spec}: the input has no documents (all shards have 0 rows). Check --input.")
+    return shards
+
+
+def _first_known_id(ids: pa.ChunkedArray, seen: dict[str, str]) -> tuple[str, str] | None:
+    values = ids.to_pylist()
+    if len(set(values)) != len(values):
+        counts = pc.value_counts(ids).to_pylist()
+        dup = next(c["values"] for c in counts if c["counts"] > 1)
+        return dup, "the same file"
+    for value in values:
+        if value in seen:
+            return value, seen[value]
+    return None

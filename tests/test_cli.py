@@ -1,0 +1,110 @@
+"""The `corpus` command: bad input and bad usage end in one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import SAMPLE
+
+CORPUS = [sys.executable, "-m", "flows.cli"]
+
+
+def corpus(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CORPUS, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def build(input_path: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return corpus("build", "--input", str(input_path), "--out", str(out), *extra)
+
+
+def test_missing_input_path_names_it(tmp_path):
+    assert_one_line_error(build(tmp_path / "nowhere", tmp_path / "b"), "nowhere", "no such file")
+
+
+def test_folder_without_shards_is_an_empty_input(tmp_path):
+    (tmp_path / "in").mkdir()
+    assert_one_line_error(build(tmp_path / "in", tmp_path / "b"), "no input files")
+
+
+def test_truncated_parquet_is_unreadable(tmp_path):
+    data = (SAMPLE / "part-00000.parquet").read_bytes()
+    bad = tmp_path / "in" / "part-00000.parquet"
+    bad.parent.mkdir()
+    bad.write_bytes(data[: len(data) // 2])
+    assert_one_line_error(build(bad.parent, tmp_path / "b"), "part-00000.parquet", "unreadable Parquet")
+
+
+def test_shard_without_text_column_names_the_columns(tmp_path):
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"id": ["a"], "body": ["some text"]}), path)
+    assert_one_line_error(build(path, tmp_path / "b"), "part.parquet", 'no column "text"', "body")
+
+
+def test_text_of_the_wrong_type_is_rejected(tmp_path):
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"id": ["a"], "text": [3]}), path)
+    assert_one_line_error(build(path, tmp_path / "b"), "part.parquet", "expected string")
+
+
+def test_null_text_names_the_row(tmp_path):
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["fine", None]}), path)
+    assert_one_line_error(build(path, tmp_path / "b"), "part.parquet", "row 1")
+
+
+def test_zero_row_input_is_empty(tmp_path):
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), path)
+    assert_one_line_error(build(path, tmp_path / "b"), "no documents")
+
+
+def test_ids_repeated_across_shards_are_rejected(tmp_path):
+    for name in ("a.parquet", "b.parquet"):
+        pq.write_table(pa.table({"id": ["same"], "text": ["text"]}), tmp_path / name)
+    assert_one_line_error(build(tmp_path, tmp_path / "out"), "b.parquet", "'same'")
+
+
+def test_jsonl_without_text_field_names_the_row(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "ok"}\n{"body": "no text here"}\n')
+    assert_one_line_error(build(path, tmp_path / "b"), "docs.jsonl", "row 2")
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("dedup:\n  minhash:\n    treshold: 0.7\n")
+    result = build(SAMPLE, tmp_path / "b", "--config", str(config))
+    assert_one_line_error(result, "dedup.minhash.treshold")
+
+
+def test_impossible_override_is_rejected(tmp_path):
+    assert_one_line_error(build(SAMPLE, tmp_path / "b", "--set", "dedup.minhash.threshold=1.5"), "threshold")
+
+
+def test_unknown_stage_is_bad_usage(tmp_path):
+    assert_one_line_error(build(SAMPLE, tmp_path / "b", "--stages", "quality,magic"), "magic")
+
+
+def test_inspect_shows_schema_and_rows():
+    result = corpus("inspect", str(SAMPLE / "part-00000.parquet"), "--rows", "2")
+    assert result.returncode == 0, result.stderr
+    assert "rows" in result.stdout and "text: string" in result.stdout
+
+
+def test_report_without_manifest_is_bad_usage(tmp_path):
+    assert_one_line_error(corpus("report", str(tmp_path)), "no manifest.json")
