@@ -1,0 +1,217 @@
+"""Gopher quality and repetition rules (Rae et al. 2021, "Scaling Language Models", appendix A).
+
+Each rule is a small function of a `DocumentView` and its config section that returns the
+name of the rule when the document fails it, else None. The view splits a document into
+words, lines and paragraphs once; every rule and every signal column reads from it.
+
+Definitions (unicode-aware, so Cyrillic or Greek text is judged like Latin text):
+- a *token* is a whitespace-separated piece of text (`str.split()`), punctuation included;
+- a *word* is a run of letters/digits, with inner apostrophes or hyphens (`don't`, `well-known`);
+- *lines* and *paragraphs* are the stripped, non-empty lines and blank-line-separated blocks.
+Scripts written without spaces (Chinese, Japanese, Thai) have few, very long "words" here,
+so they fail the word-length rule: the rules are meant for the space-separated target languages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cached_property
+
+from pipeline.config import GopherQualityConfig, GopherRepetitionConfig, QualityConfig
+
+_WORD = re.compile(r"\w+(?:['’-]\w+)*")
+# A whole token without a single letter (letters are the \w that are not digits or "_").
+_LETTERLESS_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
+BULLETS = ("•", "‣", "◦", "-", "*")
+ELLIPSES = ("...", "…")
+# Gopher's stop words. The list is English, so the rule applies to English documents only.
+STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+
+
+def _duplicates(items: list[str]) -> tuple[int, int]:
+    """(number of items, number of characters) in items that repeat an earlier item."""
+    seen: set[str] = set()
+    count = chars = 0
+    for item in items:
+        if item in seen:
+            count += 1
+            chars += len(item)
+        else:
+            seen.add(item)
+    return count, chars
+
+
+class DocumentView:
+    """One document's text split once into the units the rules count."""
+
+    def __init__(self, text: str, lang: str) -> None:
+        self.text = text
+        self.lang = lang
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        return self.text.split()
+
+    @cached_property
+    def words(self) -> list[str]:
+        return _WORD.findall(self.text)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return [line for line in (raw.strip() for raw in self.text.splitlines()) if line]
+
+    @cached_property
+    def paragraphs(self) -> list[str]:
+        blocks = (block.strip() for block in _PARAGRAPH_BREAK.split(self.text))
+        return [block for block in blocks if block]
+
+    # -- signals: the numbers the rules compare with their thresholds (also output columns)
+    @property
+    def n_words(self) -> int:
+        return len(self.words)
+
+    @cached_property
+    def mean_word_length(self) -> float:
+        return sum(map(len, self.words)) / max(self.n_words, 1)
+
+    @cached_property
+    def alpha_token_fraction(self) -> float:
+        # One regex pass over the text instead of a search per token.
+        letterless = len(_LETTERLESS_TOKEN.findall(self.text))
+        return (len(self.tokens) - letterless) / max(len(self.tokens), 1)
+
+    @cached_property
+    def stop_words(self) -> int:
+        return sum(map(STOP_WORDS.__contains__, map(str.lower, self.words)))
+
+    @cached_property
+    def _dup_lines(self) -> tuple[int, int]:
+        return _duplicates(self.lines)
+
+    @cached_property
+    def _dup_paragraphs(self) -> tuple[int, int]:
+        return _duplicates(self.paragraphs)
+
+    @property
+    def dup_line_fraction(self) -> float:
+        return self._dup_lines[0] / max(len(self.lines), 1)
+
+    @property
+    def dup_para_fraction(self) -> float:
+        return self._dup_paragraphs[0] / max(len(self.paragraphs), 1)
+
+    @property
+    def dup_line_char_fraction(self) -> float:
+        return self._dup_lines[1] / max(len(self.text), 1)
+
+    @property
+    def dup_para_char_fraction(self) -> float:
+        return self._dup_paragraphs[1] / max(len(self.text), 1)
+
+
+# ---------------------------------------------------------------- Gopher quality rules
+def word_count(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
+    """Fewer than 50 or more than 100,000 words: fragments, or dumps no one wrote as prose."""
+    if doc.n_words < cfg.min_words:
+        return "gopher_short_doc"
+    if doc.n_words > cfg.max_words:
+        return "gopher_long_doc"
+    return None
+
+
+def mean_word_length(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
+    """Mean word length outside [3, 10] characters marks gibberish, tables or URL lists."""
+    if doc.mean_word_length < cfg.min_mean_word_length:
+        return "gopher_mean_word_length_low"
+    if doc.mean_word_length > cfg.max_mean_word_length:
+        return "gopher_mean_word_length_high"
+    return None
+
+
+def symbol_ratio(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
+    """More than 0.1 hash symbols, or 0.1 ellipses, per word: tag clouds and teaser lists."""
+    hashes = doc.text.count("#")
+    ellipses = sum(doc.text.count(e) for e in ELLIPSES)
+    if max(hashes, ellipses) / max(doc.n_words, 1) > cfg.max_symbol_word_ratio:
+        return "gopher_symbol_ratio"
+    return None
+
+
+def bullet_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
+    """Over 90% of lines starting with a bullet: navigation menus, not text."""
+    bulleted = sum(1 for line in doc.lines if line.startswith(BULLETS))
+    if bulleted / max(len(doc.lines), 1) > cfg.max_bullet_lines_ratio:
+        return "gopher_bullet_lines"
+    return None
+
+
+def ellipsis_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
+    """Over 30% of lines ending in an ellipsis: truncated previews of other pages."""
+    truncated = sum(1 for line in doc.lines if line.endswith(ELLIPSES))
+    if truncated / max(len(doc.lines), 1) > cfg.max_ellipsis_lines_ratio:
+        return "gopher_ellipsis_lines"
+    return None
+
+
+def alpha_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
+    """Under 80% of tokens with a letter in them: numbers, symbols, code or markup."""
+    if doc.alpha_token_fraction < cfg.min_alpha_words_ratio:
+        return "gopher_alpha_words"
+    return None
+
+
+def stop_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
+    """English text without two stop words (the, be, to, of, ...) is not running prose."""
+    if doc.lang == "en" and doc.stop_words < cfg.min_stop_words:
+        return "gopher_stop_words"
+    return None
+
+
+# ---------------------------------------------------------------- Gopher repetition rules
+def dup_lines(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
+    """Over 30% of lines repeating an earlier line: boilerplate or spam."""
+    if doc.dup_line_fraction > cfg.max_dup_line_fraction:
+        return "gopher_dup_lines"
+    return None
+
+
+def dup_paragraphs(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
+    """Over 30% of paragraphs repeating an earlier paragraph."""
+    if doc.dup_para_fraction > cfg.max_dup_para_fraction:
+        return "gopher_dup_paragraphs"
+    return None
+
+
+def dup_line_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
+    """Over 20% of characters inside repeated lines."""
+    if doc.dup_line_char_fraction > cfg.max_dup_line_char_fraction:
+        return "gopher_dup_line_chars"
+    return None
+
+
+def dup_para_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
+    """Over 20% of characters inside repeated paragraphs."""
+    if doc.dup_para_char_fraction > cfg.max_dup_para_char_fraction:
+        return "gopher_dup_para_chars"
+    return None
+
+
+QUALITY_RULES: tuple[Callable[[DocumentView, GopherQualityConfig], str | None], ...] = (
+    word_count, mean_word_length, symbol_ratio, bullet_lines, ellipsis_lines, alpha_words,
+    stop_words,
+)
+REPETITION_RULES: tuple[Callable[[DocumentView, GopherRepetitionConfig], str | None], ...] = (
+    dup_lines, dup_paragraphs, dup_line_chars, dup_para_chars,
+)
+
+
+def gopher_reason(doc: DocumentView, cfg: QualityConfig) -> str | None:
+    """The first Gopher rule (quality, then repetition) the document fails, or None."""
+    for section, rules in ((cfg.gopher, QUALITY_RULES), (cfg.repetition, REPETITION_RULES)):
+        if section.enabled:
+            for rule in rules:
+                if reason := rule(doc, section):
+                    return reason
+    return None

@@ -1,0 +1,155 @@
+"""Gopher rules on real text: Tiny Shakespeare (train split), lingua-py words and sentences.
+
+Each rule is shown passing a Shakespeare chunk and failing the same chunk after one damage
+that imitates a kind of web junk the paper targets (hashtag clouds, menus, teaser lists...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import GopherQualityConfig, GopherRepetitionConfig, QualityConfig
+from pipeline.quality import rules
+from pipeline.quality.rules import DocumentView, gopher_reason
+
+SHAKESPEARE_TRAIN_CHARS = 1003854  # text[:1003854] is the train split (see shared/data/README)
+QUALITY = GopherQualityConfig()
+REPETITION = GopherRepetitionConfig()
+
+
+@pytest.fixture(scope="module")
+def shakespeare_chunks(shared_data: Path) -> list[str]:
+    """Consecutive speeches (blank-line separated) in chunks of about 2,000 characters."""
+    text = (shared_data / "corpora" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    speeches = [s.strip("\n") for s in text[:SHAKESPEARE_TRAIN_CHARS].split("\n\n") if s.strip()]
+    chunks, chunk = [], []
+    for speech in speeches:
+        chunk.append(speech)
+        if sum(len(s) + 2 for s in chunk) >= 2000:
+            chunks.append("\n\n".join(chunk))
+            chunk = []
+    return chunks
+
+
+@pytest.fixture(scope="module")
+def chunk(shakespeare_chunks: list[str]) -> str:
+    """The opening of Coriolanus (First Citizen: Before we proceed any further...)."""
+    return shakespeare_chunks[0]
+
+
+@pytest.fixture(scope="module")
+def lingua(shared_data: Path) -> list[dict]:
+    with (shared_data / "langid" / "lingua_dev.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_shakespeare_chunks_pass_every_gopher_quality_rule(shakespeare_chunks: list[str]) -> None:
+    assert len(shakespeare_chunks) > 400
+    for text in shakespeare_chunks:
+        doc = DocumentView(text, "en")
+        assert [r(doc, QUALITY) for r in rules.QUALITY_RULES] == [None] * len(rules.QUALITY_RULES)
+
+
+def test_shakespeare_chunks_are_kept_except_a_few_with_many_repeated_speaker_names(
+    shakespeare_chunks: list[str],
+) -> None:
+    """Speaker lines (`GLOUCESTER:`) repeat; in quick dialogue they pass 30% of the lines."""
+    reasons = Counter(gopher_reason(DocumentView(t, "en"), QualityConfig()) for t in shakespeare_chunks)
+    assert reasons[None] / len(shakespeare_chunks) > 0.97
+    assert set(reasons) <= {None, "gopher_dup_lines"}
+
+
+def _every_nth_line(text: str, n: int, edit: Callable[[str], str]) -> str:
+    return "\n".join(edit(l) if i % n == 0 and l else l for i, l in enumerate(text.split("\n")))
+
+
+def _repeat_first_speech(text: str) -> str:
+    """The first speech pasted again until copies are half the paragraphs."""
+    speeches = text.split("\n\n")
+    return "\n\n".join(speeches + speeches[:1] * len(speeches))
+
+
+def _glue_in_fours(text: str) -> str:
+    """Like slugs or identifiers: punctuation dropped, every four words written as one."""
+    words = re.sub(r"[^\w\s]", "", text).split()
+    return " ".join("".join(words[i:i + 4]) for i in range(0, len(words), 4))
+
+
+# (kind of junk imitated, damage, rule, reason)
+DAMAGES = [
+    ("first 40 words", lambda t: " ".join(t.split()[:40]), rules.word_count, "gopher_short_doc"),
+    ("letters spaced out", lambda t: " ".join(t.replace(" ", "")), rules.mean_word_length,
+     "gopher_mean_word_length_low"),
+    ("words glued in fours", _glue_in_fours, rules.mean_word_length, "gopher_mean_word_length_high"),
+    ("hashtag cloud", lambda t: " ".join("#" + w for w in t.split()), rules.symbol_ratio,
+     "gopher_symbol_ratio"),
+    ("menu of bullets", lambda t: _every_nth_line(t, 1, lambda l: "• " + l), rules.bullet_lines,
+     "gopher_bullet_lines"),
+    ("teaser list", lambda t: _every_nth_line(t, 2, lambda l: l + "..."), rules.ellipsis_lines,
+     "gopher_ellipsis_lines"),
+    ("table with separators", lambda t: " | ".join(t.split()), rules.alpha_words, "gopher_alpha_words"),
+    ("speech pasted again", _repeat_first_speech, rules.dup_paragraphs, "gopher_dup_paragraphs"),
+    ("speech pasted again", _repeat_first_speech, rules.dup_line_chars, "gopher_dup_line_chars"),
+    ("speech pasted again", _repeat_first_speech, rules.dup_para_chars, "gopher_dup_para_chars"),
+]
+
+
+@pytest.mark.parametrize(
+    ("damage", "rule", "reason"),
+    [pytest.param(damage, rule, reason, id=f"{kind}-{reason}") for kind, damage, rule, reason in DAMAGES],
+)
+def test_each_rule_keeps_the_chunk_and_names_its_reason_after_damage(
+    chunk: str, damage: Callable[[str], str], rule: Callable, reason: str
+) -> None:
+    cfg = QUALITY if rule in rules.QUALITY_RULES else REPETITION
+    assert rule(DocumentView(chunk, "en"), cfg) is None
+    assert rule(DocumentView(damage(chunk), "en"), cfg) == reason
+
+
+def test_a_line_repeated_50_times_is_removed_for_duplicate_lines(chunk: str) -> None:
+    line = "You are all resolved rather to die than to famish?"  # two stop words: "to"
+    assert line in chunk.split("\n")
+    doc = DocumentView("\n".join([line] * 50), "en")
+    assert gopher_reason(doc, QualityConfig()) == "gopher_dup_lines"
+    assert doc.dup_line_fraction == pytest.approx(49 / 50)
+
+
+def test_english_word_list_is_removed_for_missing_stop_words(lingua: list[dict]) -> None:
+    words = [r["text"] for r in lingua if r["lang"] == "en" and r["kind"] == "single_word"]
+    doc = DocumentView(" ".join(words), "en")
+    assert doc.n_words >= 50
+    assert gopher_reason(doc, QualityConfig()) == "gopher_stop_words"
+
+
+def test_stop_word_rule_applies_to_english_only(lingua: list[dict]) -> None:
+    """The Gopher list is English: a German word list is not judged by it."""
+    words = [r["text"] for r in lingua if r["lang"] == "de" and r["kind"] == "single_word"]
+    assert rules.stop_words(DocumentView(" ".join(words), "de"), QUALITY) is None
+
+
+def test_russian_sentences_count_as_alphabetic_words_and_are_kept(lingua: list[dict]) -> None:
+    text = " ".join(r["text"] for r in lingua if r["lang"] == "ru" and r["kind"] == "sentence")
+    doc = DocumentView(text, "ru")
+    assert doc.alpha_token_fraction > 0.9
+    assert 3 < doc.mean_word_length < 10
+    assert gopher_reason(doc, QualityConfig()) is None
+
+
+def test_word_limits_come_from_the_config(chunk: str) -> None:
+    doc = DocumentView(chunk, "en")
+    strict = QualityConfig(gopher=GopherQualityConfig(max_words=100))
+    assert gopher_reason(doc, QualityConfig()) is None
+    assert gopher_reason(doc, strict) == "gopher_long_doc"
+
+
+def test_disabled_sections_skip_their_rules(chunk: str) -> None:
+    doc = DocumentView(" ".join(chunk.split()[:40]), "en")
+    off = QualityConfig(gopher=GopherQualityConfig(enabled=False))
+    assert gopher_reason(doc, QualityConfig()) == "gopher_short_doc"
+    assert gopher_reason(doc, off) is None
