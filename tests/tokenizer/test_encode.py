@@ -1,0 +1,94 @@
+"""Corpus encoding: llm.c token shards that read back as the direct encoding, a stable split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.tokenizer import token_file
+from pipeline.tokenizer.encode import decode, encode, encode_shard, is_val, load_tokenizer
+from pipeline.tokenizer.train import EOT_ID
+
+SEED = 1337
+
+
+@pytest.fixture(scope="module")
+def encoded(trained, corpus_shard, tok_cfg, tmp_path_factory) -> tuple[Path, dict]:
+    """(output dir, stats) of the training shard encoded once."""
+    out = tmp_path_factory.mktemp("tokens")
+    return out, encode_shard(corpus_shard, trained[0], out, "00000", tok_cfg, SEED)
+
+
+def test_each_split_reads_back_as_the_direct_encoding_of_its_documents(encoded, trained, corpus_shard, tok_cfg):
+    out, _ = encoded
+    table = pq.read_table(corpus_shard)
+    direct = encode(load_tokenizer(trained[0]), table["text"].to_pylist())
+    for split, want_val in (("train", False), ("val", True)):
+        in_split = [is_val(i, SEED, tok_cfg.val_fraction) == want_val for i in table["id"].to_pylist()]
+        docs = [ids for ids, keep in zip(direct, in_split) if keep]
+        expected = [t for ids in docs for t in (EOT_ID, *ids)]
+        path = out / f"{split}-00000.bin"
+        assert token_file.read_tokens(path).tolist() == expected
+        starts = np.cumsum([0] + [len(ids) + 1 for ids in docs])[:-1]
+        assert token_file.read_doc_offsets(path).tolist() == starts.tolist()
+
+
+def test_every_document_starts_with_the_delimiter_and_decodes_to_its_text(encoded, trained, corpus_shard, tok_cfg):
+    out, _ = encoded
+    tokenizer = load_tokenizer(trained[0])
+    tokens = token_file.read_tokens(out / "val-00000.bin")
+    offsets = token_file.read_doc_offsets(out / "val-00000.bin").tolist()
+    table = pq.read_table(corpus_shard).to_pylist()
+    texts = [r["text"] for r in table if is_val(r["id"], SEED, tok_cfg.val_fraction)]
+    for text, start, end in zip(texts, offsets, offsets[1:] + [len(tokens)]):
+        assert tokens[start] == EOT_ID
+        assert decode(tokenizer, tokens[start:end].tolist()) == text
+
+
+def test_bin_header_is_llm_c_magic_version_1_and_count(encoded):
+    out, stats = encoded
+    for split in ("train", "val"):
+        path = out / f"{split}-00000.bin"
+        header = np.fromfile(path, dtype="<i4", count=256)
+        assert header[:3].tolist() == [20240520, 1, stats[f"{split}_tokens"]]
+        assert not header[3:].any()
+        assert path.stat().st_size == 256 * 4 + 2 * stats[f"{split}_tokens"]  # uint16 tokens
+
+
+def test_stats_count_documents_tokens_and_utf8_bytes_per_split(encoded, corpus_shard, tok_cfg):
+    _, stats = encoded
+    rows = pq.read_table(corpus_shard).to_pylist()
+    for split, want_val in (("train", False), ("val", True)):
+        mine = [r for r in rows if is_val(r["id"], SEED, tok_cfg.val_fraction) == want_val]
+        assert stats[f"{split}_docs"] == len(mine)
+        assert stats[f"{split}_bytes"] == sum(len(r["text"].encode("utf-8")) for r in mine)
+    assert stats["train_docs"] + stats["val_docs"] == len(rows)
+
+
+def test_split_share_is_close_to_val_fraction_and_depends_on_the_seed(corpus_shard, tok_cfg):
+    ids = pq.read_table(corpus_shard)["id"].to_pylist()
+    val = [is_val(i, SEED, tok_cfg.val_fraction) for i in ids]
+    assert abs(sum(val) / len(ids) - tok_cfg.val_fraction) < 0.02  # ~3,000 draws: sd ~0.005
+    assert val != [is_val(i, SEED + 1, tok_cfg.val_fraction) for i in ids]
+
+
+def test_encoding_again_gives_byte_identical_shards(encoded, trained, corpus_shard, tok_cfg, tmp_path):
+    out, stats = encoded
+    assert encode_shard(corpus_shard, trained[0], tmp_path, "00000", tok_cfg, SEED) == stats
+    for name in ("train-00000.bin", "train-00000.idx.npy", "val-00000.bin", "val-00000.idx.npy"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_an_empty_split_is_still_a_valid_empty_shard(trained, fortunes, tok_cfg, tmp_path):
+    row = next(r for r in fortunes if not is_val(r["id"], SEED, tok_cfg.val_fraction))
+    shard = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"id": [row["id"]], "text": [row["text"]]}), shard)
+    stats = encode_shard(shard, trained[0], tmp_path, "one", tok_cfg, SEED)
+    assert (stats["val_docs"], stats["val_tokens"], stats["val_bytes"]) == (0, 0, 0)
+    assert len(token_file.read_tokens(tmp_path / "val-one.bin")) == 0
+    assert len(token_file.read_doc_offsets(tmp_path / "val-one.bin")) == 0
+    assert stats["train_docs"] == 1
