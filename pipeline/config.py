@@ -68,6 +68,10 @@ class MinHashConfig(Section):
     # Shingles drop accents (as datatrove and CCNet do) and format characters (soft hyphen, ZWJ).
     strip_diacritics: bool = True
     threshold: float = Field(0.8, gt=0, lt=1)  # Jaccard similarity that counts as a duplicate
+    # LSH bands x rows minimise (1 - w) * P(false positive) + w * P(false negative). Candidates are
+    # verified by estimated Jaccard, so a spurious candidate costs only time and a miss costs a
+    # duplicate: weigh misses more (0.5 = datasketch's default balance).
+    false_negative_weight: float = Field(0.8, gt=0, lt=1)
     seed: int = 1
 
 
@@ -91,8 +95,10 @@ class PrivacyConfig(Section):
         ]
     )
     min_score: float = Field(0.4, ge=0, le=1)
-    # NER (PERSON) needs a spaCy model; it runs on documents in these languages only.
-    ner_languages: list[str] = Field(default_factory=lambda: ["en"])
+    # NER (PERSON) needs a spaCy model; it runs on documents in these languages only. The
+    # languages with a model are pipeline/privacy/engine.py NER_MODELS (English); the pattern
+    # recognizers (email, phone, card, IBAN, IP, SSN) run on every document.
+    ner_languages: list[Literal["en"]] = Field(default_factory=lambda: ["en"])
 
 
 class TokenizerConfig(Section):
