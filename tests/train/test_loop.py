@@ -1,0 +1,90 @@
+"""Pretraining end to end on real token shards: Tiny Shakespeare, byte-level BPE trained here."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+from pipeline.config import PretrainConfig
+from pipeline.tokenizer.token_file import write_tokens
+from pipeline.train.loop import lr_at, train
+from pipeline.train.model import GPT, GPTConfig
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "../shared/data/corpora/tinyshakespeare.txt"
+VOCAB = 512
+# threads=1: a busy shared machine (CI, other builds) slows two synchronised threads many-fold.
+TINY = dict(n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=8, learning_rate=3e-3, warmup_steps=10, eval_batches=4, threads=1)
+
+
+@pytest.fixture(scope="module")
+def tokens_dir(tmp_path_factory) -> Path:
+    """train-00000.bin / val-00000.bin: every speech a document opened by <|endoftext|> (id 0)."""
+    if not SHAKESPEARE.exists():
+        pytest.skip("needs ../shared/data")
+    speeches = [s for s in SHAKESPEARE.read_text(encoding="utf-8").split("\n\n") if s.strip()]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(speeches, trainer)
+    out = tmp_path_factory.mktemp("tokens")
+    n_val = len(speeches) // 10
+    for split, docs in (("val", speeches[:n_val]), ("train", speeches[n_val:])):
+        encoded = [[0] + e.ids for e in tokenizer.encode_batch(docs)]
+        offsets = np.cumsum([0] + [len(d) for d in encoded[:-1]])
+        write_tokens(out / f"{split}-00000.bin", np.concatenate(encoded), offsets, VOCAB)
+    return out
+
+
+def test_a_short_run_lowers_val_loss_and_writes_metrics_and_checkpoint(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=60, eval_interval=20)
+    progress = []
+    result = train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=1, on_progress=progress.append)
+
+    assert result["steps"] == 60 and result["tokens_seen"] == 60 * 8 * 64
+    assert result["initial_val_loss"] == pytest.approx(np.log(VOCAB), abs=0.2)
+    assert result["final_val_loss"] < result["initial_val_loss"] - 0.5
+    assert [p["step"] for p in progress] == list(range(1, 61))
+
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 20, 40, 60]
+    assert set(rows[0]) == {"step", "train_loss", "val_loss", "tokens_per_s", "elapsed_s"}
+    assert rows[-1]["val_loss"] == pytest.approx(result["final_val_loss"], abs=1e-4)
+
+    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert ckpt["step"] == 60
+    model = GPT(GPTConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])  # the checkpoint is a complete, loadable model
+    assert not (tmp_path / "ckpt.pt.tmp").exists()
+
+
+def test_same_seed_and_max_steps_give_the_same_run(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=15, eval_interval=5)
+    first = train(tokens_dir, tmp_path / "a", cfg, vocab_size=VOCAB, seed=7)
+    second = train(tokens_dir, tmp_path / "b", cfg, vocab_size=VOCAB, seed=7)
+    assert first["final_val_loss"] == second["final_val_loss"]
+
+    def losses(run: str) -> list:
+        rows = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        return [(r["train_loss"], r["val_loss"]) for r in map(json.loads, rows)]
+
+    assert losses("a") == losses("b")
+
+
+def test_the_wall_clock_budget_stops_training_before_max_steps(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**{**TINY, "threads": 0}, max_steps=100_000, time_budget_s=1.0)  # all cores
+    result = train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=1)
+    assert 1 <= result["steps"] < 100_000
+    assert (tmp_path / "ckpt.pt").exists()
+
+
+def test_learning_rate_warms_up_linearly_then_decays_to_a_tenth():
+    cfg = PretrainConfig(learning_rate=1e-3, warmup_steps=10, max_steps=110)
+    assert lr_at(5, cfg) == pytest.approx(5e-4)
+    assert lr_at(10, cfg) == pytest.approx(1e-3)
+    assert lr_at(60, cfg) == pytest.approx(5.5e-4)  # half-way down the cosine
+    assert lr_at(110, cfg) == pytest.approx(1e-4)

@@ -1,0 +1,71 @@
+"""The GPT's contract: shapes, an untrained loss of ln(vocab), tied embeddings, causality."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.train.model import GPT, GPTConfig
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "../shared/data/corpora/tinyshakespeare.txt"
+CONFIG = GPTConfig(vocab_size=128, n_layer=2, n_head=2, n_embd=32, block_size=32)
+
+
+@pytest.fixture(scope="module")
+def chars() -> torch.Tensor:
+    """Tiny Shakespeare as character ids (ASCII < 128), (4, 32): four real text windows."""
+    if not SHAKESPEARE.exists():
+        pytest.skip("needs ../shared/data")
+    ids = torch.tensor(list(SHAKESPEARE.read_bytes()[:4000]), dtype=torch.long)
+    return ids.view(4, 1000)[:, 100:132]
+
+
+def model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(CONFIG).eval()
+
+
+def test_forward_gives_logits_per_position_and_only_the_last_without_targets(chars):
+    gpt = model()
+    logits, loss = gpt(chars[:, :-1], chars[:, 1:])
+    assert logits.shape == (4, 31, CONFIG.vocab_size)
+    assert loss.shape == ()
+    logits, loss = gpt(chars)
+    assert logits.shape == (4, 1, CONFIG.vocab_size)
+    assert loss is None
+
+
+def test_untrained_loss_is_close_to_uniform_guessing(chars):
+    _, loss = model()(chars[:, :-1], chars[:, 1:])
+    assert loss.item() == pytest.approx(math.log(CONFIG.vocab_size), abs=0.1)
+
+
+def test_input_and_output_embeddings_are_one_tensor():
+    gpt = model()
+    assert gpt.lm_head.weight is gpt.wte.weight
+    counted_twice = sum(p.numel() for p in gpt.state_dict().values())
+    assert gpt.num_params() == counted_twice - CONFIG.vocab_size * CONFIG.n_embd
+
+
+def test_a_later_token_never_changes_the_logits_of_earlier_positions(chars):
+    gpt = model()
+    edited = chars.clone()
+    edited[:, 20:] = (edited[:, 20:] + 1) % CONFIG.vocab_size
+    before, _ = gpt(chars, chars)
+    after, _ = gpt(edited, edited)
+    torch.testing.assert_close(before[:, :20], after[:, :20])
+    assert not torch.allclose(before[:, 20:], after[:, 20:])
+
+
+def test_generate_extends_the_prompt_with_in_vocabulary_tokens(chars):
+    torch.manual_seed(0)
+    out = model().generate(chars[:1, :8], max_new_tokens=40, temperature=0.8, top_k=10)
+    assert out.shape == (1, 48)  # runs past block_size (32): the context is cropped
+    assert torch.equal(out[:, :8], chars[:1, :8])
+    assert int(out.max()) < CONFIG.vocab_size
+
+
+def test_longer_than_block_size_is_refused():
+    with pytest.raises(ValueError, match="block_size"):
+        model()(torch.zeros(1, CONFIG.block_size + 1, dtype=torch.long))
