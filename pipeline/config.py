@@ -48,6 +48,14 @@ class GopherRepetitionConfig(Section):
     max_dup_para_fraction: float = Field(0.30, ge=0, le=1)
     max_dup_line_char_fraction: float = Field(0.20, ge=0, le=1)
     max_dup_para_char_fraction: float = Field(0.20, ge=0, le=1)
+    # n -> the most frequent word n-gram may cover at most this share of the characters.
+    max_top_ngram_char_fraction: dict[int, float] = Field(
+        default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16}
+    )
+    # n -> word n-grams seen before may cover at most this share of the characters.
+    max_dup_ngram_char_fraction: dict[int, float] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+    )
 
 
 class QualityConfig(Section):

@@ -15,6 +15,7 @@ so they fail the word-length rule: the rules are meant for the space-separated t
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
 
@@ -110,6 +111,29 @@ class DocumentView:
     def dup_para_char_fraction(self) -> float:
         return self._dup_paragraphs[1] / max(len(self.text), 1)
 
+    def top_ngram_char_fraction(self, n: int) -> float:
+        """Share of characters in the most frequent word n-gram (all its occurrences)."""
+        ngrams = Counter(zip(*(self.words[i:] for i in range(n))))
+        if not ngrams:
+            return 0.0
+        top, count = ngrams.most_common(1)[0]
+        return sum(map(len, top)) * count / max(len(self.text), 1)
+
+    def dup_ngram_char_fraction(self, n: int) -> float:
+        """Share of characters in word n-grams that repeat an earlier one; a repeat is skipped
+        whole so overlapping repeats are not counted twice (as in the paper and datatrove)."""
+        seen: set[tuple[str, ...]] = set()
+        repeated = i = 0
+        while i <= len(self.words) - n:
+            ngram = tuple(self.words[i : i + n])
+            if ngram in seen:
+                repeated += sum(map(len, ngram))
+                i += n
+            else:
+                seen.add(ngram)
+                i += 1
+        return repeated / max(len(self.text), 1)
+
 
 # ---------------------------------------------------------------- Gopher quality rules
 def word_count(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
@@ -198,12 +222,28 @@ def dup_para_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None
     return None
 
 
+def top_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
+    """One 2-4-word phrase covering 16-20% of the text: a line or slogan said over and over."""
+    for n, limit in sorted(cfg.max_top_ngram_char_fraction.items()):
+        if doc.top_ngram_char_fraction(n) > limit:
+            return f"gopher_top_{n}_gram"
+    return None
+
+
+def dup_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
+    """Repeated 5-10-word passages covering 10-15% of the text: copy-paste spam."""
+    for n, limit in sorted(cfg.max_dup_ngram_char_fraction.items()):
+        if doc.dup_ngram_char_fraction(n) > limit:
+            return f"gopher_dup_{n}_gram"
+    return None
+
+
 QUALITY_RULES: tuple[Callable[[DocumentView, GopherQualityConfig], str | None], ...] = (
     word_count, mean_word_length, symbol_ratio, bullet_lines, ellipsis_lines, alpha_words,
     stop_words,
 )
 REPETITION_RULES: tuple[Callable[[DocumentView, GopherRepetitionConfig], str | None], ...] = (
-    dup_lines, dup_paragraphs, dup_line_chars, dup_para_chars,
+    dup_lines, dup_paragraphs, dup_line_chars, dup_para_chars, top_ngrams, dup_ngrams,
 )
 
 

@@ -120,6 +120,21 @@ def test_a_line_repeated_50_times_is_removed_for_duplicate_lines(chunk: str) -> 
     assert doc.dup_line_fraction == pytest.approx(49 / 50)
 
 
+def test_a_line_repeated_on_one_line_is_removed_for_its_top_ngram(chunk: str) -> None:
+    line = "You are all resolved rather to die than to famish?"
+    doc = DocumentView(" ".join([line] * 30), "en")  # no newline: the line rules cannot see it
+    assert doc.dup_line_fraction == 0
+    # each 4-word phrase recurs 30 times: a third of the text, over the 0.16 limit
+    assert rules.top_ngrams(doc, REPETITION) == "gopher_top_4_gram"
+    assert rules.top_ngrams(DocumentView(chunk, "en"), REPETITION) is None
+
+
+def test_a_passage_pasted_twice_is_removed_for_duplicate_ngrams(chunk: str) -> None:
+    doubled = chunk + " " + chunk[: len(chunk) // 3]
+    assert rules.dup_ngrams(DocumentView(chunk, "en"), REPETITION) is None
+    assert rules.dup_ngrams(DocumentView(doubled, "en"), REPETITION) == "gopher_dup_5_gram"
+
+
 def test_english_word_list_is_removed_for_missing_stop_words(lingua: list[dict]) -> None:
     words = [r["text"] for r in lingua if r["lang"] == "en" and r["kind"] == "single_word"]
     doc = DocumentView(" ".join(words), "en")
