@@ -97,8 +97,8 @@ def build(
     from flows.build import corpus_build
 
     columns = (
-        TextColumn("{task.description:<28}"),
-        BarColumn(bar_width=30),
+        TextColumn("{task.description:<26}"),
+        BarColumn(bar_width=12),
         MofNCompleteColumn(),
         TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(),

@@ -1,0 +1,76 @@
+"""Single-process throughput of every text stage on sample_data/ (docs/s and MB/s).
+
+Run by hand (`make bench`); results go to bench/results/stage_throughput.json. Numbers from
+this 2-core machine are noisy: compare runs made the same day, on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.config import BuildConfig
+from pipeline.jobs import text_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "stage_throughput.json"
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def rate(docs: int, nbytes: int, seconds: float) -> dict:
+    return {"docs": docs, "mb": round(nbytes / 1e6, 3), "seconds": round(seconds, 3),
+            "docs_per_s": round(docs / seconds, 1), "mb_per_s": round(nbytes / 1e6 / seconds, 3)}
+
+
+def main() -> dict:
+    from pipeline.dedup.minhash import find_duplicates, signatures
+    from pipeline.privacy.scrubber import run_shard as scrub
+    from pipeline.quality.stage import run_shard as quality
+    from pipeline.tokenizer.encode import encode_shard
+    from pipeline.tokenizer.train import train_tokenizer
+
+    cfg = BuildConfig()
+    table = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
+    results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
+
+    quality(table.slice(0, 50), cfg.quality)  # load the language-ID model outside the timing
+    kept, seconds = timed(quality, table, cfg.quality)
+    results["quality"] = rate(table.num_rows, text_bytes(table), seconds)
+
+    sigs, seconds = timed(signatures, kept.kept, cfg.dedup)
+    results["dedup_signatures"] = rate(kept.kept.num_rows, text_bytes(kept.kept), seconds)
+    _, seconds = timed(find_duplicates, [sigs], cfg.dedup)
+    results["dedup_clustering"] = rate(kept.kept.num_rows, 0, seconds)
+
+    sample = kept.kept.slice(0, 1000)
+    scrub(sample.slice(0, 10), cfg.privacy)  # load spaCy and presidio outside the timing
+    scrubbed, seconds = timed(scrub, sample, cfg.privacy)
+    results["privacy"] = rate(sample.num_rows, text_bytes(sample), seconds)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shard = Path(tmp) / "part-00000.parquet"
+        pq.write_table(kept.kept, shard)
+        tokenizer = Path(tmp) / "tokenizer.json"
+        _, seconds = timed(train_tokenizer, [shard], cfg.tokenizer, tokenizer)
+        results["tokenizer_train"] = rate(kept.kept.num_rows, text_bytes(kept.kept), seconds)
+        _, seconds = timed(encode_shard, shard, tokenizer, Path(tmp), "part-00000", cfg.tokenizer, cfg.seed)
+        results["tokenizer_encode"] = rate(kept.kept.num_rows, text_bytes(kept.kept), seconds)
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))
