@@ -7,6 +7,7 @@ core while Prefect itself stays in this one process (worker processes never talk
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -16,13 +17,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
 from pipeline import manifest, steps
 from pipeline.config import STAGES, BuildConfig
-from pipeline.errors import BuildError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.manifest import summarise_stage
 from pipeline.shards import InputShard, prepare_inputs
@@ -71,10 +72,6 @@ def _filter_stage(stage: str, build_dir: Path, inputs: list[InputShard], cfg: Bu
     steps.write_stage_summary(build_dir, stage, summary)
     progress.hook.finish(stage, f"{summary['docs_kept']:,} of {summary['docs_in']:,} docs kept")
     return summary
-
-
-def _runner(workers: int) -> ThreadPoolTaskRunner:
-    return ThreadPoolTaskRunner(max_workers=max(workers, 1))
 
 
 @flow(name="quality")
@@ -156,39 +153,17 @@ def pretrain_flow(build_dir: Path, cfg: BuildConfig) -> dict:
 @flow(name="report")
 def report_flow(build_dir: Path) -> str:
     """The corpus statistics report: report/report.html + report/stats.json."""
-    from pipeline.stats.report import write_report
+    from pipeline.stats.report import markdown_summary, write_report
 
     progress.hook.start("report", 1, "step")
     path = write_report(build_dir)
+    stats = json.loads((path.parent / "stats.json").read_text())
+    create_markdown_artifact(markdown=markdown_summary(stats), key="corpus-build-report",
+                             description=f"Statistics of {build_dir}")
+    create_table_artifact(table=[row for row in stats["funnel"] if "docs_in" in row], key="corpus-build-funnel",
+                          description="Documents and bytes in/kept/removed per stage")
     progress.hook.finish("report", str(path))
     return str(path)
-
-
-def _record_manifest(build_dir: Path, input_spec: str, inputs: list[InputShard], cfg: BuildConfig, workers: int) -> dict:
-    stage_dirs = {"quality": "quality", "dedup": "dedup", "privacy": "privacy", "tokenizer": "tokens", "pretrain": "model"}
-    stages = {}
-    for stage, folder in stage_dirs.items():
-        summary = steps.stage_summary(build_dir, folder)
-        if summary is not None:
-            stages[stage] = summary
-    failures = manifest.conservation_failures(stages)
-    data = {
-        "corpus_version": manifest.versions()["corpus"],
-        "build_dir": str(build_dir.resolve()),
-        "input": input_spec,
-        "workers": workers,
-        "versions": manifest.versions(),
-        "config": cfg.model_dump(mode="json"),
-        "input_shards": [
-            {"name": s.name, "path": str(s.source), "fingerprint": steps.fingerprint(s.path)} for s in inputs
-        ],
-        "stages": stages,
-        "conservation": {"ok": not failures, "failures": failures},
-    }
-    manifest.save(build_dir, data)
-    if failures:
-        raise BuildError(f"{build_dir}/manifest.json: conservation check failed: {failures[0]}")
-    return data
 
 
 @flow(name="corpus_build")
@@ -206,16 +181,18 @@ def corpus_build(
     build_dir = Path(out)
     build_dir.mkdir(parents=True, exist_ok=True)
     inputs = prepare_inputs(input, build_dir / "input")
-    runner = _runner(workers)
+    input_records = manifest.input_records(inputs)
+    stage_flows = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow, "tokenizer": tokenizer_flow}
+    runner = ThreadPoolTaskRunner(max_workers=workers)
+    result = manifest.record(build_dir, input, input_records, cfg, workers)
     with worker_pool(workers):
         for stage in wanted:
-            if stage in ("quality", "privacy", "dedup", "tokenizer"):
-                stage_flow = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow,
-                              "tokenizer": tokenizer_flow}[stage]
-                stage_flow.with_options(task_runner=runner)(build_dir, inputs, cfg)
+            if stage in stage_flows:
+                stage_flows[stage].with_options(task_runner=runner)(build_dir, inputs, cfg)
             elif stage == "pretrain":
                 pretrain_flow(build_dir, cfg)
-            _record_manifest(build_dir, input, inputs, cfg, workers)
-            if stage == "report":
+            else:  # the report reads the manifest as it stands after the other stages
                 report_flow(build_dir)
-    return _record_manifest(build_dir, input, inputs, cfg, workers)
+            # After every stage, so that an interrupted build still has a current manifest.
+            result = manifest.record(build_dir, input, input_records, cfg, workers)
+    return result

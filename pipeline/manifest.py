@@ -6,13 +6,15 @@ same as an uninterrupted one's (only timings differ).
 
 from __future__ import annotations
 
-import json
 import platform
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
 
-from pipeline.shards import write_json
+from pipeline.config import BuildConfig
+from pipeline.errors import BuildError
+from pipeline.shards import InputShard, fingerprint, write_json
+from pipeline.steps import stage_summary
 
 COUNT_KEYS = ("docs_in", "docs_kept", "docs_removed", "bytes_in", "bytes_kept", "bytes_removed")
 PACKAGES = ("pyarrow", "prefect", "torch", "tokenizers", "datasketch", "presidio-analyzer", "spacy", "fasttext-predict")
@@ -62,12 +64,37 @@ def conservation_failures(stages: dict[str, dict]) -> list[str]:
     return failures
 
 
-def load(build_dir: Path) -> dict:
-    path = build_dir / "manifest.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())
+def input_records(inputs: list[InputShard]) -> list[dict]:
+    return [
+        {"name": s.name, "path": str(s.source), "fingerprint": fingerprint(s.path), "docs": s.docs} for s in inputs
+    ]
 
 
-def save(build_dir: Path, manifest: dict) -> None:
-    write_json(manifest, build_dir / "manifest.json")
+# Manifest stage name -> the folder whose _stage.json holds that stage's summary.
+STAGE_FOLDERS = {"quality": "quality", "dedup": "dedup", "privacy": "privacy", "tokenizer": "tokens", "pretrain": "model"}
+
+
+def record(build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfig, workers: int) -> dict:
+    """Write manifest.json from the finished stages' summaries; fail the build if a stage lost
+    documents (in != kept + removed)."""
+    stages = {}
+    for stage, folder in STAGE_FOLDERS.items():
+        if (summary := stage_summary(build_dir, folder)) is not None:
+            stages[stage] = summary
+    failures = conservation_failures(stages)
+    found = versions()
+    data = {
+        "corpus_version": found["corpus"],
+        "build_dir": str(build_dir.resolve()),
+        "input": input_spec,
+        "workers": workers,
+        "versions": found,
+        "config": cfg.model_dump(mode="json"),
+        "input_shards": inputs,
+        "stages": stages,
+        "conservation": {"ok": not failures, "failures": failures},
+    }
+    write_json(data, build_dir / "manifest.json")
+    if failures:
+        raise BuildError(f"{build_dir}/manifest.json: conservation check failed: {failures[0]}")
+    return data

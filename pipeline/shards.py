@@ -13,6 +13,8 @@ import gzip
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ class InputShard:
     name: str  # part-00000 … : the name every stage gives this shard's outputs
     path: Path  # a Parquet file (JSONL already converted)
     source: Path  # what the user gave us
+    docs: int
 
 
 def find_input_files(spec: str | Path) -> list[Path]:
@@ -123,19 +126,31 @@ def read_input_shard(path: Path) -> pa.Table:
     return check_table(read_shard(path), path)
 
 
-def write_shard(table: pa.Table, path: Path) -> None:
-    """Write to a temporary name, then rename: a killed write never leaves a shard that looks done."""
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path`, renamed onto it when the block succeeds and removed when
+    it fails: a killed or failed write never leaves a file that looks done."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, **WRITE_OPTIONS)
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_shard(table: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **WRITE_OPTIONS)
+
+
+def write_bytes(data: bytes, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_json(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    write_bytes((json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode(), path)
 
 
 def prepare_inputs(spec: str | Path, convert_dir: Path) -> list[InputShard]:
@@ -162,7 +177,7 @@ def prepare_inputs(spec: str | Path, convert_dir: Path) -> list[InputShard]:
             raise InputError(f"{source}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
         seen_ids.update(dict.fromkeys(table["id"].to_pylist(), str(source)))
         total_rows += table.num_rows
-        shards.append(InputShard(name=name, path=path, source=source))
+        shards.append(InputShard(name=name, path=path, source=source, docs=table.num_rows))
     if total_rows == 0:
         raise InputError(f"{spec}: the input has no documents (all shards have 0 rows). Check --input.")
     return shards

@@ -12,15 +12,13 @@ import base64
 import html
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
 from pipeline.errors import InputError
-from pipeline.shards import write_json
+from pipeline.shards import write_bytes, write_json
 from pipeline.stats import plots
 
 FILTER_STAGES = ("quality", "dedup", "privacy")  # stages that remove documents, in order
@@ -417,17 +415,6 @@ def render_html(stats: dict[str, Any], charts: dict[str, bytes]) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_report(build_dir: Path) -> Path:
     """Write report/report.html, report/stats.json and report/<chart>.png; return the HTML path."""
     build_dir = Path(build_dir)
@@ -441,9 +428,26 @@ def write_report(build_dir: Path) -> Path:
         if stale.stem not in charts:
             stale.unlink()
     for name, png in charts.items():
-        _write_atomic(out / f"{name}.png", png)
+        write_bytes(png, out / f"{name}.png")
     write_json(stats, out / "stats.json")
     # The HTML goes last: its presence means the whole report is written.
     html_path = out / "report.html"
-    _write_atomic(html_path, render_html(stats, charts).encode("utf-8"))
+    write_bytes(render_html(stats, charts).encode("utf-8"), html_path)
     return html_path
+
+
+def markdown_summary(stats: dict[str, Any]) -> str:
+    """The report's headline numbers as markdown, for a Prefect artifact on the flow run."""
+    lines = ["# Corpus build", "", "| stage | docs in | docs kept | removed | MB kept |", "|---|---:|---:|---:|---:|"]
+    for row in stats["funnel"][1:]:
+        if "docs_in" in row:
+            lines.append(f"| {row['stage']} | {row['docs_in']:,} | {row['docs_kept']:,} | "
+                         f"{row['docs_removed']:,} | {row['bytes_kept'] / 1e6:.2f} |")
+    for stage, reasons in stats["reasons"].items():
+        if reasons:
+            top = ", ".join(f"{reason} {count:,}" for reason, count in sorted(reasons.items(), key=lambda r: -r[1])[:5])
+            lines.append(f"\n**{stage}** top removal reasons: {top}")
+    training = stats.get("training") or {}
+    if training.get("final_val_loss") is not None:
+        lines.append(f"\n**model**: validation loss {training['initial_val_loss']:.3f} -> {training['final_val_loss']:.3f}")
+    return "\n".join(lines) + "\n"
