@@ -63,10 +63,14 @@ def map_shards(jobs: list[ShardJob], label: str) -> list[dict]:
     return [future.result() for future in futures]
 
 
-def _filter_stage(stage: str, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
-    start = time.perf_counter()
+def _filter_stage(
+    stage: str, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig,
+    aux: tuple[Path, str] | None = None, start: float | None = None,
+) -> dict:
+    """Map the stage's shard jobs (kept + removed/ per shard), then write its summary."""
+    start = start or time.perf_counter()
     sources = steps.stage_sources(build_dir, stage, inputs)
-    jobs = steps.shard_jobs(stage, stage, sources, build_dir / stage, cfg)
+    jobs = steps.shard_jobs(stage, stage, sources, build_dir / stage, cfg, aux)
     records = map_shards(jobs, stage)
     summary = summarise_stage(records, time.perf_counter() - start, cfg.section_hash(stage))
     steps.write_stage_summary(build_dir, stage, summary)
@@ -92,14 +96,7 @@ def dedup_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> d
     progress.hook.start("dedup_clusters", 1, "step")
     decisions_path, decisions = in_pool(steps.dedup_decisions, build_dir, signature_jobs, cfg)
     progress.hook.finish("dedup_clusters", f"{decisions['documents']:,} docs clustered")
-    jobs = steps.shard_jobs(
-        "dedup", "dedup", sources, build_dir / "dedup", cfg, aux=(decisions_path, decisions["fingerprint"])
-    )
-    records = map_shards(jobs, "dedup")
-    summary = summarise_stage(records, time.perf_counter() - start, cfg.section_hash("dedup"))
-    steps.write_stage_summary(build_dir, "dedup", summary)
-    progress.hook.finish("dedup", f"{summary['docs_kept']:,} of {summary['docs_in']:,} docs kept")
-    return summary
+    return _filter_stage("dedup", build_dir, inputs, cfg, (decisions_path, decisions["fingerprint"]), start)
 
 
 @flow(name="privacy")

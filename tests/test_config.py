@@ -1,0 +1,45 @@
+"""The config: the README's reference is the real default, and bad values are named before work."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pipeline.config import BuildConfig, load_config
+from pipeline.errors import InputError
+from tests.conftest import REPO
+
+
+def test_readme_config_reference_is_exactly_the_defaults(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"## Config reference.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    path = tmp_path / "reference.yaml"
+    path.write_text(block)
+    assert load_config(path) == BuildConfig()
+
+
+def test_set_overrides_one_nested_key():
+    cfg = load_config(None, ["dedup.minhash.threshold=0.7", "quality.languages=[en, de]"])
+    assert cfg.dedup.minhash.threshold == 0.7 and cfg.quality.languages == ["en", "de"]
+    assert cfg.dedup.minhash.num_perm == BuildConfig().dedup.minhash.num_perm
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("tokenizer.vocab_size=-5", "tokenizer.vocab_size"),
+        ("quality.min_lang_score=1.5", "quality.min_lang_score"),
+        ("pretrain.n_layer=two", "pretrain.n_layer"),
+        ("privacy.colour=blue", "privacy.colour"),
+    ],
+)
+def test_bad_values_are_rejected_with_the_key_named(override, key):
+    with pytest.raises(InputError, match=re.escape(key)):
+        load_config(None, [override])
+
+
+def test_a_config_change_changes_only_that_stage_hash():
+    base, changed = BuildConfig(), load_config(None, ["dedup.minhash.threshold=0.7"])
+    assert base.section_hash("dedup") != changed.section_hash("dedup")
+    assert base.section_hash("quality") == changed.section_hash("quality")
