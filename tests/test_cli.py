@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +110,19 @@ def test_inspect_shows_schema_and_rows():
 
 def test_report_without_manifest_is_bad_usage(tmp_path):
     assert_one_line_error(corpus("report", str(tmp_path)), "no manifest.json")
+
+
+def test_jsonl_gz_input_is_converted_and_built(tmp_path, sample_table):
+    rows = sample_table.slice(0, 40).select(["id", "text"]).to_pylist()
+    path = tmp_path / "docs.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    out = tmp_path / "b"
+    result = build(path, out, "--stages", "quality,dedup")
+    assert result.returncode == 0, result.stderr
+    converted = pq.read_table(out / "input" / "part-00000.parquet")
+    assert converted["id"].to_pylist() == [r["id"] for r in rows]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["quality"]["docs_in"] == 40
+    assert manifest["conservation"]["ok"]
+    assert "corpus build summary" in result.stdout
