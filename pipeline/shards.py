@@ -168,9 +168,8 @@ def prepare_inputs(spec: str | Path, convert_dir: Path) -> list[InputShard]:
             path = source
             table = read_input_shard(source)
         else:
-            table = check_table(_jsonl_to_table(source), source)
             path = convert_dir / f"{name}.parquet"
-            write_shard(table, path)
+            table = _converted_jsonl(source, path)
         duplicates = _first_known_id(table["id"], seen_ids)
         if duplicates is not None:
             dup_id, other = duplicates
@@ -181,6 +180,18 @@ def prepare_inputs(spec: str | Path, convert_dir: Path) -> list[InputShard]:
     if total_rows == 0:
         raise InputError(f"{spec}: the input has no documents (all shards have 0 rows). Check --input.")
     return shards
+
+
+def _converted_jsonl(source: Path, path: Path) -> pa.Table:
+    """JSONL converted to Parquet once: a rerun reuses the conversion while the source is unchanged."""
+    marker = path.with_suffix(".source.json")
+    source_fp = fingerprint(source)
+    if path.exists() and marker.exists() and json.loads(marker.read_text()).get("fingerprint") == source_fp:
+        return read_input_shard(path)
+    table = check_table(_jsonl_to_table(source), source)
+    write_shard(table, path)
+    write_json({"source": str(source), "fingerprint": source_fp}, marker)
+    return table
 
 
 def _first_known_id(ids: pa.ChunkedArray, seen: dict[str, str]) -> tuple[str, str] | None:
