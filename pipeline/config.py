@@ -58,6 +58,65 @@ class GopherRepetitionConfig(Section):
     )
 
 
+class C4Config(Section):
+    """C4 line cleaning and page rules (Raffel et al. 2020, section 2.2; tfds c4_utils, datatrove)."""
+
+    # Off by default: made for web pages, it strips verse, poems and speaker lines, which are
+    # most of sample_data (on: 4.3 -> 1.6 MB kept there). Thresholds below are the paper's.
+    enabled: bool = False
+    filter_no_terminal_punct: bool = True  # drop lines not ending in . ? ! " ' (or ending in ...)
+    min_words_per_line: int = Field(3, ge=0)  # drop lines with fewer words; 0 = off
+    max_word_length: int = Field(1000, ge=0)  # drop lines with a longer word; 0 = off
+    remove_citations: bool = True  # strip [1], [edit], [citation needed] from lines
+    filter_javascript: bool = True  # drop lines mentioning "javascript"
+    filter_policy: bool = True  # drop cookie-banner / terms-of-use / privacy-policy lines
+    filter_lorem_ipsum: bool = True  # drop the page if a kept line has "lorem ipsum"
+    filter_curly_bracket: bool = True  # drop the page if a kept line has "{"
+    min_sentences: int = Field(5, ge=0)  # drop the page with fewer sentences left; 0 = off
+
+
+class FineWebConfig(Section):
+    """FineWeb rules (Penedo et al. 2024); thresholds are datatrove's FineWebQualityFilter defaults."""
+
+    # Off by default for the same reason as C4: refrains and speaker names are duplicated lines.
+    enabled: bool = False
+    filter_line_punct: bool = True
+    min_line_punct_ratio: float = Field(0.12, ge=0, le=1)  # lines ending in terminal punctuation
+    filter_short_lines: bool = True
+    short_line_length: int = Field(30, ge=0)  # a line of at most this many characters is short
+    max_short_line_ratio: float = Field(0.67, ge=0, le=1)
+    filter_char_dup: bool = True
+    max_char_dup_ratio: float = Field(0.01, ge=0, le=1)  # characters in repeated lines
+    filter_list: bool = True
+    max_newline_word_ratio: float = Field(0.3, ge=0)  # newlines per word
+
+
+class LinguaConfig(Section):
+    """lingua fallback of language ID (pipeline/quality/langid.py): consulted for short or unsure text."""
+
+    enabled: bool = True
+    below_score: float = Field(0.95, ge=0, le=1.01)  # consult lingua when fastText's probability is lower
+    short_chars: int = Field(30, ge=0)  # ... or when the text is shorter than this (characters)
+    # lingua's language set (fastText codes, `no` for Bokmål); [] = all 67 that lid.176 also knows.
+    # Fewer languages load faster and use less memory, but a text in a missing language gets a wrong label.
+    languages: list[str] = []
+    low_accuracy: bool = False  # lingua's trigram mode: ~0.7 s / 80 MB to load instead of ~15-20 s / 0.9 GB; misses the targets
+    fasttext_weight: float = Field(0.2, ge=0)  # p(lang) ~ p_fastText^w * p_lingua
+    und_below: float = Field(0.15, ge=0, le=1)  # combined probability under which the label is `und`
+    max_chars: int = Field(1000, ge=1)  # lingua reads at most this many characters of a text
+
+
+class KeywordConfig(Section):
+    """Keyword filter (pipeline/quality/keywords.py): whole-word blocklist matches per language."""
+
+    enabled: bool = True
+    # Folder of <lang>.txt lists; "" = the shipped LDNOOBW lists (pipeline/quality/blocklists, CC BY 4.0).
+    blocklist_dir: str = ""
+    # Drop above this share of listed words (C4 dropped at any one; that loses medical pages).
+    max_share: float = Field(0.1, ge=0, le=1)
+    url_blocklist: str = ""  # file of domains, one per line; "" = off. Needs a `url` column.
+
+
 class QualityConfig(Section):
     enabled: bool = True
     # Target languages (ISO 639-1, fastText lid.176 labels). Everything else is removed.
@@ -65,8 +124,15 @@ class QualityConfig(Section):
         default_factory=lambda: ["en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs"]
     )
     min_lang_score: float = Field(0.65, ge=0, le=1)
+    # Per-language minimum scores that replace min_lang_score, e.g. {hr: 0.9}; `und` is never kept.
+    min_lang_score_per_language: dict[str, float] = {}
+    lingua: LinguaConfig = Field(default_factory=LinguaConfig)
+    keywords: KeywordConfig = Field(default_factory=KeywordConfig)
     gopher: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
     repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
+    # Applied in this order after the Gopher rules; FineWeb judges the text C4 has cleaned.
+    c4: C4Config = Field(default_factory=C4Config)
+    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
 
 
 class MinHashConfig(Section):
@@ -83,10 +149,32 @@ class MinHashConfig(Section):
     seed: int = 1
 
 
+class LinesConfig(Section):
+    """Line-level dedup: lines in many documents (banners, navigation, footers) are boilerplate."""
+
+    enabled: bool = True
+    # A normalised line found in more documents than this (after document dedup) is removed from
+    # all of them. 10 at sample_data's ~7.5k documents: a line in >0.13% of the corpus. Scale it
+    # with the corpus (CCNet counts per ~5 GB shard).
+    max_documents: int = Field(10, ge=1)
+    # Only lines this long (normalised characters) can be boilerplate: cookie banners and footers
+    # are (cc_docs: 45-55), while play speaker tags ("KING RICHARD III:") and quote attributions
+    # ("-- Seneca") repeat across thousands of real documents and must stay.
+    min_line_chars: int = Field(30, ge=1)
+    # A document left with fewer words is dropped (dedup_lines_too_short); Gopher's min_words,
+    # which every document met before its boilerplate went.
+    min_words: int = Field(50, ge=0)
+
+
 class DedupConfig(Section):
     enabled: bool = True
     exact: bool = True  # exact match on normalised text (NFKC, case, whitespace)
     minhash: MinHashConfig = Field(default_factory=MinHashConfig)
+    # Partial copies (datasketch MinHashLSHEnsemble): a document whose shingles lie at least this
+    # share inside a longer one is removed as `contained_in` (needs minhash.enabled).
+    containment: bool = True
+    containment_threshold: float = Field(0.8, gt=0, le=1)
+    lines: LinesConfig = Field(default_factory=LinesConfig)
 
 
 class PrivacyConfig(Section):
@@ -99,10 +187,26 @@ class PrivacyConfig(Section):
             "IBAN_CODE",
             "IP_ADDRESS",
             "US_SSN",
+            "MAC_ADDRESS",
+            "STREET_ADDRESS",
+            "SECRET",
             "PERSON",
         ]
     )
     min_score: float = Field(0.4, ge=0, le=1)
+    # Per-entity thresholds that replace min_score for that entity, e.g. {PERSON: 0.85}.
+    entity_min_scores: dict[str, float] = {}
+    # Detected values matching one of these regexes in full are left in place: documentation
+    # addresses and IP ranges (RFC 2606, 5737, 3849), loopback and public DNS resolvers.
+    allow_list: list[str] = Field(
+        default_factory=lambda: [
+            r"[\w.+-]+@(?:[\w-]+\.)*example\.(?:com|org|net)",
+            r"(?:192\.0\.2|198\.51\.100|203\.0\.113)\.\d{1,3}",
+            r"(?i:2001:db8:[0-9a-f:]*)",
+            r"127\.0\.0\.1|::1",
+            r"8\.8\.8\.8|8\.8\.4\.4|1\.1\.1\.1|1\.0\.0\.1|9\.9\.9\.9",
+        ]
+    )
     # NER (PERSON) needs a spaCy model; it runs on documents in these languages only. The
     # languages with a model are pipeline/privacy/engine.py NER_MODELS (English); the pattern
     # recognizers (email, phone, card, IBAN, IP, SSN) run on every document.
@@ -111,8 +215,14 @@ class PrivacyConfig(Section):
 
 class TokenizerConfig(Section):
     enabled: bool = True
-    vocab_size: int = Field(8192, ge=300, le=65_535)
+    # <= 65,536: tokens stored as uint16 (llm.c version 1); larger: uint32 (version 2)
+    vocab_size: int = Field(8192, ge=300, le=2**32)
     min_frequency: int = Field(2, ge=1)
+    pre_tokenizer: Literal["gpt2", "gpt4"] = "gpt2"  # gpt4: numbers split into runs of <= 3 digits
+    special_tokens: list[str] = []  # extra control tokens, after <|endoftext|> and the placeholders
+    # Language balance: cap each language's training text at about this many UTF-8 bytes
+    # (seeded sample of its documents; needs a `lang` column); 0 = train on everything.
+    max_bytes_per_language: int = Field(0, ge=0)
     val_fraction: float = Field(0.05, gt=0, lt=1)  # share of documents held out for validation
     batch_size: int = Field(1000, ge=1)  # documents per batch when streaming text
 

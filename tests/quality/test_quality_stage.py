@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import QualityConfig
-from pipeline.quality.stage import SIGNALS, run_shard
+from pipeline.quality.signals import columns
+from pipeline.quality.stage import run_shard
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 LANG_REASONS = {"lang_not_kept", "lang_low_score"}
@@ -33,9 +34,9 @@ def mixed_shard(shared_data: Path) -> pa.Table:
         "speeches": "\n\n".join(shakespeare.split("\n\n")[:12]),  # Coriolanus, act 1 opening
         "empty": " \n\t",
         "japanese": japanese,
-        "layer": "layer",  # a lingua English word; fastText says `ru` with probability ~0.3
+        "writing": "writing",  # a lingua English word: `en`, but with fastText + lingua only ~0.56
         "one-sentence": next(r["text"] for r in lingua if r["lang"] == "de" and r["kind"] == "sentence"),
-        "repeated": "\n".join(["You are all resolved rather to die than to famish?"] * 50),
+        "repeated": "\n".join(["First, you know Caius Marcius is chief enemy to the people."] * 50),
     }
     return pa.table({
         "id": list(texts),
@@ -61,7 +62,7 @@ def test_each_document_gets_the_first_check_it_fails(mixed_result) -> None:
         "speeches": None,
         "empty": "empty_text",
         "japanese": "lang_not_kept",
-        "layer": "lang_low_score",
+        "writing": "lang_low_score",
         "one-sentence": "gopher_short_doc",
         "repeated": "gopher_dup_lines",
     }
@@ -80,7 +81,7 @@ def test_every_row_is_kept_or_removed_and_unknown_columns_pass_through(mixed_sha
 
 
 def test_kept_and_removed_rows_carry_language_and_signal_columns(mixed_result) -> None:
-    expected = {"lang": pa.string(), "lang_score": pa.float32()} | {name: t for name, t, _ in SIGNALS}
+    expected = {"lang": pa.string(), "lang_score": pa.float32()} | dict(columns(QualityConfig()))
     for table in (mixed_result.kept, mixed_result.removed):
         assert {name: table.schema.field(name).type for name in expected} == expected
     speeches = mixed_result.kept.to_pylist()[0]

@@ -113,7 +113,7 @@ def test_each_rule_keeps_the_chunk_and_names_its_reason_after_damage(
 
 
 def test_a_line_repeated_50_times_is_removed_for_duplicate_lines(chunk: str) -> None:
-    line = "You are all resolved rather to die than to famish?"  # two stop words: "to"
+    line = "First, you know Caius Marcius is chief enemy to the people."  # stop words: to, the
     assert line in chunk.split("\n")
     doc = DocumentView("\n".join([line] * 50), "en")
     assert gopher_reason(doc, QualityConfig()) == "gopher_dup_lines"
@@ -168,3 +168,31 @@ def test_disabled_sections_skip_their_rules(chunk: str) -> None:
     off = QualityConfig(gopher=GopherQualityConfig(enabled=False))
     assert gopher_reason(doc, QualityConfig()) == "gopher_short_doc"
     assert gopher_reason(doc, off) is None
+
+
+def _dup_ngram_chars_by_tuples(words: list[str], n: int) -> int:
+    """The paper's definition written plainly (tuples of words), to check the integer-id version."""
+    seen, repeated, i = set(), 0, 0
+    while i <= len(words) - n:
+        ngram = tuple(words[i : i + n])
+        if ngram in seen:
+            repeated += sum(map(len, ngram))
+            i += n
+        else:
+            seen.add(ngram)
+            i += 1
+    return repeated
+
+
+def test_ngram_ids_give_the_same_fractions_as_tuples_of_words(shakespeare_chunks: list[str]) -> None:
+    """The fast n-gram code (integer ids per level) against the plain definition, on 200 chunks
+    plus copies with a pasted passage (so that repeats exist at every n)."""
+    texts = shakespeare_chunks[:100] + [c + "\n" + c[: len(c) // 2] for c in shakespeare_chunks[100:200]]
+    for text in texts:
+        doc = DocumentView(text, "en")
+        for n in range(2, 11):
+            top = Counter(zip(*(doc.words[i:] for i in range(n)))).most_common(1)
+            expected_top = sum(map(len, top[0][0])) * top[0][1] / len(text) if top else 0.0
+            assert doc.top_ngram_char_fraction(n) == pytest.approx(expected_top)
+            expected_dup = _dup_ngram_chars_by_tuples(doc.words, n) / len(text)
+            assert doc.dup_ngram_char_fraction(n) == pytest.approx(expected_dup)

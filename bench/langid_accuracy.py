@@ -1,0 +1,145 @@
+"""Language-ID accuracy and cost: fastText lid.176 alone vs fastText + lingua fallback.
+
+Accuracy on every row of ../shared/data/langid/lingua_dev.jsonl (lingua-py's test data) whose
+language both models know (67 of 75; lingua's `nb` is fastText's `no`), per kind (sentence /
+word_pair / single_word): `accuracy` counts `und` as wrong, `precision` is over the rows that
+got a label, `und` is the share labelled undetermined. Cost: CPU seconds per text on the same
+rows and on sample_data/ documents, the share of texts that needed lingua, and lingua's load
+time and peak memory (each measured in a fresh process).
+
+Run: .venv/bin/python -m bench.langid_accuracy  ->  bench/results/langid_accuracy.{json,md}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline.config import QualityConfig
+from pipeline.quality.langid import LINGUA_LANGUAGES, Fallback, detect_languages
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "langid" / "lingua_dev.jsonl"
+RESULTS = REPO / "bench" / "results" / "langid_accuracy.json"
+KINDS = ("sentence", "word_pair", "single_word")
+
+# Peak memory from /proc (VmHWM): ru_maxrss of a child starts at its parent's peak on Linux.
+_LOAD_PROBE = """
+import re, sys, time
+from pipeline.quality.langid import Fallback, _get_lingua, LINGUA_LANGUAGES
+def peak_kb():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+base = peak_kb()
+langs = tuple(sys.argv[2].split(",")) if sys.argv[2] else LINGUA_LANGUAGES
+start = time.process_time()
+_get_lingua(langs, sys.argv[1] == "low").compute_language_confidence_values("warm up every model")
+print(time.process_time() - start, (peak_kb() - base) / 1024)
+"""
+
+
+def load_cost(low_accuracy: bool, languages: tuple[str, ...]) -> dict:
+    """lingua's load: CPU seconds and peak-memory growth, in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", _LOAD_PROBE, "low" if low_accuracy else "high", ",".join(languages)],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    return {"load_cpu_s": round(float(out[0]), 2), "load_mem_mb": round(float(out[1]))}
+
+
+def score(rows: list[dict], labels: list[str]) -> dict:
+    out = {}
+    for kind in KINDS:
+        pairs = [(r["gold"], label) for r, label in zip(rows, labels) if r["kind"] == kind]
+        right = sum(g == p for g, p in pairs)
+        und = sum(p == "und" for _, p in pairs)
+        out[kind] = {"n": len(pairs), "accuracy": round(right / len(pairs), 4),
+                     "precision": round(right / max(len(pairs) - und, 1), 4), "und": round(und / len(pairs), 4)}
+    return out
+
+
+def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep: set[str]) -> dict:
+    texts = [r["text"] for r in rows]
+    if fb.enabled:
+        detect_languages(["load lingua outside the timing"], replace(fb, below_score=1.01))
+    start = time.process_time()
+    labels, _ = detect_languages(texts, fb)
+    seconds = time.process_time() - start
+    unsure = sum(1 for t in texts if detect_languages([t], Fallback(enabled=False))[1][0] < fb.below_score
+                 or len(" ".join(t.split())) < fb.short_chars) if fb.enabled else 0
+    start = time.process_time()
+    detect_languages(docs, fb)
+    doc_seconds = time.process_time() - start
+    doc_unsure = sum(1 for d in docs if detect_languages([d], Fallback(enabled=False))[1][0] < fb.below_score
+                     or len(" ".join(d.split())) < fb.short_chars) if fb.enabled else 0
+    kept_rows = [(r, label) for r, label in zip(rows, labels) if r["gold"] in keep]
+    result = {
+        "variant": name,
+        "all_languages": score(rows, labels),
+        "keep_languages": score([r for r, _ in kept_rows], [label for _, label in kept_rows]),
+        "lingua_dev_texts_per_cpu_s": round(len(texts) / seconds),
+        "lingua_dev_share_to_lingua": round(unsure / len(texts), 3),
+        "sample_docs_per_cpu_s": round(len(docs) / doc_seconds),
+        "sample_share_to_lingua": round(doc_unsure / len(docs), 4),
+    }
+    if fb.enabled:
+        result |= load_cost(fb.low_accuracy, fb.languages)
+    return result
+
+
+def markdown(results: dict) -> str:
+    lines = [f"# Language-ID accuracy (lingua_dev.jsonl, {results['rows']} rows in 67 languages)", "",
+             f"load average {results['loadavg']}; CPU seconds, one process.", "",
+             "| variant | sentence | word pair | single word | und (s/wp/w) | texts/s (lingua_dev) | docs/s (sample_data) | to lingua (sample) | lingua load |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for v in results["variants"]:
+        a = v["all_languages"]
+        load = f"{v['load_cpu_s']} s, {v['load_mem_mb']} MB" if "load_cpu_s" in v else "-"
+        lines.append(f"| {v['variant']} | {a['sentence']['accuracy']:.2%} | {a['word_pair']['accuracy']:.2%} | "
+                     f"{a['single_word']['accuracy']:.2%} | {a['sentence']['und']:.1%} / {a['word_pair']['und']:.1%} / "
+                     f"{a['single_word']['und']:.1%} | {v['lingua_dev_texts_per_cpu_s']} | {v['sample_docs_per_cpu_s']} | "
+                     f"{v['sample_share_to_lingua']:.1%} | {load} |")
+    lines += ["", "Accuracy counts `und` as wrong. Over the default keep-list languages only "
+              f"({', '.join(results['keep_languages'])}):", "",
+              "| variant | sentence | word pair | single word |", "|---|---|---|---|"]
+    for v in results["variants"]:
+        k = v["keep_languages"]
+        lines.append(f"| {v['variant']} | {k['sentence']['accuracy']:.2%} | {k['word_pair']['accuracy']:.2%} | "
+                     f"{k['single_word']['accuracy']:.2%} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> dict:
+    with DATA.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    for r in rows:
+        r["gold"] = "no" if r["lang"] == "nb" else r["lang"]
+    rows = [r for r in rows if r["gold"] in LINGUA_LANGUAGES]
+    docs = [t for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+            for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()]
+    keep = QualityConfig().languages
+    detect_languages(["load fastText outside the timing"], Fallback(enabled=False))
+    variants = [
+        ("fastText alone", Fallback(enabled=False)),
+        ("fastText + lingua (default)", Fallback()),
+        ("fastText + lingua low-accuracy mode", Fallback(low_accuracy=True)),
+        ("fastText + lingua over the keep-list only", Fallback(languages=tuple(keep))),
+    ]
+    results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+               "rows": len(rows), "sample_docs": len(docs), "keep_languages": keep,
+               "loadavg": [round(x, 2) for x in os.getloadavg()],
+               "variants": [run_variant(name, fb, rows, docs, set(keep)) for name, fb in variants]}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    RESULTS.with_suffix(".md").write_text(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
+    print(RESULTS.with_suffix(".md").read_text())
