@@ -104,7 +104,7 @@ def _run_stage(job: ShardJob, table: pa.Table, cfg: cfgmod.BuildConfig) -> Stage
     if job.kind == "dedup":
         from pipeline.dedup.stage import apply_decisions
 
-        return apply_decisions(table, read_shard(job.aux_path))
+        return apply_decisions(table, read_shard(job.aux_path), cfg.dedup.lines)
     from pipeline.privacy.scrubber import run_shard
 
     return run_shard(table, cfg.privacy)

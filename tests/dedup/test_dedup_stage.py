@@ -56,7 +56,7 @@ def by_id(decisions: pa.Table) -> dict[str, dict]:
 def test_signatures_carry_hashes_not_text(fortunes):
     cfg = DedupConfig()
     sig = signatures(with_planted_copies(fortunes), cfg)
-    assert sig.column_names == ["id", "length", "exact_key", "minhash"]
+    assert sig.column_names == ["id", "length", "exact_key", "minhash", "shingles", "line_hashes"]
     assert sig.schema.field("minhash").type == pa.binary(4 * cfg.minhash.num_perm)
     assert sig.column("length")[0].as_py() == len(" ".join(fortunes[0].split()))
 
@@ -69,7 +69,7 @@ def test_recased_copy_is_an_exact_duplicate_and_extended_copy_a_near_one(fortune
     # The longer text represents the cluster: the extended copy is kept, the original removed.
     assert d["extended-f01"]["reason"] is None
     assert d["f01"] == {"id": "f01", "dup_cluster": "extended-f01", "dup_cluster_size": 2,
-                        "duplicate_of": "extended-f01", "reason": "near_duplicate"}
+                        "duplicate_of": "extended-f01", "reason": "near_duplicate", "boilerplate_lines": []}
     assert sum(row["reason"] is not None for row in d.values()) == 2
 
 

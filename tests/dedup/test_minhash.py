@@ -10,12 +10,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.exact import normalise
-from pipeline.dedup.minhash import find_duplicates, shingles, signatures, words
+from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures, words
 
 PAIRS = Path(__file__).resolve().parents[3] / "shared/data/neardup/udhr_variant_pairs_dev.jsonl"
 
@@ -56,10 +57,12 @@ def test_variants_of_one_text_merge_and_other_languages_do_not(pairs):
 
     assert false_merged == 0
     assert caught[("letter_case", True)] == total[("letter_case", True)]
-    # Measured 62/113: Romanian 1953 -> 1993 respelling changes most words (5-gram Jaccard
-    # 0.5-0.7), Lingala tone marks come with ɔ/ɛ spellings, and Malayalam atomic chillus have no
-    # Unicode decomposition to their ZWJ sequences, so those stay below the 0.8 threshold.
-    assert true_caught / true_total >= 0.45
+    # Malayalam chillus are canonicalised (pipeline/dedup/exact.py): every encoding pair merges.
+    assert caught[("unicode_encoding_variant", True)] == total[("unicode_encoding_variant", True)]
+    # Measured 89/113: Romanian 1953 -> 1993 respelling changes most words (5-gram Jaccard
+    # 0.5-0.7), and Lingala tone marks come with ɔ/ɛ letters and other spellings (Jaccard
+    # 0.04-0.33 after marks are stripped), so those stay below the 0.8 threshold.
+    assert true_caught / true_total >= 0.75
 
 
 def test_stripping_diacritics_merges_greek_monotonic_and_polytonic(pairs):
@@ -78,6 +81,15 @@ def test_punctuation_and_soft_hyphens_do_not_split_words():
 
 
 def test_short_text_is_one_shingle_of_all_its_words():
-    assert shingles(["all", "human", "beings"], n=5) == [b"all human beings"]
-    assert shingles([], n=5) == []
-    assert len(shingles("all human beings are born free and equal".split(), n=5)) == 4
+    assert len(shingle_hashes("all human beings", n=5, strip_diacritics=True)) == 1
+    assert len(shingle_hashes(" ,;! ", n=5, strip_diacritics=True)) == 0
+    assert len(shingle_hashes("all human beings are born free and equal", 5, True)) == 4
+
+
+def test_shingle_hashes_follow_words_and_their_order():
+    text = "all human beings are born free and equal in dignity and rights"
+    same = shingle_hashes("all human beings, are born free -- and equal in dignity and rights!", 5, True)
+    assert np.array_equal(shingle_hashes(text, 5, True), same)
+    swapped = shingle_hashes(text.replace("born free", "free born"), 5, True)
+    # 12 words, 8 five-grams; only the two that start after the swapped pair stay the same.
+    assert len(np.intersect1d(shingle_hashes(text, 5, True), swapped)) == 2

@@ -1,0 +1,115 @@
+"""Line-level dedup: a line in more than `max_documents` documents is boilerplate and goes.
+
+Texts: Debian fortunes (../shared/data/corpora/fortunes_multilingual.jsonl, GPL-2+ / public
+domain); the boilerplate line is a real footer of a Common Crawl page
+(../shared/data/corpora/cc_docs.jsonl, allenai/dolma tests, Apache-2.0).
+"""
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipeline.config import DedupConfig, LinesConfig
+from pipeline.dedup.lines import line_hashes, strip_lines
+from pipeline.dedup.minhash import find_duplicates, signatures
+from pipeline.dedup.stage import apply_decisions
+
+FORTUNES = Path(__file__).resolve().parents[3] / "shared/data/corpora/fortunes_multilingual.jsonl"
+FOOTER = "Please see this page for our Commenting Policy."  # cc_docs: ends two pages of one blog
+
+
+@pytest.fixture(scope="module")
+def fortunes() -> list[str]:
+    """Thirty distinct fortunes of 70+ words."""
+    if not FORTUNES.exists():
+        pytest.skip("needs ../shared/data")
+    with FORTUNES.open(encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    return [t for t in texts if len(t.split()) >= 70][:30]
+
+
+def run(table: pa.Table, cfg: DedupConfig = DedupConfig()):
+    decisions = find_duplicates([signatures(table, cfg)], cfg)
+    return apply_decisions(table, decisions, cfg.lines)
+
+
+def with_footer(fortunes: list[str], n: int, footer: str = FOOTER) -> pa.Table:
+    texts = [t + "\n" + footer if i < n else t for i, t in enumerate(fortunes)]
+    return pa.table({"id": [f"f{i:02d}" for i in range(len(texts))], "text": texts})
+
+
+def test_footer_on_eleven_pages_is_removed_from_each_and_counted(fortunes):
+    result = run(with_footer(fortunes, 11))
+    assert result.removed.num_rows == 0
+    kept = {row["id"]: row for row in result.kept.to_pylist()}
+    for i in range(11):
+        assert kept[f"f{i:02d}"]["text"] == fortunes[i]
+        assert kept[f"f{i:02d}"]["dup_lines_removed"] == 1
+    assert kept["f20"]["dup_lines_removed"] == 0
+    assert result.extra["boilerplate_lines_removed"] == 11
+
+
+def test_footer_on_ten_pages_stays(fortunes):
+    # max_documents = 10: a line must be in more than ten documents to count as boilerplate.
+    result = run(with_footer(fortunes, 10))
+    assert all(FOOTER in row["text"] for row in result.kept.to_pylist()[:10])
+
+
+def test_normalised_variants_of_a_line_count_as_one(fortunes):
+    table = with_footer(fortunes, 11, footer="  " + FOOTER.upper() + "  \r")
+    result = run(table)
+    assert result.kept.column("dup_lines_removed").to_pylist()[:11] == [1] * 11
+
+
+def test_exact_copies_do_not_make_their_own_lines_boilerplate(fortunes):
+    # One page copied twelve times: dedup keeps one copy, and its lines stay.
+    texts = fortunes[:5] + [fortunes[0]] * 12
+    table = pa.table({"id": [f"d{i:02d}" for i in range(len(texts))], "text": texts})
+    result = run(table)
+    assert result.kept.num_rows == 5
+    assert result.kept.column("text").to_pylist() == fortunes[:5]
+
+
+def test_page_taken_below_min_words_is_dropped_with_its_reason(fortunes):
+    # 42 words of a fortune not in the table + the 8-word footer: 50 words in, 42 left.
+    page = " ".join(fortunes[29].split()[:42]) + "\n" + FOOTER
+    table = with_footer(fortunes[:25], 11)
+    table = pa.table({"id": table.column("id").to_pylist() + ["page"],
+                      "text": table.column("text").to_pylist() + [page]})
+    result = run(table)
+    removed = result.removed.to_pylist()
+    assert [(r["id"], r["reason"]) for r in removed] == [("page", "dedup_lines_too_short")]
+    assert removed[0]["text"] == page  # removed as it came in
+    assert result.kept.num_rows + result.removed.num_rows == table.num_rows
+
+
+def test_page_already_under_min_words_loses_the_line_but_stays(fortunes):
+    # Quality decides about short pages; dedup only drops those its own removal made short.
+    page = " ".join(fortunes[29].split()[:30]) + "\n" + FOOTER
+    table = with_footer(fortunes[:25], 11)
+    table = pa.table({"id": table.column("id").to_pylist() + ["page"],
+                      "text": table.column("text").to_pylist() + [page]})
+    kept = {row["id"]: row for row in run(table).kept.to_pylist()}
+    assert kept["page"]["text"] == " ".join(fortunes[29].split()[:30])
+
+
+def test_short_repeated_lines_are_not_boilerplate(fortunes):
+    # A speaker tag in every scene of a play is not boilerplate: under min_line_chars (30).
+    result = run(with_footer(fortunes, 20, footer="KING RICHARD III:"))
+    assert sum(result.kept.column("dup_lines_removed").to_pylist()) == 0
+
+
+def test_lines_switched_off_change_nothing(fortunes):
+    cfg = DedupConfig(lines=LinesConfig(enabled=False))
+    result = run(with_footer(fortunes, 11), cfg)
+    assert all(FOOTER in t for t in result.kept.column("text").to_pylist()[:11])
+
+
+def test_line_helpers_split_hash_and_rejoin():
+    text = "Home\n\nA real paragraph.\nhome  \nFooter"
+    hashes = line_hashes(text)
+    assert len(hashes) == 3  # "Home" and "home  " are one line; the blank line is none
+    home = line_hashes("Home")[0]
+    assert strip_lines(text, {home}) == ("\nA real paragraph.\nFooter", 2)
