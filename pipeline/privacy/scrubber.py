@@ -12,7 +12,8 @@ from collections import Counter
 from typing import Sequence
 
 import pyarrow as pa
-from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerResult
+import regex
+from presidio_analyzer import RecognizerResult
 from presidio_anonymizer.entities import OperatorConfig
 
 from pipeline.config import PrivacyConfig
@@ -26,31 +27,55 @@ PII_COUNTS_TYPE = pa.map_(pa.string(), pa.int32())
 
 # presidio's `replace` operator with no new_value writes `<ENTITY_TYPE>`.
 _OPERATORS = {"DEFAULT": OperatorConfig("replace")}
-# Documents per spaCy nlp.pipe batch. Measured gain over one-by-one is small (<~15%): the
-# model's per-token work dominates, and parallelism comes from shards in separate processes.
+# Documents per spaCy nlp.pipe batch.
 _BATCH_SIZE = 32
 
 
-def _analyze(
-    analyzer: AnalyzerEngine, language: str, texts: list[str], cfg: PrivacyConfig
-) -> list[list[RecognizerResult]]:
-    """Detections per text; batched so spaCy processes many documents per call."""
-    entities = [e for e in cfg.entities if e in analyzer.get_supported_entities(language)]
-    if not texts or not entities:
-        return [[] for _ in texts]
-    return BatchAnalyzerEngine(analyzer).analyze_iterator(
-        texts,
-        language=language,
-        batch_size=_BATCH_SIZE,
-        entities=entities,
-        score_threshold=cfg.min_score,
-    )
+def _analyze_with_ner(language: str, texts: list[str], entities: list[str]) -> list[list[RecognizerResult]]:
+    """presidio's analysis with spaCy NER, run with the `ner` pipe alone, in batches.
+
+    presidio needs from spaCy the entities and, for context words that raise a weak pattern
+    hit's score, the lemmas. en_core_web_sm's NER has its own tok2vec, so tagger, parser and
+    lemmatizer (~60% of the time) only feed the lemmas: a document gets them (the full pipeline)
+    only when a recognizer that uses context words has a hit in it, which is the only case the
+    lemmas are read. (The parser's sentence starts also stop an entity from running across
+    them; bench/privacy_speed.py measures that the detections stay the same.)
+    """
+    analyzer = ner_analyzer()
+    engine, nlp = analyzer.nlp_engine, analyzer.nlp_engine.nlp[language]
+    with_context = {r.id for r in analyzer.registry.recognizers if r.context}
+
+    def analyze(text, doc) -> list[RecognizerResult]:
+        artifacts = engine._doc_to_nlp_artifact(doc, language)
+        return analyzer.analyze(
+            text, language, entities=entities, nlp_artifacts=artifacts, score_threshold=0.0,
+            return_decision_process=True,
+        )
+
+    with nlp.select_pipes(enable=["ner"]):
+        found = [analyze(t, d) for t, d in zip(texts, nlp.pipe(texts, batch_size=_BATCH_SIZE))]
+    redo = [
+        i for i, results in enumerate(found)
+        if any(r.recognition_metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY) in with_context for r in results)
+    ]
+    for i, doc in zip(redo, nlp.pipe([texts[i] for i in redo], batch_size=_BATCH_SIZE)):
+        found[i] = analyze(texts[i], doc)
+    return found
+
+
+def _kept(text: str, results: list[RecognizerResult], cfg: PrivacyConfig, allowed) -> list[RecognizerResult]:
+    """Detections at or above their entity's score threshold whose value is not allow-listed."""
+    return [
+        r for r in results
+        if r.score >= cfg.entity_min_scores.get(r.entity_type, cfg.min_score)
+        and not (allowed and allowed.fullmatch(text[r.start : r.end]))
+    ]
 
 
 def detect(
     texts: Sequence[str], langs: Sequence[str | None], cfg: PrivacyConfig
 ) -> list[list[RecognizerResult]]:
-    """presidio's detections (type, span, score >= min_score) per text, possibly overlapping."""
+    """presidio's detections (type, span, score over its threshold) per text, possibly overlapping."""
     if len(texts) != len(langs):
         raise ValueError(f"{STAGE}: {len(langs)} languages for {len(texts)} texts")
     known = ner_analyzer().get_supported_entities()
@@ -61,19 +86,27 @@ def detect(
             f"privacy.entities: presidio has no recognizer for {', '.join(unknown)} "
             f"(known: {', '.join(sorted(known))}). Fix the config."
         )
+    allowed = regex.compile("|".join(f"(?:{rx})" for rx in cfg.allow_list)) if cfg.allow_list else None
     detections: list[list[RecognizerResult]] = [[] for _ in texts]
+    if not cfg.entities:  # presidio reads an empty entity list as "all of them"
+        return detections
     # One batched engine call per language group; `None` (no NER model) gets the patterns only.
     groups: dict[str | None, list[int]] = {}
     for i, lang in enumerate(langs):
         groups.setdefault(lang if lang in cfg.ner_languages else None, []).append(i)
     for lang, idx in sorted(groups.items(), key=lambda g: g[0] or ""):
+        group = [texts[i] for i in idx]
         if lang is None:
-            analyzer, language = pattern_analyzer(), PATTERN_LANGUAGE
+            patterns = pattern_analyzer()
+            entities = [e for e in cfg.entities if e in patterns.get_supported_entities(PATTERN_LANGUAGE)]
+            found = [
+                patterns.analyze(t, PATTERN_LANGUAGE, entities=entities, score_threshold=0.0) if entities else []
+                for t in group
+            ]
         else:
-            analyzer, language = ner_analyzer(), lang
-        found = _analyze(analyzer, language, [texts[i] for i in idx], cfg)
+            found = _analyze_with_ner(lang, group, list(cfg.entities))
         for i, results in zip(idx, found):
-            detections[i] = results
+            detections[i] = _kept(texts[i], results, cfg, allowed)
     return detections
 
 

@@ -19,7 +19,7 @@ STRUCTURED = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBA
 # Character-span recall on presidio's synthetic set. Phone numbers there are random digits in many
 # national formats: presidio's own recognizer (valid numbers of 8 regions) finds ~0.6 of them,
 # our PhoneShapeRecognizer the rest.
-MIN_RECALL = {t: 0.95 for t in STRUCTURED} | {"PERSON": 0.55}
+MIN_RECALL = {t: 0.99 for t in STRUCTURED} | {"PERSON": 0.55}  # issue 5: structured >= 0.99
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +117,72 @@ def test_run_shard_gives_an_empty_map_to_a_clean_document_and_is_deterministic()
     assert first.kept["pii_counts"].to_pylist() == [[], [("EMAIL_ADDRESS", 1)]]
     assert first.kept["text"].to_pylist()[1] == "Write to <EMAIL_ADDRESS> today."
     assert first.extra["pii:EMAIL_ADDRESS"] == 1 and first.extra["pii:PERSON"] == 0
+
+
+# One made-up value of every entity type the stage scrubs by default, in the phrase it is planted with.
+PLANTED = {
+    "EMAIL_ADDRESS": "Write to marta.kowalski@poczta-wp.pl about it.",
+    "PHONE_NUMBER": "Call +44 20 7946 0958 tonight.",
+    "CREDIT_CARD": "The card 4539 1488 0343 6467 was charged.",
+    "IBAN_CODE": "Pay into DE89 3704 0044 0532 0130 00 by Monday.",
+    "IP_ADDRESS": "Logins came from 81.2.69.160 and 2a00:1450:4001:82b::200e.",
+    "US_SSN": "His SSN is 536-90-4399.",
+    "MAC_ADDRESS": "The laptop's MAC is 00:1A:2B:3C:4D:5E.",
+    "STREET_ADDRESS": "Ship to 350 Fifth Avenue, New York, NY 10118 or Hauptstraße 5, 10115 Berlin.",
+    "SECRET": "Deploy with AKIAIOSFODNN7EXAMPLE and postgres://admin:hunter2x@db.internal/app.",
+    "PERSON": "Yesterday Barack Obama spoke.",
+}
+PLANTED_VALUES = {
+    "EMAIL_ADDRESS": ["marta.kowalski@poczta-wp.pl"], "PHONE_NUMBER": ["+44 20 7946 0958"],
+    "CREDIT_CARD": ["4539 1488 0343 6467"], "IBAN_CODE": ["DE89 3704 0044 0532 0130 00"],
+    "IP_ADDRESS": ["81.2.69.160", "2a00:1450:4001:82b::200e"], "US_SSN": ["536-90-4399"],
+    "MAC_ADDRESS": ["00:1A:2B:3C:4D:5E"], "STREET_ADDRESS": ["350 Fifth Avenue", "Hauptstraße 5", "10118", "10115"],
+    "SECRET": ["AKIAIOSFODNN7EXAMPLE", "hunter2x"], "PERSON": ["Barack Obama"],
+}
+
+
+def _shakespeare_speeches(shared_data, n: int) -> list[str]:
+    text = (shared_data / "corpora/tinyshakespeare.txt").read_text()[:1003854]
+    return [s for s in text.split("\n\n") if len(s) > 300][:n]
+
+
+def test_every_supported_entity_type_planted_in_real_paragraphs_is_scrubbed(shared_data):
+    assert set(PLANTED) == set(PrivacyConfig().entities)
+    speeches = _shakespeare_speeches(shared_data, len(PLANTED))
+    texts = [s.replace("\n", f" {PLANTED[t]}\n", 2) for s, t in zip(speeches, PLANTED)]
+    scrubbed, counts = scrub_texts(texts, ["en"] * len(texts), PrivacyConfig())
+    survivors = [t for text, t in zip(scrubbed, PLANTED) for v in PLANTED_VALUES[t] if v in text]
+    assert survivors == []
+    assert all(c.get(t, 0) >= 2 for c, t in zip(counts, PLANTED))  # planted twice in each
+
+
+def test_allow_list_keeps_documentation_addresses_and_public_resolvers():
+    text = "Mail admin@example.com or ops@corp-mail.net; DNS 8.8.8.8, gateway 192.0.2.7, host 81.2.69.160."
+    (scrubbed,), _ = scrub_texts([text], ["en"], PrivacyConfig())
+    assert scrubbed == "Mail admin@example.com or <EMAIL_ADDRESS>; DNS 8.8.8.8, gateway 192.0.2.7, host <IP_ADDRESS>."
+    (unlisted,), _ = scrub_texts([text], ["en"], PrivacyConfig(allow_list=[]))
+    assert "example.com" not in unlisted and "8.8.8.8" not in unlisted
+
+
+def test_a_per_entity_threshold_overrides_min_score_for_that_entity_only():
+    text = "Barack Obama wrote to michelle@whitehouse.gov."
+    _, (default,) = scrub_texts([text], ["en"], PrivacyConfig())
+    _, (strict,) = scrub_texts([text], ["en"], PrivacyConfig(entity_min_scores={"PERSON": 0.95}))
+    assert default == {"EMAIL_ADDRESS": 1, "PERSON": 1}
+    assert strict == {"EMAIL_ADDRESS": 1}  # spaCy's PERSON hits score 0.85
+
+
+def test_ner_pipe_alone_gives_the_same_detections_as_presidios_analyze(shared_data):
+    # The stage runs spaCy's `ner` pipe alone and the full pipeline only where context words
+    # count; naive presidio runs the full pipeline on every text.
+    from pipeline.privacy.engine import ner_analyzer
+
+    texts = _shakespeare_speeches(shared_data, 30) + [PLANTED[t] for t in PLANTED]
+    cfg = PrivacyConfig(allow_list=[])
+    naive = [
+        sorted((r.entity_type, r.start, r.end) for r in ner_analyzer().analyze(t, "en", entities=cfg.entities, score_threshold=cfg.min_score))
+        for t in texts
+    ]
+    fast = [sorted((r.entity_type, r.start, r.end) for r in found) for found in detect(texts, ["en"] * len(texts), cfg)]
+    assert fast == naive
+    assert sum(map(len, naive)) > 20
