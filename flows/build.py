@@ -108,6 +108,8 @@ def privacy_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) ->
 @flow(name="tokenizer")
 def tokenizer_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
     """Byte-level BPE trained on the cleaned text, then every shard encoded to token shards."""
+    from pipeline.tokenizer.stats import summarize as tokenizer_stats
+
     start = time.perf_counter()
     sources = steps.stage_sources(build_dir, "tokenizer", inputs)
     progress.hook.start("tokenizer_train", 1, "step")
@@ -127,6 +129,7 @@ def tokenizer_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) 
         "config_hash": cfg.section_hash("tokenizer"),
         "vocab_size": trained["vocab_size"],
         "train_seconds": trained["seconds"],
+        "stats": tokenizer_stats(records, tokenizer_path, build_dir / "tokens"),
         "shards": records,
     }
     steps.write_stage_summary(build_dir, "tokens", summary)

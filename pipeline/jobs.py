@@ -45,7 +45,10 @@ class ShardJob:
         if self.kind == "dedup_signatures":
             return [self.out_dir / "_signatures" / f"{self.name}.parquet"]
         if self.kind == "encode":
-            return [self.out_dir / f"{split}-{self.name}.bin" for split in ("train", "val")]
+            from pipeline.tokenizer.encode import counts_path
+
+            splits = [self.out_dir / f"{split}-{self.name}.bin" for split in ("train", "val")]
+            return [*splits, counts_path(self.out_dir, self.name)]
         raise ValueError(f"unknown job kind {self.kind!r}")
 
 

@@ -6,26 +6,30 @@ Documents go to train or val by a seeded hash of their id: the split is stable a
 shard counts and worker layouts, and a document never lands on both sides.
 
 Stats count UTF-8 bytes of the original texts per split, so that bits-per-byte
-(= summed loss in nats / ln 2 / bytes) compares models across tokenizers.
+(= summed loss in nats / ln 2 / bytes) compares models across tokenizers. Per language (the
+`lang` column, "und" without one) they count documents, bytes, tokens and whitespace-separated
+words; the count of every token id goes to `_counts/{name}.npy` for the stage's vocabulary
+statistics (stats.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Iterator
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
 from pipeline.config import TokenizerConfig
 from pipeline.tokenizer import token_file
-from pipeline.tokenizer.train import EOT_ID, read_batches
+from pipeline.tokenizer.train import EOT_ID, has_lang, hash_unit, read_batches
 
 SPLITS = ("train", "val")
+NO_LANG = "und"  # BCP 47 "undetermined": documents without a language label
 
 
 @lru_cache(maxsize=4)
@@ -43,8 +47,19 @@ def load_tokenizer(path: Path) -> Tokenizer:
 
 
 def encode(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
-    """Token ids of each text, without delimiters (ids only: no offsets are computed)."""
-    return [enc.ids for enc in tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+    """Token ids of each text, without delimiters.
+
+    `encode_batch`, not `encode_batch_fast`: in tokenizers 0.23 the "fast" variant (no offsets)
+    took 25% more CPU on sample_data here (bench/tokenizer.py measures the stage against it).
+    """
+    return [enc.ids for enc in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+def word_counts(text: pa.Array) -> pa.Array:
+    """Whitespace-separated words per document, as Python's str.split() counts them."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    n = pc.list_value_length(pc.utf8_split_whitespace(trimmed))
+    return pc.subtract(n, pc.cast(pc.equal(trimmed, ""), n.type))  # "" splits into [""]
 
 
 def decode(tokenizer: Tokenizer, ids: list[int]) -> str:
@@ -54,48 +69,82 @@ def decode(tokenizer: Tokenizer, ids: list[int]) -> str:
 
 def is_val(doc_id: str, seed: int, val_fraction: float) -> bool:
     """Seeded hash of the document id, read as a number in [0, 1): val when below the share."""
-    digest = hashlib.blake2b(f"{seed}\x00{doc_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2**64 < val_fraction
+    return hash_unit(doc_id, seed) < val_fraction
+
+
+def counts_path(out_dir: Path, name: str) -> Path:
+    return out_dir / "_counts" / f"{name}.npy"
+
+
+def with_delimiters(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens, lengths): the documents' ids each preceded by EOT_ID, flat; lengths include it."""
+    lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 1  # +1: the delimiter
+    flat = np.empty(int(lens.sum()), dtype=np.uint32)
+    starts = np.cumsum(lens) - lens
+    body = np.ones(len(flat), dtype=bool)
+    body[starts] = False
+    flat[starts] = EOT_ID
+    flat[body] = np.fromiter(chain.from_iterable(ids), dtype=np.uint32, count=len(flat) - len(ids))
+    return flat, lens
 
 
 def encode_shard(
     shard_path: Path, tokenizer_path: Path, out_dir: Path, name: str, cfg: TokenizerConfig, seed: int
 ) -> dict:
-    """Encode one Parquet shard to `out_dir/{train,val}-{name}.bin`.
+    """Encode one Parquet shard to `out_dir/{train,val}-{name}.bin` (+ index, + token counts).
 
-    Returns {train,val}_{docs,tokens,bytes}: tokens include each document's delimiter, bytes are
-    the UTF-8 bytes of the texts.
+    Returns {train,val}_{docs,tokens,bytes} (tokens include each document's delimiter, bytes are
+    the UTF-8 bytes of the texts) and `langs`: {lang: {docs, bytes, tokens, words}} over both
+    splits, tokens without delimiters.
     """
     tokenizer = load_tokenizer(tokenizer_path)
+    vocab_size = tokenizer.get_vocab_size()
     # Per split: token arrays (delimiter included) and document lengths in tokens, batch by batch.
     chunks: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     lengths: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     stats = {f"{s}_{key}": 0 for s in SPLITS for key in ("docs", "tokens", "bytes")}
-    for batch in read_batches(shard_path, cfg.batch_size, ["id", "text"]):
-        ids = encode(tokenizer, batch.column("text").to_pylist())
-        lens = np.fromiter((len(x) + 1 for x in ids), dtype=np.int64, count=len(ids))  # +1: delimiter
-        flat = np.fromiter(_with_delimiters(ids), dtype=np.uint32, count=int(lens.sum()))
+    token_counts = np.zeros(vocab_size, dtype=np.int64)
+    per_lang: list[pa.Table] = []
+    columns = ["id", "text", "lang"] if has_lang(shard_path) else ["id", "text"]
+    for batch in read_batches(shard_path, cfg.batch_size, columns):
+        text = batch.column("text")
+        flat, lens = with_delimiters(encode(tokenizer, text.to_pylist()))
+        token_counts += np.bincount(flat, minlength=vocab_size)
         val = np.array([is_val(d, seed, cfg.val_fraction) for d in batch.column("id").to_pylist()], dtype=bool)
-        nbytes = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
+        nbytes = pc.binary_length(text).to_numpy(zero_copy_only=False)
         for split, mask in (("train", ~val), ("val", val)):
             chunks[split].append(flat[np.repeat(mask, lens)])
             lengths[split].append(lens[mask])
             stats[f"{split}_docs"] += int(mask.sum())
             stats[f"{split}_bytes"] += int(nbytes[mask].sum())
+        lang = pc.fill_null(batch.column("lang"), NO_LANG) if "lang" in columns else pa.array([NO_LANG] * len(text))
+        per_lang.append(pa.table({
+            "lang": lang, "bytes": nbytes, "tokens": lens - 1, "words": word_counts(text),
+        }))
+    token_counts[EOT_ID] = 0  # our delimiters, not text
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    vocab_size = tokenizer.get_vocab_size()
-    for split in SPLITS:
+    counts_file = counts_path(out_dir, name)
+    counts_file.parent.mkdir(exist_ok=True)
+    with open(counts_file.with_name(counts_file.name + ".tmp"), "wb") as f:
+        np.save(f, token_counts)
+    os.replace(counts_file.with_name(counts_file.name + ".tmp"), counts_file)
+    for split in SPLITS:  # the .bin files last: their presence means the shard is complete
         tokens = np.concatenate(chunks[split]) if chunks[split] else np.zeros(0, dtype=np.uint32)
         lens = np.concatenate(lengths[split]) if lengths[split] else np.zeros(0, dtype=np.int64)
         offsets = np.cumsum(lens) - lens  # each document's start
         token_file.write_tokens(out_dir / f"{split}-{name}.bin", tokens, offsets, vocab_size)
         stats[f"{split}_tokens"] = len(tokens)
+    stats["langs"] = _language_totals(per_lang)
     return stats
 
 
-def _with_delimiters(ids: list[list[int]]) -> Iterator[int]:
-    for doc in ids:
-        yield EOT_ID
-        yield from doc
-
+def _language_totals(tables: list[pa.Table]) -> dict[str, dict[str, int]]:
+    if not tables:
+        return {}
+    keys = ("bytes", "tokens", "words")
+    grouped = pa.concat_tables(tables).group_by("lang").aggregate([("lang", "count"), *((k, "sum") for k in keys)])
+    return {
+        row["lang"]: {"docs": row["lang_count"], **{k: row[f"{k}_sum"] for k in keys}}
+        for row in sorted(grouped.to_pylist(), key=lambda r: r["lang"])
+    }

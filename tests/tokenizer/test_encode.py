@@ -9,8 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tokenizers import Tokenizer
+
 from pipeline.tokenizer import token_file
 from pipeline.tokenizer.encode import decode, encode, encode_shard, is_val, load_tokenizer
+from pipeline.tokenizer.stats import summarize
 from pipeline.tokenizer.train import EOT_ID
 
 SEED = 1337
@@ -92,3 +95,74 @@ def test_an_empty_split_is_still_a_valid_empty_shard(trained, fortunes, tok_cfg,
     assert len(token_file.read_tokens(tmp_path / "val-one.bin")) == 0
     assert len(token_file.read_doc_offsets(tmp_path / "val-one.bin")) == 0
     assert stats["train_docs"] == 1
+
+
+def test_a_vocabulary_past_65535_writes_uint32_tokens_with_version_2(trained, fortunes, tok_cfg, tmp_path):
+    # A real trained tokenizer grown past uint16 with added tokens; documents that use the
+    # highest ids must read back exactly through numpy.memmap.
+    big = Tokenizer.from_file(str(trained[0]))
+    big.add_tokens([f"<extra_{i}>" for i in range(65_000)])
+    assert big.get_vocab_size() > 65_536
+    big.save(str(tmp_path / "big.json"))
+    rows = fortunes[:40]
+    texts = [f"{r['text']} <extra_{64_999 - i}>" for i, r in enumerate(rows)]
+    shard = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"id": [r["id"] for r in rows], "text": texts}), shard)
+    stats = encode_shard(shard, tmp_path / "big.json", tmp_path, "big", tok_cfg, SEED)
+
+    tokenizer = load_tokenizer(tmp_path / "big.json")
+    direct = dict(zip([r["id"] for r in rows], encode(tokenizer, texts)))
+    train_ids = [r["id"] for r in rows if not is_val(r["id"], SEED, tok_cfg.val_fraction)]
+    path = tmp_path / "train-big.bin"
+    header = np.fromfile(path, dtype="<i4", count=256)
+    assert header[:3].tolist() == [20240520, 2, stats["train_tokens"]]
+    assert path.stat().st_size == 256 * 4 + 4 * stats["train_tokens"]
+    tokens = token_file.read_tokens(path)
+    assert isinstance(tokens, np.memmap) and tokens.dtype == np.dtype("<u4")
+    assert tokens.tolist() == [t for i in train_ids for t in (EOT_ID, *direct[i])]
+    assert int(tokens.max()) > 65_535
+
+
+def test_token_shards_are_plain_numpy_memmaps_at_offset_1024(encoded):
+    out, stats = encoded
+    path = out / "train-00000.bin"
+    raw = np.memmap(path, dtype="<u2", mode="r", offset=1024)  # what llm.c / modded-nanogpt do
+    assert len(raw) == stats["train_tokens"]
+    assert raw.tolist() == token_file.read_tokens(path).tolist()
+    offsets = token_file.read_doc_offsets(path)
+    assert offsets.dtype == np.int64 and (raw[offsets] == EOT_ID).all()
+
+
+def test_language_stats_add_up_to_the_split_totals(encoded, tmp_path):
+    out, stats = encoded
+    langs = stats["langs"]
+    assert sum(r["docs"] for r in langs.values()) == stats["train_docs"] + stats["val_docs"]
+    assert sum(r["bytes"] for r in langs.values()) == stats["train_bytes"] + stats["val_bytes"]
+    docs = stats["train_docs"] + stats["val_docs"]
+    assert sum(r["tokens"] for r in langs.values()) == stats["train_tokens"] + stats["val_tokens"] - docs
+
+
+def test_each_language_gets_its_own_bytes_per_token(trained, fortunes, tok_cfg, tmp_path):
+    rows = [r for r in fortunes if r["lang"] == "de"][:200] + [r for r in fortunes if r["lang"] == "ru"][:200]
+    shard = tmp_path / "langs.parquet"
+    pq.write_table(pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows],
+                             "lang": [r["lang"] for r in rows]}), shard)
+    stats = encode_shard(shard, trained[0], tmp_path, "langs", tok_cfg, SEED)
+    summary = summarize([stats | {"name": "langs"}], trained[0], tmp_path)
+    de, ru = summary["languages"]["de"], summary["languages"]["ru"]
+    assert de["docs"] + ru["docs"] == len(rows)
+    # Cyrillic takes two UTF-8 bytes a letter: more bytes per token than German.
+    assert ru["bytes_per_token"] > de["bytes_per_token"] > 1
+    assert de["tokens_per_word"] > 1
+
+
+def test_corpus_stats_count_vocabulary_use_fallback_bytes_and_no_unknowns(encoded, trained, tok_cfg):
+    out, stats = encoded
+    summary = summarize([stats | {"name": "00000"}], trained[0], out)
+    docs = stats["train_docs"] + stats["val_docs"]
+    assert summary["text_tokens"] == stats["train_tokens"] + stats["val_tokens"] - docs
+    assert 0.5 < summary["vocab_used_share"] <= 1  # trained on this very text
+    assert summary["vocab_used"] <= tok_cfg.vocab_size
+    assert summary["unknown_rate"] == 0  # byte-level: there is no unknown token
+    assert 0 < summary["byte_fallback_rate"] < 0.5  # UDHR in rare scripts falls back to bytes
+    assert len(summary["longest_tokens"]) == 10
