@@ -20,18 +20,13 @@ from pipeline.dedup.stage import apply_decisions
 from pipeline.errors import BuildError
 
 ROOT = Path(__file__).resolve().parents[2]
-FORTUNES = ROOT.parent / "shared/data/corpora/fortunes_multilingual.jsonl"
 SAMPLE = ROOT / "sample_data"
 
 
 @pytest.fixture(scope="module")
-def fortunes() -> list[str]:
+def fortunes(fortune_texts: list[str]) -> list[str]:
     """Forty distinct fortunes of at least 40 words."""
-    if not FORTUNES.exists():
-        pytest.skip("needs ../shared/data")
-    with FORTUNES.open(encoding="utf-8") as f:
-        texts = [json.loads(line)["text"] for line in f]
-    return [t for t in texts if len(t.split()) >= 40][:40]
+    return [t for t in fortune_texts if len(t.split()) >= 40][:40]
 
 
 def with_planted_copies(fortunes: list[str]) -> pa.Table:

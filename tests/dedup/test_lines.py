@@ -5,8 +5,6 @@ domain); the boilerplate line is a real footer of a Common Crawl page
 (../shared/data/corpora/cc_docs.jsonl, allenai/dolma tests, Apache-2.0).
 """
 
-import json
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -16,18 +14,13 @@ from pipeline.dedup.lines import line_hashes, strip_lines
 from pipeline.dedup.minhash import find_duplicates, signatures
 from pipeline.dedup.stage import apply_decisions
 
-FORTUNES = Path(__file__).resolve().parents[3] / "shared/data/corpora/fortunes_multilingual.jsonl"
 FOOTER = "Please see this page for our Commenting Policy."  # cc_docs: ends two pages of one blog
 
 
 @pytest.fixture(scope="module")
-def fortunes() -> list[str]:
+def fortunes(fortune_texts: list[str]) -> list[str]:
     """Thirty distinct fortunes of 70+ words."""
-    if not FORTUNES.exists():
-        pytest.skip("needs ../shared/data")
-    with FORTUNES.open(encoding="utf-8") as f:
-        texts = [json.loads(line)["text"] for line in f]
-    return [t for t in texts if len(t.split()) >= 70][:30]
+    return [t for t in fortune_texts if len(t.split()) >= 70][:30]
 
 
 def run(table: pa.Table, cfg: DedupConfig = DedupConfig()):
