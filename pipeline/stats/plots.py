@@ -72,20 +72,27 @@ def funnel_chart(stages: Sequence[str], docs: Sequence[int], docs_removed_share:
         return _png(fig)
 
 
-def reasons_chart(labels: Sequence[str], counts: Sequence[int], stages: Sequence[str]) -> bytes:
-    """Removed documents per (stage, reason), one horizontal bar each, coloured by stage."""
+def _counted_bars(labels: Sequence[str], counts: Sequence[int], colors: Sequence[str] | str,
+                  title: str, xlabel: str) -> bytes:
+    """One labelled horizontal bar per item, the first item on top."""
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, _bar_height(len(labels)))
         ax = fig.subplots()
-        y = list(range(len(labels)))[::-1]  # first reason on top
-        bars = ax.barh(y, counts, color=[STAGE_COLORS.get(s, "#6b7280") for s in stages])
+        y = list(range(len(labels)))[::-1]
+        bars = ax.barh(y, counts, color=colors)
         ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2, fontsize=8)
         ax.set_yticks(y, labels)
-        ax.set_title("Removal reasons")
-        ax.set_xlabel("removed documents")
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
         ax.xaxis.set_major_formatter(THOUSANDS)
         ax.margins(x=0.12)
         return _png(fig)
+
+
+def reasons_chart(labels: Sequence[str], counts: Sequence[int], stages: Sequence[str]) -> bytes:
+    """Removed documents per (stage, reason), one horizontal bar each, coloured by stage."""
+    colors = [STAGE_COLORS.get(s, "#6b7280") for s in stages]
+    return _counted_bars(labels, counts, colors, "Removal reasons", "removed documents")
 
 
 def languages_chart(langs: Sequence[str], before: Sequence[int], after: Sequence[int]) -> bytes:
@@ -107,18 +114,7 @@ def languages_chart(langs: Sequence[str], before: Sequence[int], after: Sequence
 
 def pii_chart(entities: Sequence[str], counts: Sequence[int]) -> bytes:
     """PII entities replaced by placeholders, per entity type."""
-    with matplotlib.rc_context(STYLE):
-        fig = _figure(9, _bar_height(len(entities)))
-        ax = fig.subplots()
-        y = list(range(len(entities)))[::-1]
-        bars = ax.barh(y, counts, color=STAGE_COLORS["privacy"])
-        ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2, fontsize=8)
-        ax.set_yticks(y, entities)
-        ax.set_title("PII entities replaced")
-        ax.set_xlabel("entities found (count)")
-        ax.xaxis.set_major_formatter(THOUSANDS)
-        ax.margins(x=0.12)
-        return _png(fig)
+    return _counted_bars(entities, counts, STAGE_COLORS["privacy"], "PII entities replaced", "entities found (count)")
 
 
 def loss_chart(train: Sequence[tuple[int, float]], val: Sequence[tuple[int, float]]) -> bytes:
