@@ -25,6 +25,7 @@ from flows import progress
 from pipeline import manifest, steps
 from pipeline.config import STAGES, BuildConfig
 from pipeline.jobs import ShardJob, run_job
+from pipeline.lock import build_lock
 from pipeline.manifest import summarise_stage
 from pipeline.shards import InputShard, prepare_inputs
 
@@ -179,20 +180,21 @@ def corpus_build(
     workers = workers or cfg.workers or os.cpu_count() or 1
     wanted = [s for s in STAGES if s in (stages or STAGES) and getattr(cfg, s).enabled]
     build_dir = Path(out)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    inputs = prepare_inputs(input, build_dir / "input")
-    input_records = manifest.input_records(inputs)
-    stage_flows = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow, "tokenizer": tokenizer_flow}
-    runner = ThreadPoolTaskRunner(max_workers=workers)
-    result = manifest.record(build_dir, input, input_records, cfg, workers)
-    with worker_pool(workers):
-        for stage in wanted:
-            if stage in stage_flows:
-                stage_flows[stage].with_options(task_runner=runner)(build_dir, inputs, cfg)
-            elif stage == "pretrain":
-                pretrain_flow(build_dir, cfg)
-            else:  # the report reads the manifest as it stands after the other stages
-                report_flow(build_dir)
-            # After every stage, so that an interrupted build still has a current manifest.
-            result = manifest.record(build_dir, input, input_records, cfg, workers)
+    # A deployment run starts here without the CLI, so the flow takes the lock itself too.
+    with build_lock(build_dir):
+        inputs = prepare_inputs(input, build_dir / "input")
+        input_records = manifest.input_records(inputs)
+        stage_flows = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow, "tokenizer": tokenizer_flow}
+        runner = ThreadPoolTaskRunner(max_workers=workers)
+        result = manifest.record(build_dir, input, input_records, cfg, workers)
+        with worker_pool(workers):
+            for stage in wanted:
+                if stage in stage_flows:
+                    stage_flows[stage].with_options(task_runner=runner)(build_dir, inputs, cfg)
+                elif stage == "pretrain":
+                    pretrain_flow(build_dir, cfg)
+                else:  # the report reads the manifest as it stands after the other stages
+                    report_flow(build_dir)
+                # After every stage, so that an interrupted build still has a current manifest.
+                result = manifest.record(build_dir, input, input_records, cfg, workers)
     return result

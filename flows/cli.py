@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from pipeline.config import STAGES, load_config
 from pipeline.errors import BuildError, InputError
+from pipeline.lock import build_lock
 from pipeline.shards import prepare_inputs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -86,37 +88,39 @@ def build(
 ) -> None:
     """Run a corpus build on the embedded Prefect API (or PREFECT_API_URL when set)."""
     wanted = parse_stages(stages)
-    try:
-        cfg = load_config(config, set_)
-        prepare_inputs(input, out / "input")  # fail fast, before any server starts
-    except InputError as exc:
-        fail(str(exc), 2)
-    # Prefect's own console lines would tear the progress bars; its logs still reach the API/UI.
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    from flows import progress as flow_progress
-    from flows.build import corpus_build
+    with ExitStack() as held:
+        try:
+            held.enter_context(build_lock(out))  # before anything is written into --out
+            cfg = load_config(config, set_)
+            prepare_inputs(input, out / "input")  # fail fast, before any server starts
+        except InputError as exc:
+            fail(str(exc), 2)
+        # Prefect's own console lines would tear the progress bars; its logs still reach the API/UI.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        from flows import progress as flow_progress
+        from flows.build import corpus_build
 
-    columns = (
-        TextColumn("{task.description:<26}"),
-        BarColumn(bar_width=12),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[unit]}"),
-        TimeElapsedColumn(),
-        TextColumn("[dim]{task.fields[note]}"),
-    )
-    try:
-        with Progress(*columns, console=err_console) as bars:
-            flow_progress.install(RichProgress(bars))
-            result = corpus_build(input, str(out), cfg.model_dump(mode="json"), wanted, workers)
-    except InputError as exc:
-        fail(str(exc), 2)
-    except BuildError as exc:
-        fail(str(exc), 1)
-    except Exception as exc:  # unexpected: one line here, the traceback in the build folder
-        log = out / "error.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(traceback.format_exc())
-        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (traceback: {log})", 1)
+        columns = (
+            TextColumn("{task.description:<26}"),
+            BarColumn(bar_width=12),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[note]}"),
+        )
+        try:
+            with Progress(*columns, console=err_console) as bars:
+                flow_progress.install(RichProgress(bars))
+                result = corpus_build(input, str(out), cfg.model_dump(mode="json"), wanted, workers)
+        except InputError as exc:
+            fail(str(exc), 2)
+        except BuildError as exc:
+            fail(str(exc), 1)
+        except Exception as exc:  # unexpected: one line here, the traceback in the build folder
+            log = out / "error.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+            fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (traceback: {log})", 1)
     print_summary(result, out)
 
 
