@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ import pyarrow.parquet as pq
 from pipeline.errors import InputError
 
 INPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
+# JSON may escape half of a UTF-16 pair (\\ud800); Python decodes it to a str no encoder accepts.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Fixed writer options: the same table gives the same bytes, so reruns are byte-identical.
 WRITE_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
 
@@ -81,6 +84,11 @@ def _jsonl_to_table(path: Path) -> pa.Table:
                 text = record.get("text") if isinstance(record, dict) else None
                 if not isinstance(text, str):
                     raise InputError(f'{path}: row {row}: no string "text" field. Every line needs {{"text": "..."}}.')
+                if LONE_SURROGATE.search(text):
+                    raise InputError(
+                        f'{path}: row {row}: "text" holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without '
+                        "its pair), which is not Unicode text. Fix the writer, or replace it with \\ufffd."
+                    )
                 ids.append(str(record.get("id", f"{path.name.split('.')[0]}-{row}")))
                 texts.append(text)
     except UnicodeDecodeError as exc:
@@ -88,6 +96,24 @@ def _jsonl_to_table(path: Path) -> pa.Table:
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}: cannot read ({exc}). Check the file is complete and readable.") from None
     return pa.table({"id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string())})
+
+
+def _first_invalid_utf8_row(texts: pa.ChunkedArray) -> int | None:
+    """Parquet does not validate its strings on read; every later stage assumes they are UTF-8."""
+    try:
+        texts.validate(full=True)
+        return None
+    except pa.ArrowInvalid:
+        pass
+    offset = 0
+    for chunk in texts.chunks:  # the slow search runs only for a shard already known to be bad
+        for i in range(len(chunk)):
+            try:
+                chunk.slice(i, 1).validate(full=True)
+            except pa.ArrowInvalid:
+                return offset + i
+        offset += len(chunk)
+    return None
 
 
 def check_table(table: pa.Table, path: Path) -> pa.Table:
@@ -101,6 +127,9 @@ def check_table(table: pa.Table, path: Path) -> pa.Table:
         table = table.set_column(table.column_names.index("text"), "text", table["text"].cast(pa.string()))
     elif not pa.types.is_string(text_type):
         raise InputError(f'{path}: column "text" has type {text_type}, expected string. Store the text as UTF-8 strings.')
+    bad_row = _first_invalid_utf8_row(table["text"])
+    if bad_row is not None:
+        raise InputError(f'{path}: row {bad_row}: "text" is not valid UTF-8. Re-encode the shard\'s text as UTF-8.')
     nulls = table["text"].null_count
     if nulls:
         first = pc.index(pc.is_null(table["text"]), True).as_py()

@@ -1,0 +1,68 @@
+"""Every broken input in tests/bad_inputs/ ends in one line naming the file (and row) and exit 2,
+or in a documented handling; never a traceback, never a silent drop (DESIGN.md: clear errors)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import SAMPLE
+from tests.test_cli import assert_one_line_error, build
+
+BAD = Path(__file__).parent / "bad_inputs"
+
+# case folder -> what the one error line must say (besides the file name)
+REFUSED = {
+    "truncated_parquet": ["part-00000.parquet", "unreadable Parquet"],
+    "no_text_column": ["part-00000.parquet", 'no column "text"', "body"],
+    "text_wrong_type": ["part-00000.parquet", "type int64, expected string"],
+    "null_text": ["part-00000.parquet", "row 3", "null"],
+    "invalid_utf8_parquet": ["part-00000.parquet", "row 5", "not valid UTF-8"],
+    "invalid_utf8_jsonl": ["docs.jsonl", "invalid UTF-8 at byte"],
+    "lone_surrogate_jsonl": ["docs.jsonl", "row 5", "lone UTF-16 surrogate"],
+    "not_json_jsonl": ["docs.jsonl", "row 3", "not valid JSON"],
+    "jsonl_without_text": ["docs.jsonl", "row 7", '"text"'],
+    "zero_rows": ["no documents"],
+    "duplicate_ids_across_shards": ["part-00001.parquet", "'doc-3'"],
+}
+
+
+def test_every_committed_bad_input_has_a_case_here():
+    assert sorted(p.name for p in BAD.iterdir() if p.is_dir()) == sorted([*REFUSED, "empty_texts"])
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_bad_input_is_refused_in_one_line(case, tmp_path):
+    out = tmp_path / "b"
+    assert_one_line_error(build(BAD / case, out), *REFUSED[case])
+    assert not (out / "quality").exists(), "no stage may start on bad input"
+
+
+def test_empty_and_blank_texts_are_removed_with_a_reason(tmp_path):
+    """Documented handling: empty or whitespace-only text is a document with nothing to keep."""
+    out = tmp_path / "b"
+    result = build(BAD / "empty_texts", out, "--stages", "quality")
+    assert result.returncode == 0, result.stderr
+    removed = pq.read_table(out / "quality" / "removed")
+    blank = removed.filter(pc.equal(removed["reason"], "empty_text"))
+    assert sorted(blank["id"].to_pylist()) == ["doc-2", "doc-3"]
+    assert json.loads((out / "manifest.json").read_text())["conservation"]["ok"]
+
+
+def test_folder_without_input_files_is_refused(tmp_path):
+    (tmp_path / "in").mkdir()
+    assert_one_line_error(build(tmp_path / "in", tmp_path / "b"), "no input files")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: permissions cannot make one unreadable")
+def test_unreadable_file_is_refused(tmp_path):
+    path = tmp_path / "in" / "part-00000.parquet"
+    path.parent.mkdir()
+    path.write_bytes((SAMPLE / "part-00000.parquet").read_bytes())
+    path.chmod(0)
+    assert_one_line_error(build(path.parent, tmp_path / "b"), "part-00000.parquet")
