@@ -13,7 +13,8 @@ from typing import Sequence
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.colors import LogNorm
+from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
 STYLE = {
     "text.parse_math": False,  # a "$" in a label is data, not a formula
@@ -43,6 +44,13 @@ def _png(fig: Figure) -> bytes:
 
 
 THOUSANDS = StrMethodFormatter("{x:,.0f}")
+
+
+def _log_x(ax) -> None:
+    """A log x axis labelled 1, 10, 1,000: the default labels are mathtext, which STYLE turns off."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(THOUSANDS)
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _bar_height(n: float) -> float:
@@ -117,17 +125,120 @@ def pii_chart(entities: Sequence[str], counts: Sequence[int]) -> bytes:
     return _counted_bars(entities, counts, STAGE_COLORS["privacy"], "PII entities replaced", "entities found (count)")
 
 
-def loss_chart(train: Sequence[tuple[int, float]], val: Sequence[tuple[int, float]]) -> bytes:
-    """Training and validation loss against optimizer step."""
+def lengths_chart(before: dict, after: dict, before_label: str, after_label: str) -> bytes:
+    """Characters and words per document before and after filtering, on log-spaced bins."""
     with matplotlib.rc_context(STYLE):
-        fig = _figure(9, 3.6)
+        fig = _figure(9, 3.4)
+        fig.suptitle("Document length before and after filtering", fontweight="bold")
+        for ax, unit in zip(fig.subplots(1, 2), ("chars", "words")):
+            for hist, color, label in ((before[unit]["histogram"], BEFORE_COLOR, before_label),
+                                       (after[unit]["histogram"], AFTER_COLOR, after_label)):
+                ax.stairs(hist["counts"], hist["edges"], color=color, linewidth=2, label=label)
+            _log_x(ax)
+            ax.set_title(f"{unit} per document")
+            ax.set_xlabel(f"{unit} (log scale)")
+            ax.set_ylabel("documents")
+            ax.yaxis.set_major_formatter(THOUSANDS)
+            ax.legend(loc="upper right", frameon=False)
+        return _png(fig)
+
+
+def signals_chart(signals: Sequence[dict]) -> bytes:
+    """One histogram per quality signal with its thresholds drawn as red dashed lines."""
+    cols = 3
+    rows = -(-len(signals) // cols)
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(9, 2.1 * rows + 0.5)
+        fig.suptitle("Quality signals of every document that reached the rules (red: thresholds)",
+                     fontweight="bold")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, signal in zip(axes, signals):
+            hist = signal["histogram"]
+            ax.stairs(hist["counts"], hist["edges"], fill=True, color=STAGE_COLORS["quality"], alpha=0.7)
+            for t in signal["thresholds"]:
+                ax.axvline(t["value"], color="#b91c1c", linestyle="--", linewidth=1.2)
+            if signal["log_x"]:
+                _log_x(ax)
+            ax.set_title(f"{signal['label']} ({signal['beyond_threshold']:,} beyond)", fontsize=8)
+            ax.set_xlabel(signal["signal"], fontsize=7)
+            ax.set_ylabel("documents", fontsize=7)
+            ax.tick_params(labelsize=7)
+        for ax in axes[len(signals):]:
+            ax.set_visible(False)
+        return _png(fig)
+
+
+def clusters_chart(clusters_by_size: dict[str, int]) -> bytes:
+    """How many duplicate clusters have 2, 3, ... members."""
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(9, 3)
         ax = fig.subplots()
-        if train:
-            ax.plot(*zip(*train), color=BEFORE_COLOR, linewidth=1, label="train loss")
-        if val:
-            ax.plot(*zip(*val), color=AFTER_COLOR, marker="o", markersize=3, label="val loss")
-        ax.set_title("Pretraining loss")
-        ax.set_xlabel("step")
-        ax.set_ylabel("cross-entropy (nats/token)")
-        ax.legend(loc="upper right")
+        sizes = list(clusters_by_size)
+        bars = ax.bar(sizes, list(clusters_by_size.values()), color=STAGE_COLORS["dedup"])
+        ax.bar_label(bars, labels=[f"{n:,}" for n in clusters_by_size.values()], padding=2, fontsize=8)
+        ax.set_title("Duplicate clusters by size")
+        ax.set_xlabel("documents in the cluster (1 kept, the rest removed)")
+        ax.set_ylabel("clusters")
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.margins(y=0.15)
+        return _png(fig)
+
+
+def pii_languages_chart(by_language: dict[str, dict[str, int]]) -> bytes:
+    """Replaced PII entities per language and type: a heat map with the count in each cell."""
+    langs = sorted(by_language, key=lambda lang: (-sum(by_language[lang].values()), lang))
+    entities = sorted({e for counts in by_language.values() for e in counts})
+    grid = [[by_language[lang].get(e, 0) for e in entities] for lang in langs]
+    with matplotlib.rc_context({**STYLE, "axes.grid": False}):
+        fig = _figure(9, 1.6 + 0.3 * len(langs))
+        ax = fig.subplots()
+        # Log colours: one PERSON-heavy language must not wash out every other cell.
+        image = ax.imshow([[v or float("nan") for v in row] for row in grid], cmap="Greens",
+                          norm=LogNorm(vmin=1, vmax=max(max(row) for row in grid)), aspect="auto")
+        for y, row in enumerate(grid):
+            for x, value in enumerate(row):
+                ax.text(x, y, f"{value:,}", ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.3 * max(max(r) for r in grid) else "#1f2937")
+        ax.set_xticks(range(len(entities)), entities, rotation=30, ha="right")
+        ax.set_yticks(range(len(langs)), langs)
+        ax.set_title("PII entities replaced per language")
+        ax.set_xlabel("entity type")
+        ax.set_ylabel("language")
+        fig.colorbar(image, ax=ax, label="entities (log colour scale)")
+        return _png(fig)
+
+
+def tokenizer_chart(langs: Sequence[str], bytes_per_token: Sequence[float], tokens_per_word: Sequence[float]) -> bytes:
+    """Compression per language: bytes per token (higher is better) and tokens per word."""
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(9, 3.2)
+        fig.suptitle("Tokenizer compression per language", fontweight="bold")
+        panels = ((bytes_per_token, "bytes per token (higher = fewer tokens)"),
+                  (tokens_per_word, "tokens per word (lower = fewer tokens)"))
+        for ax, (values, label) in zip(fig.subplots(1, 2), panels):
+            bars = ax.bar(langs, values, color=AFTER_COLOR)
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=7)
+            ax.set_xlabel("language")
+            ax.set_ylabel(label)
+            ax.margins(y=0.15)
+        return _png(fig)
+
+
+def loss_chart(train: Sequence[tuple[int, float]], val: Sequence[tuple[int, float]],
+               train_bpb: Sequence[tuple[int, float]], val_bpb: Sequence[tuple[int, float]]) -> bytes:
+    """Loss (nats/token) and bits per byte against optimizer step."""
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(9, 3.4)
+        fig.suptitle("Pretraining curves", fontweight="bold")
+        panels = ((train, val, "cross-entropy (nats/token)", "loss"),
+                  (train_bpb, val_bpb, "bits per byte", "bits per byte"))
+        for ax, (tr, va, ylabel, title) in zip(fig.subplots(1, 2), panels):
+            if tr:
+                ax.plot(*zip(*tr), color=BEFORE_COLOR, linewidth=1, label="train")
+            if va:
+                ax.plot(*zip(*va), color=AFTER_COLOR, marker="o", markersize=3, label="val")
+            ax.set_title(title)
+            ax.set_xlabel("step")
+            ax.set_ylabel(ylabel)
+            ax.legend(loc="upper right")
         return _png(fig)

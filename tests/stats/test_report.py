@@ -16,7 +16,8 @@ import pytest
 
 from pipeline.config import BuildConfig
 from pipeline.errors import InputError
-from pipeline.stats.report import SECTIONS, write_report
+from pipeline.stats.html import SECTIONS
+from pipeline.stats.report import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CANARY_EMAIL = "ada.canary.lovelace@example.org"
@@ -163,7 +164,7 @@ def test_stats_json_numbers_equal_the_manifest_counts(full_build: Path) -> None:
         for key in ("docs_in", "docs_kept", "docs_removed", "bytes_in", "bytes_kept", "bytes_removed"):
             assert funnel[name][key] == stage[key]
         assert funnel[name]["docs_removed_share"] == stage["docs_removed"] / stage["docs_in"]
-        assert stats["reasons"][name] == stage["reasons"]
+        assert {r["reason"]: r["documents"] for r in stats["reasons"][name]} == stage["reasons"]
     assert stats["counters"] == {"dedup": {"exact_duplicate_clusters": 120, "near_duplicate_clusters": 70}}
     quality_timing = stats["run"]["timings"][0]
     assert (quality_timing["stage"], quality_timing["shards"], quality_timing["shards_skipped"]) == ("quality", 2, 1)
@@ -177,7 +178,8 @@ def test_stats_json_numbers_equal_the_manifest_counts(full_build: Path) -> None:
     assert stats["pii"] == {"entities": [{"entity": "PERSON", "count": 40},
                                          {"entity": "EMAIL_ADDRESS", "count": 12},
                                          {"entity": "PHONE_NUMBER", "count": 7}],
-                            "total": 59, "ner_documents": 5000}
+                            "total": 59, "ner_documents": 5000, "documents": manifest["stages"]["privacy"]["docs_in"],
+                            "by_language": None}
     assert stats["tokenizer"]["vocab_size"] == 8192
     assert stats["tokenizer"]["train_bytes_per_token"] == 4.0
     training = stats["training"]
