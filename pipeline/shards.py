@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.errors import InputError
+from pipeline.errors import BuildError, InputError
 
 INPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
 # JSON may escape half of a UTF-16 pair (\\ud800); Python decodes it to a str no encoder accepts.
@@ -159,11 +159,16 @@ def read_input_shard(path: Path) -> pa.Table:
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary name beside `path`, renamed onto it when the block succeeds and removed when
     it fails: a killed or failed write never leaves a file that looks done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, quota, a read-only mount: say which file and what to do
+        raise BuildError(
+            f"cannot write {path}: {exc.strerror or str(exc).splitlines()[0]}. Free space (or choose another --out) and "
+            "rerun: finished shards are kept and this one is redone."
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
