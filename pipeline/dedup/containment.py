@@ -5,7 +5,8 @@ Their Jaccard with the whole is low (an excerpt of a fifth of a page has Jaccard
 near-duplicate step misses them. Containment C(Q, X) = |Q ∩ X| / |Q| of Q's shingles in X is the
 measure; datasketch's `MinHashLSHEnsemble` (Zhu et al., VLDB 2016) finds, for a query Q of known
 size, the indexed X with C(Q, X) above a threshold, partitioning the index by set size so each
-partition gets its own LSH parameters.
+partition gets its own LSH parameters. Its partitions and parameters are used as datasketch
+computes them; the band lookups run in numpy (`_candidates`), ~10x less CPU, same candidates.
 
 Candidates are verified with the MinHash estimate of containment from the estimated Jaccard J
 and the exact set sizes: |Q ∩ X| = J (|Q| + |X|) / (1 + J). The estimate gets coarse when X is
@@ -18,19 +19,20 @@ chance (unrelated texts share no hash value) impossible.
 from __future__ import annotations
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSHEnsemble
+from datasketch import MinHashLSHEnsemble
+from datasketch.lshensemble_partition import optimal_partitions
 
 MIN_MATCHES = 5  # equal MinHash values a verified containment needs (see above)
-# datasketch's defaults (16 size partitions x m=8) hold 128 LSH indexes, and its pure-Python
-# inserts and queries cost milliseconds per document. 4 x 2 found the same contained documents on
-# sample_data and the same planted excerpts (bench/dedup_quality.py) as 16 x 8 and 8 x 4, in
-# 15 s CPU for 9k documents instead of 24 s (8 x 4; 1.5 s without containment).
+# datasketch's defaults (16 size partitions x m=8) hold 128 LSH indexes. 4 x 2 found the same
+# contained documents on sample_data and the same planted excerpts (bench/dedup_quality.py) as
+# 16 x 8 and 8 x 4.
 NUM_PART, M = 4, 2
 # The ensemble's candidates miss ~15% of excerpts at true containment >= 0.9 when it is asked for
 # the verification threshold itself; asking 0.1 lower and verifying at the threshold found 174/180
 # instead of 151/180 with no false positive (bench/dedup_quality.py), as the near-duplicate LSH
 # weighs misses more for the same reason.
 QUERY_SLACK = 0.1
+VERIFY_BATCH = 1 << 17  # candidate pairs compared at once: (batch, num_perm) bools, 16 MB
 
 
 def containers(
@@ -41,26 +43,75 @@ def containers(
     hashvalues: (n, num_perm) MinHash values; sizes: (n,) distinct shingles per row; rank: (n,)
     the representative order (0 = the longest text). A row's container must rank before it, so
     containment points from shorter to longer documents and never forms a cycle; of several
-    verified containers, the one ranked first (longest, then lowest id) is taken.
+    verified containers, the one ranked first (longest, then lowest id) is taken. seed and scheme
+    name the MinHash family the values come from; equal values are all this step compares.
     """
     n, num_perm = hashvalues.shape
     out = np.full(n, -1, dtype=np.int64)
     if n < 2:
         return out
-    sketches = [LeanMinHash(seed=seed, hashvalues=row, scheme=scheme) for row in hashvalues]
-    ensemble = MinHashLSHEnsemble(
-        threshold=max(threshold - QUERY_SLACK, 0.05), num_perm=num_perm, num_part=NUM_PART, m=M
-    )
-    ensemble.index((i, sketch, int(size)) for i, (sketch, size) in enumerate(zip(sketches, sizes)))
-    for q in range(n):
-        candidates = np.array(sorted(ensemble.query(sketches[q], int(sizes[q]))), dtype=np.int64)
-        candidates = candidates[rank[candidates] < rank[q]] if len(candidates) else candidates
-        if not len(candidates):
-            continue
-        matches = (hashvalues[candidates] == hashvalues[q]).sum(axis=1)  # (n_candidates,)
+    sizes = sizes.astype(np.int64)
+    q, c = _candidates(hashvalues, sizes, rank, max(threshold - QUERY_SLACK, 0.05))
+    verified = np.zeros(len(q), dtype=bool)
+    for at in range(0, len(q), VERIFY_BATCH):
+        qs, cs = q[at : at + VERIFY_BATCH], c[at : at + VERIFY_BATCH]
+        matches = (hashvalues[cs] == hashvalues[qs]).sum(axis=1)  # (batch,)
         jaccard = matches / num_perm
-        contained = jaccard * (sizes[q] + sizes[candidates]) / (1 + jaccard) / sizes[q]
-        verified = candidates[(contained >= threshold) & (matches >= MIN_MATCHES)]
-        if len(verified):
-            out[q] = verified[np.argmin(rank[verified])]
+        contained = jaccard * (sizes[qs] + sizes[cs]) / (1 + jaccard) / sizes[qs]
+        verified[at : at + VERIFY_BATCH] = (contained >= threshold) & (matches >= MIN_MATCHES)
+    q, c = q[verified], c[verified]
+    first = np.lexsort((rank[c], q))  # per query, its verified containers best-ranked first
+    q, c = q[first], c[first]
+    head = np.concatenate(([True], q[1:] != q[:-1]))[: len(q)]  # each query's first pair
+    out[q[head]] = c[head]
     return out
+
+
+def _candidates(
+    hashvalues: np.ndarray, sizes: np.ndarray, rank: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (query, candidate container) that datasketch's MinHashLSHEnsemble(threshold)
+    finds for every row queried against all rows, where the candidate ranks first: two
+    (n_pairs,) int64 arrays, sorted by query, then candidate.
+
+    The ensemble's own index and queries cost milliseconds of pure Python per row (17 s CPU of
+    the 21 s containment took on sample_data's 9k documents). This takes its size partitions and
+    its (bands, rows) choice per size ratio, and finds the same band collisions in numpy: per band,
+    rows are grouped by that band's values, and a query meets the indexed rows of its own group.
+    """
+    n, num_perm = hashvalues.shape
+    # Built for its parameters only (its constructor optimises them; nothing is indexed).
+    ensemble = MinHashLSHEnsemble(threshold=threshold, num_perm=num_perm, num_part=NUM_PART, m=M)
+    distinct, counts = np.unique(sizes, return_counts=True)
+    uppers = np.array([upper for _, upper in optimal_partitions(distinct, counts, NUM_PART)])
+    part = np.searchsorted(uppers, sizes)  # (n,) the partition each row is indexed in
+    # The ensemble's query: in partition p, the first b bands of r rows, by the ratio upper_p / size.
+    choice = np.searchsorted(ensemble.xqs, uppers[None, :] / sizes[:, None], side="left")  # (n, n_part)
+    bands, rows = ensemble.params[np.minimum(choice, len(ensemble.params) - 1)].transpose(2, 0, 1)
+    group_of = {}  # (r, band) -> (n,) group id of each row's values in that band
+    found = []
+    for p in range(len(uppers)):
+        indexed = np.flatnonzero(part == p)
+        for r in np.unique(rows[:, p]):
+            asking = np.flatnonzero(rows[:, p] == r)
+            for band in range(bands[asking, p].max()):
+                if (r, band) not in group_of:
+                    values = np.ascontiguousarray(hashvalues[:, band * r : (band + 1) * r])
+                    group_of[r, band] = np.unique(values.view(f"V{values.itemsize * r}").ravel(), return_inverse=True)[1]
+                group = group_of[r, band]
+                queries = asking[bands[asking, p] > band]
+                members = indexed[np.argsort(group[indexed], kind="stable")]
+                lo = np.searchsorted(group[members], group[queries], side="left")
+                hi = np.searchsorted(group[members], group[queries], side="right")
+                q = np.repeat(queries, hi - lo)  # (n_hits,) each query once per member of its group
+                c = members[_ranges(lo, hi)]
+                keep = rank[c] < rank[q]
+                found.append(q[keep] * n + c[keep])
+    pairs = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+    return pairs // n, pairs % n
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The indices of every [start, end) span, concatenated."""
+    lengths = ends - starts
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())

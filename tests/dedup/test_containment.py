@@ -8,6 +8,7 @@ public domain).
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -82,3 +83,28 @@ def test_near_duplicate_cluster_of_an_excerpt_joins_the_page(pages):
     assert {d["part"]["reason"], d["part-copy"]["reason"]} == {"contained_in"}
     assert d["part"]["dup_cluster"] == d["part-copy"]["dup_cluster"] == "page0"
     assert d["page0"]["dup_cluster_size"] == 3
+
+
+def test_numpy_band_matching_finds_what_the_datasketch_ensemble_finds(pages, fortunes):
+    # Pages, excerpts of them at several shares and fortunes: every query's candidates, ranked
+    # before it, must be the ensemble's own (index + query), pair for pair.
+    from datasketch import LeanMinHash, MinHashLSHEnsemble
+
+    from pipeline.dedup.containment import M, NUM_PART, _candidates
+    from pipeline.dedup.minhash import SCHEME
+
+    cfg = DedupConfig()
+    texts = pages + fortunes + [excerpt(p, s, share) for p in pages for s, share in ((0.1, 0.3), (0.4, 0.6), (0.0, 0.9))]
+    sig = signatures(pa.table({"id": [f"{i:03d}" for i in range(len(texts))], "text": texts}), cfg)
+    hv = np.frombuffer(b"".join(sig.column("minhash").to_pylist()), dtype="<u4").reshape(len(texts), -1)
+    sizes = sig.column("shingles").to_numpy().astype(np.int64)
+    rank = np.argsort(np.argsort(-sig.column("length").to_numpy(), kind="stable"))
+    q, c = _candidates(hv, sizes, rank, 0.7)
+
+    ensemble = MinHashLSHEnsemble(threshold=0.7, num_perm=hv.shape[1], num_part=NUM_PART, m=M)
+    sketches = [LeanMinHash(seed=cfg.minhash.seed, hashvalues=row, scheme=SCHEME) for row in hv]
+    ensemble.index([(i, s, int(n)) for i, (s, n) in enumerate(zip(sketches, sizes))])
+    expected = sorted((i, j) for i in range(len(texts)) for j in ensemble.query(sketches[i], int(sizes[i]))
+                      if rank[j] < rank[i])
+    assert expected, "the excerpts give the ensemble candidates to find"
+    assert list(zip(q.tolist(), c.tolist())) == expected

@@ -51,7 +51,8 @@ def by_id(decisions: pa.Table) -> dict[str, dict]:
 def test_signatures_carry_hashes_not_text(fortunes):
     cfg = DedupConfig()
     sig = signatures(with_planted_copies(fortunes), cfg)
-    assert sig.column_names == ["id", "length", "exact_key", "minhash", "shingles", "line_hashes"]
+    bands = [f"band_{b:02d}" for b in range(12)]
+    assert sig.column_names == ["id", "length", "exact_key", "minhash", "shingles", "line_hashes", *bands]
     assert sig.schema.field("minhash").type == pa.binary(4 * cfg.minhash.num_perm)
     assert sig.column("length")[0].as_py() == len(" ".join(fortunes[0].split()))
 

