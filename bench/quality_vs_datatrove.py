@@ -179,6 +179,17 @@ def workers_speed(tmp: Path) -> dict:
     return out
 
 
+# Why each kind of disagreement happens (by datatrove's reason), read from datatrove 0.10.1's code.
+WHY = {
+    "gopher_below_alpha_threshold": "datatrove's ratio counts spaCy tokens, so every comma and full stop is a "
+    "'word' without letters; the paper's words are whitespace-separated (ours)",
+    "gopher_enough_stop_words": "datatrove matches stop words case-sensitively, so an upper- or "
+    "title-cased text ('THE', 'The') has none; ours ignores case",
+    "duplicated_5_n_grams": "datatrove's n-grams are over spaCy tokens, punctuation included, so the "
+    "repeated-5-gram character share differs near the 0.15 threshold",
+}
+
+
 def markdown(results: dict) -> str:
     lines = [
         "# Quality rules vs datatrove",
@@ -208,7 +219,12 @@ def markdown(results: dict) -> str:
     for name in ("chain", "chain_without_alpha_words_rule"):
         lines += ["", f"Disagreements ({name}) by reason:", ""]
         for key, n in results["agreement"][name]["disagreements_by_reason"].items():
-            lines.append(f"- {n} x {key}")
+            why = WHY.get(key.rsplit(":", 1)[-1], "not analysed")
+            lines.append(f"- {n} x {key}: {why}")
+    lines += ["", "Each disagreement without the alphabetic-words rule:", "",
+              "| id | source | ours | datatrove |", "|---|---|---|---|"]
+    lines += [f"| {d['id']} | {d['source']} | {d['ours']} | {d['datatrove']} |"
+              for d in results["agreement"]["chain_without_alpha_words_rule"]["disagreements"]]
     if "workers" in results:
         lines += ["", "## Workers (`corpus build --input sample_data --stages quality`, C4 and FineWeb on, "
                   "wall seconds; each worker process loads fastText and lingua itself)", "",

@@ -32,6 +32,9 @@ N_EXACT, N_NORM, N_NEAR = 250, 150, 300
 N_WORDLIST, N_REPEAT, N_SHORT = 100, 100, 150
 N_PII = 400
 SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string())])
+# The quality stage's default languages: the perplexity filter's reference set covers each.
+REFERENCE_LANGS = ("en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs")
+REFERENCE_LINE_CHARS = 400  # sentences/paragraphs are joined into lines of about this length
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -311,6 +314,31 @@ def plant_pii(hosts: list[dict], shared: Path, rng: random.Random) -> dict:
     return truth
 
 
+# ---------------------------------------------------------------- perplexity reference set
+def reference_texts(shared: Path) -> dict[str, list[str]]:
+    """Per language, the lingua sentences and the UDHR paragraphs in file order, joined into
+    lines of >= REFERENCE_LINE_CHARS: edited prose (news, Wikipedia, the declaration) that the
+    quality stage's reference language model learns "normal text" from. No RNG is used."""
+    units: dict[str, list[str]] = {lang: [] for lang in REFERENCE_LANGS}
+    for r in read_jsonl(shared / "langid/lingua_dev.jsonl"):
+        if r["kind"] == "sentence" and r["lang"] in units:
+            units[r["lang"]].append(r["text"])
+    for r in read_jsonl(shared / "langid/udhr_paragraphs_dev.jsonl"):
+        lang = r["bcp47"].split("-")[0]
+        if lang in units:
+            units[lang].append(r["text"])
+    out: dict[str, list[str]] = {}
+    for lang, texts in units.items():
+        lines, line = [], ""
+        for text in texts:
+            line = f"{line} {text}" if line else text
+            if len(line) >= REFERENCE_LINE_CHARS:
+                lines.append(" ".join(line.split()))
+                line = ""
+        out[lang] = lines + ([" ".join(line.split())] if line else [])
+    return out
+
+
 # ---------------------------------------------------------------- assembly and output
 def build(shared: Path, rng: random.Random) -> tuple[list[dict], dict]:
     lingua = read_jsonl(shared / "langid/lingua_dev.jsonl")
@@ -358,8 +386,11 @@ def build(shared: Path, rng: random.Random) -> tuple[list[dict], dict]:
     return docs, truth
 
 
-def write(docs: list[dict], truth: dict, out: Path) -> None:
+def write(docs: list[dict], truth: dict, reference: dict[str, list[str]], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    (out / "reference").mkdir(exist_ok=True)
+    for lang, lines in reference.items():
+        (out / "reference" / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     per = -(-len(docs) // N_SHARDS)
     for s in range(N_SHARDS):
         part = docs[s * per:(s + 1) * per]
@@ -379,7 +410,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=here, help="output folder (default: sample_data/)")
     args = ap.parse_args()
     docs, truth = build(args.shared, random.Random(SEED))
-    write(docs, truth, args.out)
+    write(docs, truth, reference_texts(args.shared), args.out)
     print(f"{len(docs)} documents, {sum(len(d['text'].encode()) for d in docs)} text bytes "
           f"in {N_SHARDS} shards under {args.out}")
     for key in ("sources", "exact_duplicates", "normalised_duplicates", "near_duplicates",

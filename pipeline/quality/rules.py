@@ -19,17 +19,23 @@ from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
 from itertools import accumulate, count
+from pathlib import Path
 
 from pipeline.config import GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 
-_WORD = re.compile(r"\w+(?:['’-]\w+)*")
+WORD = re.compile(r"\w+(?:['’-]\w+)*")
 # A whole token without a single letter (letters are the \w that are not digits or "_").
 _LETTERLESS_TOKEN = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 BULLETS = ("•", "‣", "◦", "-", "*")
 ELLIPSES = ("...", "…")
-# Gopher's stop words. The list is English, so the rule applies to English documents only.
-STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
+# Gopher's stop words per language: English is the paper's list; the others are the 8 spaCy
+# stop words most frequent in text of the language (stopwords/README.md). A language without a
+# list skips the stop-word rule.
+STOP_WORDS = {
+    path.stem: frozenset(path.read_text(encoding="utf-8").split())
+    for path in sorted((Path(__file__).with_name("stopwords")).glob("*.txt"))
+}
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
@@ -52,7 +58,7 @@ def _as_ids(items: list) -> tuple[list[int], int]:
 
 
 def count_words(text: str) -> int:
-    return len(_WORD.findall(text))
+    return len(WORD.findall(text))
 
 
 class DocumentView:
@@ -68,7 +74,7 @@ class DocumentView:
 
     @cached_property
     def words(self) -> list[str]:
-        return _WORD.findall(self.text)
+        return WORD.findall(self.text)
 
     @cached_property
     def lines(self) -> list[str]:
@@ -95,9 +101,10 @@ class DocumentView:
         return (len(self.tokens) - letterless) / max(len(self.tokens), 1)
 
     @cached_property
-    def stop_words(self) -> int:
-        """Distinct stop words present: the paper asks for "at least two of" the eight words."""
-        return len(STOP_WORDS.intersection(map(str.lower, self.words)))
+    def stop_words(self) -> int | None:
+        """Distinct stop words present ("at least two of" the eight words); None: no list for the language."""
+        listed = STOP_WORDS.get(self.lang)
+        return None if listed is None else len(listed.intersection(map(str.lower, self.words)))
 
     @cached_property
     def _dup_lines(self) -> tuple[int, int]:
@@ -247,8 +254,8 @@ def alpha_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
 
 
 def stop_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
-    """English text without two different stop words (the, be, to, of, ...) is not running prose."""
-    if doc.lang == "en" and doc.stop_words < cfg.min_stop_words:
+    """Text without two different stop words (the, be, to, of, ...) is not running prose."""
+    if doc.stop_words is not None and doc.stop_words < cfg.min_stop_words:
         return "gopher_stop_words"
     return None
 

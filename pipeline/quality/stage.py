@@ -3,25 +3,27 @@
 Order of checks (the reason names the first one a document fails):
     empty_text -> lang_not_kept -> lang_low_score -> url_blocklist -> keyword_share -> gopher
     quality rules -> gopher repetition rules -> C4 line cleaning and page rules -> FineWeb rules
-    (on the C4-cleaned text)
+    (on the C4-cleaned text) -> perplexity_tail (only with perplexity.drop_tail)
 Language ID (langid.py) may answer `und` (undetermined): it is never kept (lang_not_kept) and is
 counted like any language in the `lang_in:`/`lang_out:` extras. `keyword_share` (keywords.py) is
 a column for every row whose language has a blocklist (null otherwise), `url_blocklisted` one
 when a URL blocklist is configured and the shard has a `url` column.
 Every row, kept or removed, gets `lang`, `lang_score` and the `quality_*` signal columns of every
 enabled rule family (see signals.py), so thresholds can be re-set without recomputing; rows
-removed before the rules (empty text, language) have nulls there. Kept rows carry the C4-cleaned
-text; removed rows keep the text as it came in.
+removed before the rules (empty text, language) have nulls there, and so in `perplexity` and
+`perplexity_bucket` (perplexity.py; scored on the C4-cleaned text, null for a language without
+reference text). Kept rows carry the C4-cleaned text; removed rows keep the text as it came in.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 
 from pipeline.config import QualityConfig
-from pipeline.quality import keywords
+from pipeline.quality import keywords, perplexity
 from pipeline.quality.langid import UNDETERMINED, Fallback, detect_languages
 from pipeline.quality import signals
 from pipeline.stage import StageResult, split_by_reason
@@ -51,8 +53,11 @@ def _set_column(table: pa.Table, name: str, values: list, type_: pa.DataType) ->
     return table.append_column(name, array)
 
 
-def run_shard(table: pa.Table, cfg: QualityConfig) -> StageResult:
-    """Keep/remove every row of one shard; removed rows carry `stage` and `reason`."""
+def run_shard(table: pa.Table, cfg: QualityConfig, reference_lm: Path | None = None) -> StageResult:
+    """Keep/remove every row of one shard; removed rows carry `stage` and `reason`.
+
+    `reference_lm`: the perplexity model the build trained once (steps.train_reference_lm);
+    without it the model is trained in this process from the reference files."""
     texts: list[str] = table.column("text").to_pylist()
     langs, scores = detect_languages(texts, Fallback.from_config(cfg.lingua))
     kw = cfg.keywords
@@ -70,6 +75,16 @@ def run_shard(table: pa.Table, cfg: QualityConfig) -> StageResult:
         for text, lang, reason in zip(texts, langs, reasons)
     ]
     reasons = [reason or (j and j.reason) for reason, j in zip(reasons, judged)]
+    ppl_cfg = cfg.perplexity
+    if ppl_cfg.enabled:
+        rows = [i for i, j in enumerate(judged) if j]
+        scored = perplexity.reference_model(ppl_cfg, reference_lm).score(
+            [judged[i].text for i in rows], [langs[i] for i in rows])
+        ppl, buckets = [None] * len(texts), [None] * len(texts)
+        for i, value, bucket in zip(rows, *scored):
+            ppl[i], buckets[i] = value, bucket
+            if ppl_cfg.drop_tail and bucket == "tail" and reasons[i] is None:
+                reasons[i] = "perplexity_tail"
 
     # C4 line cleaning: kept rows get the cleaned text, removed rows keep what came in.
     out_texts = [j.text if j and not j.reason else text for text, j in zip(texts, judged)]
@@ -83,6 +98,9 @@ def run_shard(table: pa.Table, cfg: QualityConfig) -> StageResult:
         table = _set_column(table, "url_blocklisted", blocked, pa.bool_())
     for name, type_ in signals.columns(cfg):
         table = _set_column(table, name, [j and j.signals[name] for j in judged], type_)
+    if ppl_cfg.enabled:
+        table = _set_column(table, "perplexity", ppl, pa.float32())
+        table = _set_column(table, "perplexity_bucket", buckets, pa.string())
 
     result = split_by_reason(table, reasons, "quality")
     lang_in = Counter(langs)

@@ -142,10 +142,28 @@ def test_english_word_list_is_removed_for_missing_stop_words(lingua: list[dict])
     assert gopher_reason(doc, QualityConfig()) == "gopher_stop_words"
 
 
-def test_stop_word_rule_applies_to_english_only(lingua: list[dict]) -> None:
-    """The Gopher list is English: a German word list is not judged by it."""
-    words = [r["text"] for r in lingua if r["lang"] == "de" and r["kind"] == "single_word"]
-    assert rules.stop_words(DocumentView(" ".join(words), "de"), QUALITY) is None
+@pytest.mark.parametrize("lang", ["de", "es", "it", "pt", "ru", "pl", "cs"])
+def test_stop_word_rule_keeps_quote_pages_and_drops_word_lists_in_each_language(
+    lang: str, lingua: list[dict], shared_data: Path
+) -> None:
+    """Per-language lists (derived from lingua/UDHR text) judge text they were not made from:
+    Debian fortune pages pass, the language's lingua single words joined into a list fail."""
+    with (shared_data / "corpora" / "fortunes_multilingual.jsonl").open(encoding="utf-8") as f:
+        fortunes = [r["text"] for r in map(json.loads, f) if r["lang"] == lang][:600]
+    pages = [DocumentView("\n\n".join(fortunes[i:i + 6]), lang) for i in range(0, len(fortunes), 6)]
+    pages = [page for page in pages if page.n_words >= 50]
+    passing = sum(rules.stop_words(page, QUALITY) is None for page in pages)
+    assert passing >= 0.95 * len(pages)
+    words = [r["text"] for r in lingua if r["lang"] == lang and r["kind"] == "single_word"]
+    assert rules.stop_words(DocumentView(" ".join(words), lang), QUALITY) == "gopher_stop_words"
+
+
+def test_a_language_without_a_stop_word_list_skips_the_rule_with_a_null_signal(lingua: list[dict]) -> None:
+    """Chinese has no list (no spaces between words): the rule cannot judge it, so it does not."""
+    words = [r["text"] for r in lingua if r["lang"] == "zh" and r["kind"] == "single_word"]
+    doc = DocumentView(" ".join(words), "zh")
+    assert doc.stop_words is None
+    assert rules.stop_words(doc, QUALITY) is None
 
 
 def test_russian_sentences_count_as_alphabetic_words_and_are_kept(lingua: list[dict]) -> None:
