@@ -189,7 +189,8 @@ def _duplicates_html(stats: dict[str, Any], fig: Figures) -> str:
         return _not_run("dedup")
     parts = [fig("clusters", "duplicate cluster sizes"), _facts([
         ("exact duplicates removed", dup["exact_duplicates"]), ("near duplicates removed", dup["near_duplicates"]),
-        ("contained in a longer document", dup["contained"]), ("duplicate clusters", dup.get("clusters")),
+        ("contained in a longer document", dup["contained"]),
+        ("already in an earlier build (dedup.index)", dup["earlier_builds"]), ("duplicate clusters", dup.get("clusters")),
         ("documents in clusters", dup.get("documents_in_clusters")), ("largest cluster", dup.get("largest_cluster")),
         ("boilerplate lines removed", dup["boilerplate_lines_removed"])])]
     lines = dup["top_boilerplate_lines"]

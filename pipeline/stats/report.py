@@ -249,6 +249,7 @@ def _duplicates(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any
     return {"exact_duplicates": reasons.get("exact_duplicate", 0),
             "near_duplicates": reasons.get("near_duplicate", 0),
             "contained": reasons.get("contained_in", 0),
+            "earlier_builds": reasons.get("duplicate_of_earlier_build", 0),
             "boilerplate_lines_removed": dedup.get("extra", {}).get("boilerplate_lines_removed"),
             **(shard_stats.duplicate_clusters(build_dir) or {}),
             "top_boilerplate_lines": boilerplate.top_lines(build_dir, manifest, privacy)}
@@ -362,7 +363,8 @@ def markdown_summary(stats: dict[str, Any]) -> str:
     dup = stats["duplicates"]
     if dup:
         lines.append(f"\n**dedup**: {dup['exact_duplicates']:,} exact, {dup['near_duplicates']:,} near, "
-                     f"{dup['contained']:,} contained; {dup.get('clusters', 0):,} clusters")
+                     f"{dup['contained']:,} contained, {dup['earlier_builds']:,} in earlier builds; "
+                     f"{dup.get('clusters', 0):,} clusters")
     pii = stats["pii"]
     if pii:
         top = ", ".join(f"{e['entity']} {e['count']:,}" for e in pii["entities"] if e["count"])

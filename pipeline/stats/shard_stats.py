@@ -30,7 +30,6 @@ class Signal:
     label: str
     limits: tuple[tuple[str, str], ...]  # (dotted config key, "min" | "max")
     log_x: bool = False
-    language: str | None = None  # the rule applies to this language only
 
 
 SIGNALS = (
@@ -41,8 +40,8 @@ SIGNALS = (
            (("quality.gopher.min_mean_word_length", "min"), ("quality.gopher.max_mean_word_length", "max"))),
     Signal("quality_alpha_words_fraction", "share of words with a letter",
            (("quality.gopher.min_alpha_words_ratio", "min"),)),
-    Signal("quality_stop_words", "English stop words (distinct, en docs)",
-           (("quality.gopher.min_stop_words", "min"),), language="en"),
+    Signal("quality_stop_words", "stop words (distinct; languages with a list)",
+           (("quality.gopher.min_stop_words", "min"),)),
     Signal("quality_hash_word_ratio", "'#' per word", (("quality.gopher.max_symbol_word_ratio", "max"),)),
     Signal("quality_bullet_lines_ratio", "share of bullet lines", (("quality.gopher.max_bullet_lines_ratio", "max"),)),
     Signal("quality_dup_line_fraction", "share of repeated lines",
@@ -123,17 +122,14 @@ def quality_signals(build_dir: Path, config: dict[str, Any]) -> list[dict[str, A
     """Each main quality signal over every document that reached the rules (kept and removed),
     with the thresholds that applied and how many documents lie beyond them."""
     paths = stage_files(build_dir, "quality") + stage_files(build_dir, "quality", removed=True)
-    table = read_columns(paths, ["lang", *(signal.column for signal in SIGNALS)])
+    table = read_columns(paths, [signal.column for signal in SIGNALS])
     if table is None:
         return None
     signals = []
     for signal in SIGNALS:
         if signal.column not in table.column_names:
             continue
-        column = table.column(signal.column)
-        if signal.language and "lang" in table.column_names:
-            column = column.filter(pc.equal(table.column("lang"), signal.language))
-        values = column.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
+        values = table.column(signal.column).drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
         values = values[np.isfinite(values)]
         if values.size == 0:
             continue
