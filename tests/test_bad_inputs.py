@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -66,3 +67,19 @@ def test_unreadable_file_is_refused(tmp_path):
     path.write_bytes((SAMPLE / "part-00000.parquet").read_bytes())
     path.chmod(0)
     assert_one_line_error(build(path.parent, tmp_path / "b"), "part-00000.parquet")
+
+
+def test_a_50_mb_document_is_removed_unread(sample_table, tmp_path):
+    """Documented handling: a document over quality.max_chars is removed as doc_too_long before
+    language ID and the rules, so it costs neither minutes nor gigabytes."""
+    texts = sample_table["text"].to_pylist()
+    huge = "\n\n".join(texts)
+    huge = "\n\n".join([huge] * (50_000_000 // len(huge.encode()) + 1))
+    path = tmp_path / "in" / "part-00000.parquet"
+    path.parent.mkdir()
+    pq.write_table(pa.table({"id": ["huge", "ordinary"], "text": [huge, texts[0]]}), path)
+    out = tmp_path / "b"
+    result = build(path.parent, out, "--stages", "quality")
+    assert result.returncode == 0, result.stderr
+    removed = pq.read_table(out / "quality" / "removed")
+    assert dict(zip(removed["id"].to_pylist(), removed["reason"].to_pylist())).get("huge") == "doc_too_long"

@@ -1,7 +1,7 @@
 """The quality stage over one shard: language ID, then the heuristic rules; first failure wins.
 
 Order of checks (the reason names the first one a document fails):
-    empty_text -> lang_not_kept -> lang_low_score -> url_blocklist -> keyword_share -> gopher
+    empty_text -> doc_too_long -> lang_not_kept -> lang_low_score -> url_blocklist -> keyword_share -> gopher
     quality rules -> gopher repetition rules -> C4 line cleaning and page rules -> FineWeb rules
     (on the C4-cleaned text) -> perplexity_tail (only with perplexity.drop_tail)
 Language ID (langid.py) may answer `und` (undetermined): it is never kept (lang_not_kept) and is
@@ -33,6 +33,8 @@ def _decide(text: str, lang: str, score: float, blocked: bool, share: float | No
     """Checks before the heuristic rules (which then run only on the documents that pass)."""
     if not text.strip():
         return "empty_text"
+    if len(text) > cfg.max_chars:
+        return "doc_too_long"
     if lang == UNDETERMINED or lang not in cfg.languages:
         return "lang_not_kept"
     if score < cfg.min_lang_score_per_language.get(lang, cfg.min_lang_score):
@@ -59,10 +61,11 @@ def run_shard(table: pa.Table, cfg: QualityConfig, reference_lm: Path | None = N
     `reference_lm`: the perplexity model the build trained once (steps.train_reference_lm);
     without it the model is trained in this process from the reference files."""
     texts: list[str] = table.column("text").to_pylist()
-    langs, scores = detect_languages(texts, Fallback.from_config(cfg.lingua))
+    # An over-long document is removed unread; its language is that of its beginning.
+    langs, scores = detect_languages([text[: cfg.max_chars] for text in texts], Fallback.from_config(cfg.lingua))
     kw = cfg.keywords
     lists = keywords.load_blocklists(kw.blocklist_dir) if kw.enabled else {}
-    shares = [keywords.keyword_share(text, lists, lang) for text, lang in zip(texts, langs)]
+    shares = [keywords.keyword_share(text[: cfg.max_chars], lists, lang) for text, lang in zip(texts, langs)]
     check_urls = kw.enabled and bool(kw.url_blocklist) and "url" in table.column_names
     domains = keywords.load_domains(kw.url_blocklist) if check_urls else frozenset()
     urls = table.column("url").to_pylist() if check_urls else [None] * len(texts)
