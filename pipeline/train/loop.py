@@ -1,9 +1,17 @@
 """Pretrain the compact GPT on the token shards of a build, nanoGPT's train.py in one function.
 
-AdamW, linear warm-up then cosine decay to a tenth of the peak rate, gradient clipping at 1.0.
-Training stops at max_steps or when the wall-clock budget (final eval included) is spent,
-whichever comes first; the learning-rate schedule runs on steps, so a run stopped by max_steps
-is deterministic given the seed, and one stopped by the clock is the same run cut short.
+AdamW, linear warm-up then cosine decay to a tenth of the peak rate, gradient clipping at 1.0,
+gradient accumulation up to `batch_tokens` per optimizer step, bf16 autocast on CUDA (fp32 on
+CPU), optional torch.compile. Training stops at max_steps or when the wall-clock budget (final
+eval included) is spent, whichever comes first; the learning-rate schedule runs on steps, so a
+run stopped by max_steps is deterministic given the seed, and one stopped by the clock is the
+same run cut short.
+
+Every eval_interval steps: validation loss in nats per token and in bits per byte (loss x tokens /
+bytes / ln 2, comparable across tokenizers), tokens/s and MFU go to metrics.jsonl, and a
+checkpoint to ckpt.pt. `cfg.resume` continues from that checkpoint exactly as if the run had not
+stopped: same weights, optimizer moments, step (the learning rate is a function of it), data
+position and RNG states.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import torch
 from pipeline.config import PretrainConfig
 from pipeline.errors import InputError
 from pipeline.train.data import TokenBatches
+from pipeline.train.flops import flops_per_token, peak_flops
 from pipeline.train.model import GPT, GPTConfig
 
 GRAD_CLIP = 1.0
@@ -38,7 +47,7 @@ def lr_at(step: int, cfg: PretrainConfig) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - min_lr)
 
 
-def make_optimizer(model: GPT, cfg: PretrainConfig) -> torch.optim.AdamW:
+def make_optimizer(model: GPT, cfg: PretrainConfig, device: torch.device) -> torch.optim.AdamW:
     # Decay matrices (and the embedding) only: decaying the RMSNorm gains would pull them
     # towards zero and regularise nothing.
     params = list(model.parameters())
@@ -46,7 +55,8 @@ def make_optimizer(model: GPT, cfg: PretrainConfig) -> torch.optim.AdamW:
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=ADAM_BETAS)
+    # The fused CUDA kernel updates every tensor in one launch instead of several per tensor.
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=ADAM_BETAS, fused=device.type == "cuda")
 
 
 def shard_paths(tokens_dir: Path, split: str) -> list[Path]:
@@ -71,15 +81,37 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def load_checkpoint(path: Path, model_config: GPTConfig) -> dict[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=False)  # our own file: numpy RNG state inside
+    if state["model_config"] != asdict(model_config):
+        raise InputError(
+            f"{path}: trained with {state['model_config']}, but the config asks for {asdict(model_config)}; "
+            "restore the model settings or drop --resume to start over."
+        )
+    return state
+
+
+def metrics_until(path: Path, step: int) -> list[dict]:
+    """Keep the rows up to `step` (a run killed after an eval but before its checkpoint wrote one more)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    rows = [r for r in rows if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
 def train(
     tokens_dir: Path,
     out_dir: Path,
     cfg: PretrainConfig,
     vocab_size: int,
     seed: int,
+    val_bytes_per_token: float | None = None,
     on_progress: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Train from scratch; write out_dir/metrics.jsonl (one line per eval) and out_dir/ckpt.pt."""
+    """Train (or resume); write out_dir/metrics.jsonl (one line per eval) and out_dir/ckpt.pt.
+
+    val_bytes_per_token: UTF-8 bytes of text per token of the val split, for bits per byte.
+    """
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads or len(os.sched_getaffinity(0)))  # the cores this process may use
@@ -88,6 +120,8 @@ def train(
     # bf16 autocast on GPU (no loss scaling needed, unlike fp16); CPU bf16 matmuls are slower
     # than fp32 on most CPUs, so the CPU trains in fp32.
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for what stays fp32 under autocast
 
     train_batches = TokenBatches(shard_paths(tokens_dir, "train"), cfg.block_size, cfg.batch_size, seed)
     # The same val windows at every eval, so a change in val loss is the model's, not the sample's.
@@ -96,11 +130,39 @@ def train(
 
     model_config = GPTConfig(vocab_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
     model = GPT(model_config).to(device)
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg, device)
+    ckpt_path, metrics_path = out_dir / "ckpt.pt", out_dir / "metrics.jsonl"
+    step, rows = 0, []
+    if cfg.resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, model_config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        train_batches.load_state_dict(state["data_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        step = state["step"]
+        rows = metrics_until(metrics_path, step)
+    else:
+        metrics_path.write_text("")  # a fresh run replaces the previous run's curve
+    resumed_from = step
+    # The compiled module shares the weights; checkpoints save the plain one (no _orig_mod. keys).
+    forward = torch.compile(model) if cfg.compile else model
+
+    accum = cfg.grad_accum_steps
+    tokens_per_step = accum * cfg.batch_size * cfg.block_size
+    flops_per_step = flops_per_token(model_config, model.num_params()) * tokens_per_step
+    peak = peak_flops(device, cfg.peak_flops)
+    elapsed_before = rows[-1]["elapsed_s"] if rows else 0.0  # the interrupted run's time, for the curve
+
+    def mfu(steps: int, seconds: float) -> float | None:
+        return steps * flops_per_step / seconds / peak if peak and seconds else None
 
     def loss_on(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if device.type == "cuda":  # page-locked, so the copy overlaps the previous step's kernels
+            x, y = x.pin_memory(), y.pin_memory()
         with autocast:
-            _, loss = model(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+            _, loss = forward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
         return loss
 
     @torch.no_grad()
@@ -108,81 +170,87 @@ def train(
         # The model has no dropout, so train and eval modes compute the same function.
         return sum(loss_on(x, y).item() for x, y in val_batches) / len(val_batches)
 
-    metrics_path = out_dir / "metrics.jsonl"
-    metrics_path.write_text("")  # a rerun replaces the previous run's curve
-    tokens_per_step = cfg.batch_size * cfg.block_size
+    eval_seconds = 0.0  # how long the latest eval + checkpoint took: the final one must fit in the budget
 
-    eval_seconds = 0.0  # how long the latest eval took: the final one must fit in the budget
-
-    def log_eval(step: int, train_loss: float, tokens_per_s: float | None) -> float:
+    def log_eval(train_loss: float | None, step_seconds: float, steps_timed: int) -> dict:
         nonlocal eval_seconds
         t_eval = time.perf_counter()
         loss = val_loss()
-        eval_seconds = time.perf_counter() - t_eval
+        tokens_per_s = steps_timed * tokens_per_step / step_seconds if steps_timed else None
         row = {
             "step": step,
-            "train_loss": round(train_loss, 4),
+            "train_loss": None if train_loss is None else round(train_loss, 4),
             "val_loss": round(loss, 4),
+            "val_bpb": None if val_bytes_per_token is None else round(loss / math.log(2) / val_bytes_per_token, 4),
+            "lr": lr_at(step, cfg) if step else 0.0,
             "tokens_per_s": None if tokens_per_s is None else round(tokens_per_s, 1),
-            "elapsed_s": round(time.perf_counter() - t_start, 2),
+            "mfu": None if (m := mfu(steps_timed, step_seconds)) is None else round(m, 4),
+            "elapsed_s": round(elapsed_before + time.perf_counter() - t_start, 2),
         }
         with open(metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
-        return loss
+        rows.append(row)
+        if step:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "model_config": asdict(model_config),
+                    "config": cfg.model_dump(mode="json"),  # with the step, this fixes the lr schedule
+                    "step": step,
+                    "seed": seed,
+                    "data_rng": train_batches.state_dict(),  # the next batch to draw
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                },
+            )
+        eval_seconds = time.perf_counter() - t_eval
+        return row
 
-    x, y = train_batches.next_batch()
-    with torch.no_grad():
-        initial_train_loss = loss_on(x, y).item()  # step 0's train loss: the first batch, untrained
-    initial_val_loss = last_val_loss = log_eval(0, initial_train_loss, None)
+    if step == 0:
+        log_eval(None, 0.0, 0)  # the untrained model: ~ln(vocab_size)
 
-    step = 0
-    train_seconds = 0.0  # time in optimizer steps only: throughput excludes evals
+    train_seconds, steps_timed = 0.0, 0  # optimizer steps only: throughput excludes evals
     window_losses: list[float] = []  # training since the last eval
     window_seconds = 0.0
-    while True:
+    out_of_time = False
+    while step < cfg.max_steps and not out_of_time:
         t_step = time.perf_counter()
         step += 1
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        loss = loss_on(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        step_loss = torch.zeros((), device=device)
+        for _ in range(accum):
+            # Mean over the micro-batches: the gradient of one batch of batch_tokens tokens.
+            loss = loss_on(*train_batches.next_batch()) / accum
+            loss.backward()
+            step_loss += loss.detach()
         torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
         optimizer.step()
-        x, y = train_batches.next_batch()  # drawn here so step 0's eval saw the batch step 1 uses
-        window_losses.append(loss.item())
+        optimizer.zero_grad(set_to_none=True)
+        window_losses.append(step_loss.item())  # also waits for the GPU, so the timing is real
         window_seconds += time.perf_counter() - t_step
         if on_progress is not None:
             on_progress({"step": step, "max_steps": cfg.max_steps, "loss": window_losses[-1]})
         out_of_time = time.perf_counter() - t_start + eval_seconds >= cfg.time_budget_s
-        done = step >= cfg.max_steps or out_of_time
-        if step % cfg.eval_interval == 0 or done:
-            train_loss = sum(window_losses) / len(window_losses)
-            last_val_loss = log_eval(step, train_loss, len(window_losses) * tokens_per_step / window_seconds)
+        if step % cfg.eval_interval == 0 or step == cfg.max_steps or out_of_time:
+            log_eval(sum(window_losses) / len(window_losses), window_seconds, len(window_losses))
             train_seconds += window_seconds
+            steps_timed += len(window_losses)
             window_losses, window_seconds = [], 0.0
-        if done:
-            break
 
-    save_checkpoint(
-        out_dir / "ckpt.pt",
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "model_config": asdict(model_config),
-            "config": cfg.model_dump(mode="json"),
-            "step": step,
-            "seed": seed,
-            "data_rng": train_batches.state_dict(),
-        },
-    )
-    tokens_seen = step * tokens_per_step
+    tokens_per_s = steps_timed * tokens_per_step / train_seconds if train_seconds else 0.0
     return {
-        "initial_val_loss": initial_val_loss,
-        "final_val_loss": last_val_loss,
+        "initial_val_loss": rows[0]["val_loss"] if rows else None,
+        "final_val_loss": rows[-1]["val_loss"] if rows else None,
+        "final_val_bpb": rows[-1]["val_bpb"] if rows else None,
         "steps": step,
-        "tokens_seen": tokens_seen,
-        "tokens_per_s": tokens_seen / train_seconds if train_seconds else 0.0,
+        "resumed_from": resumed_from,
+        "tokens_seen": step * tokens_per_step,
+        "tokens_per_s": tokens_per_s,
+        "mfu": mfu(steps_timed, train_seconds),
         "params": model.num_params(),
+        "device": device.type,
         "seconds": time.perf_counter() - t_start,
     }

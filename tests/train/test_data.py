@@ -60,3 +60,13 @@ def test_no_shard_long_enough_is_a_clear_input_error(text_ids, tmp_path):
     short = shard(tmp_path / "train-0.bin", text_ids[:20])
     with pytest.raises(InputError, match="no token shard has more than block_size"):
         TokenBatches([short], block_size=32, batch_size=4, seed=0)
+
+
+def test_uint32_shards_are_read_as_memmaps_not_loaded(text_ids, tmp_path):
+    big_ids = text_ids + 70_000  # past uint16: written as llm.c version 2
+    path = tmp_path / "train-0.bin"
+    write_tokens(path, big_ids, np.array([0]), vocab_size=70_256)
+    batches = TokenBatches([path], block_size=16, batch_size=2, seed=0)
+    assert isinstance(batches.shards[0], np.memmap)
+    x, _ = batches.next_batch()
+    assert int(x.min()) >= 70_000

@@ -1,6 +1,7 @@
 """Pretraining end to end on real token shards: Tiny Shakespeare, byte-level BPE trained here."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from pipeline.config import PretrainConfig
+from pipeline.errors import InputError
 from pipeline.tokenizer.token_file import write_tokens
 from pipeline.train.loop import lr_at, train
 from pipeline.train.model import GPT, GPTConfig
@@ -40,6 +42,12 @@ def tokens_dir(tmp_path_factory) -> Path:
     return out
 
 
+def losses(run_dir: Path) -> list[tuple]:
+    """(step, train loss, val loss) of every eval row of a run."""
+    rows = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [(r["step"], r["train_loss"], r["val_loss"]) for r in map(json.loads, rows)]
+
+
 def test_a_short_run_lowers_val_loss_and_writes_metrics_and_checkpoint(tokens_dir, tmp_path):
     cfg = PretrainConfig(**TINY, max_steps=60, eval_interval=20)
     progress = []
@@ -52,11 +60,14 @@ def test_a_short_run_lowers_val_loss_and_writes_metrics_and_checkpoint(tokens_di
 
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 20, 40, 60]
-    assert set(rows[0]) == {"step", "train_loss", "val_loss", "tokens_per_s", "elapsed_s"}
+    assert set(rows[0]) == {"step", "train_loss", "val_loss", "val_bpb", "lr", "tokens_per_s", "mfu", "elapsed_s"}
+    assert rows[0]["train_loss"] is None and rows[0]["tokens_per_s"] is None  # step 0: nothing trained yet
+    assert all(0 < r["mfu"] < 1 and r["tokens_per_s"] > 0 for r in rows[1:])
     assert rows[-1]["val_loss"] == pytest.approx(result["final_val_loss"], abs=1e-4)
 
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=False)
     assert ckpt["step"] == 60
+    assert {"optimizer", "data_rng", "torch_rng", "config"} <= set(ckpt)
     model = GPT(GPTConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])  # the checkpoint is a complete, loadable model
     assert not (tmp_path / "ckpt.pt.tmp").exists()
@@ -68,11 +79,7 @@ def test_same_seed_and_max_steps_give_the_same_run(tokens_dir, tmp_path):
     second = train(tokens_dir, tmp_path / "b", cfg, vocab_size=VOCAB, seed=7)
     assert first["final_val_loss"] == second["final_val_loss"]
 
-    def losses(run: str) -> list:
-        rows = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
-        return [(r["train_loss"], r["val_loss"]) for r in map(json.loads, rows)]
-
-    assert losses("a") == losses("b")
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
 
 
 def test_the_wall_clock_budget_stops_training_before_max_steps(tokens_dir, tmp_path):
@@ -88,3 +95,62 @@ def test_learning_rate_warms_up_linearly_then_decays_to_a_tenth():
     assert lr_at(10, cfg) == pytest.approx(1e-3)
     assert lr_at(60, cfg) == pytest.approx(5.5e-4)  # half-way down the cosine
     assert lr_at(110, cfg) == pytest.approx(1e-4)
+
+
+class Killed(Exception):
+    """Stands for the process dying mid-run."""
+
+
+def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10)
+    whole = train(tokens_dir, tmp_path / "whole", cfg, vocab_size=VOCAB, seed=3)
+
+    def kill_at_step_15(progress: dict) -> None:
+        if progress["step"] == 15:  # between checkpoints: step 10's is the latest on disk
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tokens_dir, tmp_path / "cut", cfg, vocab_size=VOCAB, seed=3, on_progress=kill_at_step_15)
+    resumed = train(tokens_dir, tmp_path / "cut", cfg.model_copy(update={"resume": True}), vocab_size=VOCAB, seed=3)
+
+    assert resumed["resumed_from"] == 10 and resumed["steps"] == 30
+    assert losses(tmp_path / "cut") == losses(tmp_path / "whole")  # steps 0-10 kept, 20-30 recomputed
+    assert resumed["final_val_loss"] == whole["final_val_loss"]
+    weights = [torch.load(tmp_path / run / "ckpt.pt", weights_only=False)["model"] for run in ("whole", "cut")]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])  # bitwise
+
+
+def test_resuming_with_another_model_shape_is_a_clear_input_error(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=2, eval_interval=2)
+    train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=1)
+    wider = PretrainConfig(**{**TINY, "n_embd": 128}, max_steps=4, resume=True)
+    with pytest.raises(InputError, match="drop --resume"):
+        train(tokens_dir, tmp_path, wider, vocab_size=VOCAB, seed=1)
+
+
+def test_val_loss_is_also_reported_in_bits_per_byte(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=1)
+    bytes_per_token = 2.5
+    train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=1, val_bytes_per_token=bytes_per_token)
+    for row in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()):
+        assert row["val_bpb"] == pytest.approx(row["val_loss"] / math.log(2) / bytes_per_token, abs=1e-3)
+
+
+def test_gradient_accumulation_takes_batch_tokens_per_optimizer_step(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, batch_tokens=3 * 8 * 64, max_steps=8, eval_interval=8)
+    result = train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=1)
+    assert cfg.grad_accum_steps == 3
+    assert result["tokens_seen"] == 8 * 3 * 8 * 64
+    assert result["final_val_loss"] < result["initial_val_loss"]
+
+
+def test_batch_tokens_must_be_whole_micro_batches():
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        PretrainConfig(**TINY, batch_tokens=1000)
+
+
+def test_a_preset_fills_the_sizes_a_config_leaves_out():
+    small = PretrainConfig(preset="small", n_layer=6)
+    assert (small.n_layer, small.n_head, small.n_embd, small.block_size) == (6, 12, 768, 1024)
+    assert small.grad_accum_steps == 2**19 // (16 * 1024)
+    assert PretrainConfig() == PretrainConfig(preset="tiny")  # the defaults are the tiny preset

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from pipeline.config import PretrainConfig
 from pipeline.train.model import GPT, GPTConfig
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "../shared/data/corpora/tinyshakespeare.txt"
@@ -69,3 +70,10 @@ def test_generate_extends_the_prompt_with_in_vocabulary_tokens(chars):
 def test_longer_than_block_size_is_refused():
     with pytest.raises(ValueError, match="block_size"):
         model()(torch.zeros(1, CONFIG.block_size + 1, dtype=torch.long))
+
+
+def test_the_small_preset_is_gpt2_124m_sized():
+    small = PretrainConfig(preset="small")
+    with torch.device("meta"):  # shapes only: no memory, no init time
+        gpt = GPT(GPTConfig(50257, small.n_layer, small.n_head, small.n_embd, small.block_size))
+    assert gpt.num_params() == pytest.approx(124e6, rel=0.01)  # GPT-2 small: 124M
