@@ -1,8 +1,9 @@
 """Prefect flows: `corpus_build` and one sub-flow per stage, mapping shard jobs over a process pool.
 
 Thin wrappers only: what a stage does lives in `pipeline/`. Per-shard work is a mapped Prefect
-task (visible in the UI) whose body hands the job to a process pool, so CPU-bound work uses every
-core while Prefect itself stays in this one process (worker processes never talk to the API).
+task (visible in the UI) whose body hands the job to a process pool, or to a Dask cluster with
+`dask_address` (flows/cluster.py), so CPU-bound work uses every core while Prefect itself stays
+in this one process (worker processes never talk to the API).
 """
 
 from __future__ import annotations
@@ -12,48 +13,63 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
+from flows.cluster import dask_executor
 from pipeline import manifest, steps
 from pipeline.config import STAGES, BuildConfig
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
 from pipeline.manifest import summarise_stage
-from pipeline.shards import InputShard, prepare_inputs
+from pipeline.shards import InputShard, prepare_inputs, remove_stale_temporaries
 
-_pool: Executor | None = None
+_pool: Executor | None = None  # processes on this machine: global steps, and shard jobs without Dask
+_shard_pool: Executor | None = None  # where shard jobs run: _pool, or a Dask cluster (flows/cluster.py)
 
 
 @contextmanager
-def worker_pool(workers: int) -> Iterator[Executor]:
-    """Processes for CPU-bound shard work; `spawn` so no worker inherits Prefect's threads."""
-    global _pool
+def worker_pool(workers: int, dask_address: str = "") -> Iterator[int]:
+    """Processes for CPU-bound work (`spawn`, so no worker inherits Prefect's threads), and the
+    Dask cluster for shard jobs when given its address; yields how many shard jobs run at once."""
+    global _pool, _shard_pool
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        _pool = pool
-        try:
-            yield pool
-        finally:
-            _pool = None
+    try:
+        with ExitStack() as stack:
+            # With a cluster, only the global steps (one at a time) run here.
+            _pool = stack.enter_context(ProcessPoolExecutor(1 if dask_address else workers, context))
+            if dask_address:
+                _shard_pool, slots = stack.enter_context(dask_executor(dask_address))
+            else:
+                _shard_pool, slots = _pool, workers
+            yield slots
+    finally:
+        _pool = _shard_pool = None
 
 
-def in_pool(fn, *args) -> Any:
-    if _pool is None:
+def in_pool(fn, *args, shard_job: bool = False) -> Any:
+    """Run `fn` in a worker process: a shard job wherever shard jobs go, a global step here."""
+    pool = _shard_pool if shard_job else _pool
+    if pool is None:
         raise RuntimeError("corpus flows need a worker pool: call them from corpus_build")
-    return _pool.submit(fn, *args).result()
+    return pool.submit(fn, *args).result()
 
 
 @task(name="shard", task_run_name="{job.kind}-{job.name}", cache_policy=NONE)
 def shard_task(job: ShardJob) -> dict:
-    record = in_pool(run_job, job)
+    record = in_pool(run_job, job, shard_job=True)
     progress.hook.advance(job.kind)
     return record
 
@@ -81,8 +97,13 @@ def _filter_stage(
 
 @flow(name="quality")
 def quality_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
-    """Language ID + Gopher quality and repetition rules, per shard."""
-    return _filter_stage("quality", build_dir, inputs, cfg)
+    """Language ID, keyword, heuristic and perplexity filters, per shard (the perplexity
+    reference model is trained once first)."""
+    if not cfg.quality.perplexity.enabled:
+        return _filter_stage("quality", build_dir, inputs, cfg)
+    start = time.perf_counter()
+    reference_path, reference = in_pool(steps.train_reference_lm, build_dir, cfg)
+    return _filter_stage("quality", build_dir, inputs, cfg, (reference_path, reference["fingerprint"]), start)
 
 
 @flow(name="dedup")
@@ -96,7 +117,8 @@ def dedup_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> d
     progress.hook.finish("dedup_signatures")
     progress.hook.start("dedup_clusters", 1, "step")
     decisions_path, decisions = in_pool(steps.dedup_decisions, build_dir, signature_jobs, cfg)
-    progress.hook.finish("dedup_clusters", f"{decisions['documents']:,} docs clustered")
+    note = f"; containment {decisions['containment']}" if "containment" in decisions else ""
+    progress.hook.finish("dedup_clusters", f"{decisions['documents']:,} docs clustered{note}")
     return _filter_stage("dedup", build_dir, inputs, cfg, (decisions_path, decisions["fingerprint"]), start)
 
 
@@ -141,10 +163,18 @@ def tokenizer_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) 
 @flow(name="pretrain")
 def pretrain_flow(build_dir: Path, cfg: BuildConfig) -> dict:
     """A compact GPT trained on the token shards for a step and wall-clock budget."""
-    progress.hook.start("pretrain", cfg.pretrain.max_steps, "steps")
-    record = steps.pretrain(
-        build_dir, cfg, lambda p: progress.hook.advance("pretrain", completed=p["step"])
-    )
+    max_steps = cfg.pretrain.max_steps
+    progress.hook.start("pretrain", max_steps, "steps")
+    # The Prefect UI's progress bar, updated at each percent (an API call each).
+    artifact = create_progress_artifact(0.0, key="pretrain-progress", description=f"pretraining steps of {build_dir}")
+    every = max(1, max_steps // 100)
+
+    def on_progress(p: dict) -> None:
+        progress.hook.advance("pretrain", completed=p["step"])
+        if p["step"] % every == 0:
+            update_progress_artifact(artifact, 100.0 * p["step"] / max_steps)
+
+    record = steps.pretrain(build_dir, cfg, on_progress)
     summary = record | {"status": "done"}
     steps.write_stage_summary(build_dir, "model", summary)
     progress.hook.finish("pretrain", f"val loss {summary['final_val_loss']:.3f}")
@@ -154,22 +184,22 @@ def pretrain_flow(build_dir: Path, cfg: BuildConfig) -> dict:
 @flow(name="report")
 def report_flow(build_dir: Path) -> str:
     """The corpus statistics report: report/report.html + report/stats.json."""
-    from pipeline.stats.report import markdown_summary, write_report
+    from pipeline.stats.report import funnel_table, markdown_summary, write_report
 
     progress.hook.start("report", 1, "step")
     path = write_report(build_dir)
     stats = json.loads((path.parent / "stats.json").read_text())
     create_markdown_artifact(markdown=markdown_summary(stats), key="corpus-build-report",
-                             description=f"Statistics of {build_dir}")
-    create_table_artifact(table=[row for row in stats["funnel"] if "docs_in" in row], key="corpus-build-funnel",
-                          description="Documents and bytes in/kept/removed per stage")
+                             description=f"Statistics of {build_dir} (full report: {path})")
+    create_table_artifact(table=funnel_table(stats), key="corpus-build-funnel",
+                          description="Documents, bytes and tokens left after each stage, with the share removed")
     progress.hook.finish("report", str(path))
     return str(path)
 
 
 @flow(name="corpus_build")
 def corpus_build(
-    input: str,
+    input: str | list[str],
     out: str,
     config: dict[str, Any] | None = None,
     stages: list[str] | None = None,
@@ -182,12 +212,13 @@ def corpus_build(
     build_dir = Path(out)
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
     with build_lock(build_dir):
+        remove_stale_temporaries(build_dir)  # a killed build's half-written files
         inputs = prepare_inputs(input, build_dir / "input")
         input_records = manifest.input_records(inputs)
         stage_flows = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow, "tokenizer": tokenizer_flow}
-        runner = ThreadPoolTaskRunner(max_workers=workers)
         result = manifest.record(build_dir, input, input_records, cfg, workers)
-        with worker_pool(workers):
+        with worker_pool(workers, cfg.dask_address) as slots:
+            runner = ThreadPoolTaskRunner(max_workers=slots)
             for stage in wanted:
                 if stage in stage_flows:
                     stage_flows[stage].with_options(task_runner=runner)(build_dir, inputs, cfg)

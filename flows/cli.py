@@ -1,4 +1,4 @@
-"""`corpus`: build a corpus, write its report, inspect a shard.
+"""`corpus`: build a corpus, write its report, inspect a shard, sample from its model.
 
 Exit codes: 0 done, 1 the build failed, 2 bad usage or bad input (one line saying what to do).
 """
@@ -85,9 +85,13 @@ def build(
     stages: Optional[str] = typer.Option(None, help=f"Comma-separated subset of {','.join(STAGES)}."),
     workers: int = typer.Option(0, help="Worker processes for per-shard work (0: all cores)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),
+    resume: bool = typer.Option(False, "--resume", help="Continue pretraining from model/ckpt.pt (pretrain.resume)."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Run per-shard work on this Dask scheduler (tcp://HOST:PORT)."),
 ) -> None:
     """Run a corpus build on the embedded Prefect API (or PREFECT_API_URL when set)."""
     wanted = parse_stages(stages)
+    set_ = [*set_, "pretrain.resume=true"] if resume else set_
+    set_ = [*set_, f"dask_address={dask_address}"] if dask_address else set_
     with ExitStack() as held:
         try:
             held.enter_context(build_lock(out))  # before anything is written into --out
@@ -170,14 +174,21 @@ def print_summary(result: dict, out: Path) -> None:
 
 
 @app.command()
-def report(build_dir: Path = typer.Argument(..., help="A build directory with a manifest.json.")) -> None:
-    """Write BUILD_DIR/report/report.html and stats.json from the build's manifest."""
-    if not (build_dir / "manifest.json").exists():
-        fail(f"{build_dir}: no manifest.json. Pass a build directory made by `corpus build`.", 2)
+def report(
+    build_dir: Path = typer.Argument(..., help="A build directory with a manifest.json."),
+    compare: Optional[Path] = typer.Option(None, "--compare", help="Another build directory: its figures side by side, with deltas."),
+) -> None:
+    """Write BUILD_DIR/report/report.html, stats.json and the charts from the build's outputs."""
+    for folder in (build_dir, compare):
+        if folder is not None and not (folder / "manifest.json").exists():
+            fail(f"{folder}: no manifest.json. Pass a build directory made by `corpus build`.", 2)
     from pipeline.stats.report import write_report
 
-    path = write_report(build_dir)
-    console.print(f"report: {path}")
+    try:
+        path = write_report(build_dir, compare)
+    except InputError as exc:
+        fail(str(exc), 2)
+    console.print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 @app.command()
@@ -203,6 +214,69 @@ def inspect(
     for row in table.to_pylist():
         view.add_row(*(_short(value) for value in row.values()))
     console.print(view)
+
+
+@app.command()
+def sample(
+    build_dir: Path = typer.Argument(..., help="A build directory with tokenizer/ and model/ckpt.pt."),
+    prompt: str = typer.Option("", help="Text to continue (default: a new document from scratch)."),
+    max_new_tokens: int = typer.Option(200, min=1, help="Tokens to generate (fewer if the model ends the document)."),
+    temperature: float = typer.Option(0.8, min=0.01, help="Below 1: safer, more repetitive; above 1: wilder."),
+    top_k: int = typer.Option(50, min=0, help="Sample among the k likeliest tokens only; 0: all."),
+    seed: int = typer.Option(0, help="Same seed, same text."),
+) -> None:
+    """Continue PROMPT with the build's trained model."""
+    from pipeline.train.sample import sample as generate
+
+    try:
+        text = generate(build_dir, prompt, max_new_tokens, temperature, top_k or None, seed)
+    except InputError as exc:
+        fail(str(exc), 2)
+    console.print(text, markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; its `service` section sets the schedule."),
+    set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),
+) -> None:
+    """Serve the scheduled `corpus-build` deployment and the ad-hoc ones until interrupted."""
+    try:
+        cfg = load_config(config, set_)
+    except InputError as exc:
+        fail(str(exc), 2)
+    from flows.serve import serve as serve_deployments
+
+    serve_deployments(cfg)
+
+
+@app.command("run-deployment")
+def run_deployment(
+    name: str = typer.Argument(..., help="corpus-build, build, a stage name, or FLOW/DEPLOYMENT."),
+    param: list[str] = typer.Option([], "--param", "-p", help="A run parameter key=value (value in YAML: [quality, dedup])."),
+    watch: bool = typer.Option(False, "--watch", help="Wait for the run to end; exit 1 unless it completed."),
+) -> None:
+    """Start a run of a served deployment (see `corpus serve`)."""
+    import yaml
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.serve import start_run
+
+    parameters = {}
+    for item in param:
+        if "=" not in item:
+            fail(f"--param {item}: expected key=value, e.g. --param out=build/adhoc", 2)
+        key, raw = item.split("=", 1)
+        parameters[key.strip()] = yaml.safe_load(raw) if raw else ""
+    try:
+        run = start_run(name, parameters, watch)
+    except InputError as exc:
+        fail(str(exc), 2)
+    except ObjectNotFound:
+        fail(f"{name}: no such deployment on the API. Is `corpus serve` running against it?", 2)
+    console.print(f"flow run {run.name} ({run.id}): {run.state.name if run.state else 'created'}")
+    if watch and not (run.state and run.state.is_completed()):
+        fail(f"flow run {run.name} ended {run.state.name if run.state else 'unknown'}: see its logs in the Prefect UI.", 1)
 
 
 def _short(value: object, limit: int = 300) -> str:

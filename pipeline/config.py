@@ -36,7 +36,8 @@ class GopherQualityConfig(Section):
     max_bullet_lines_ratio: float = Field(0.9, ge=0, le=1)
     max_ellipsis_lines_ratio: float = Field(0.3, ge=0, le=1)
     min_alpha_words_ratio: float = Field(0.8, ge=0, le=1)
-    # Gopher's stop-word list is English; other languages skip this one rule.
+    # Distinct words of the language's stop-word list (pipeline/quality/stopwords; the paper's
+    # eight for English); a language without a list skips this rule.
     min_stop_words: int = Field(2, ge=0)
 
 
@@ -117,6 +118,26 @@ class KeywordConfig(Section):
     url_blocklist: str = ""  # file of domains, one per line; "" = off. Needs a `url` column.
 
 
+class PerplexityConfig(Section):
+    """Metric filter (pipeline/quality/perplexity.py): a byte n-gram Kneser-Ney reference model."""
+
+    enabled: bool = True
+    # Folder of <lang>.txt files, one reference document per line; "" = sample_data/reference.
+    reference_dir: str = ""
+    order: int = Field(5, ge=1, le=8)  # bytes of context + 1 (an n-gram key must fit 64 bits)
+    # CCNet-style buckets: head up to this percentile of the reference's held-out perplexities,
+    # tail above the second one, middle between.
+    head_percentile: float = Field(33.3, ge=0, le=100)
+    tail_percentile: float = Field(66.7, ge=0, le=100)
+    drop_tail: bool = False  # remove tail-bucket documents (reason perplexity_tail)
+
+    @model_validator(mode="after")
+    def _percentiles_ordered(self) -> PerplexityConfig:
+        if self.head_percentile > self.tail_percentile:
+            raise ValueError("head_percentile must not exceed tail_percentile")
+        return self
+
+
 class QualityConfig(Section):
     enabled: bool = True
     # Target languages (ISO 639-1, fastText lid.176 labels). Everything else is removed.
@@ -124,6 +145,9 @@ class QualityConfig(Section):
         default_factory=lambda: ["en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs"]
     )
     min_lang_score: float = Field(0.65, ge=0, le=1)
+    # A resource guard, checked first: longer documents (a dump, a whole book) are removed as
+    # doc_too_long before any rule reads them; Gopher's max_words would remove them anyway.
+    max_chars: int = Field(1_000_000, ge=1)
     # Per-language minimum scores that replace min_lang_score, e.g. {hr: 0.9}; `und` is never kept.
     min_lang_score_per_language: dict[str, float] = {}
     lingua: LinguaConfig = Field(default_factory=LinguaConfig)
@@ -133,12 +157,15 @@ class QualityConfig(Section):
     # Applied in this order after the Gopher rules; FineWeb judges the text C4 has cleaned.
     c4: C4Config = Field(default_factory=C4Config)
     fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+    perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
 
 
 class MinHashConfig(Section):
     enabled: bool = True
     num_perm: int = Field(128, ge=16, le=1024)
-    ngram: int = Field(5, ge=1, le=20)  # word n-gram shingles
+    # Shingles are word or character n-grams (see pipeline/dedup/minhash.py for the trade-off).
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = Field(5, ge=1, le=20)  # shingle length in words or characters
     # Shingles drop accents (as datatrove and CCNet do) and format characters (soft hyphen, ZWJ).
     strip_diacritics: bool = True
     threshold: float = Field(0.8, gt=0, lt=1)  # Jaccard similarity that counts as a duplicate
@@ -146,7 +173,7 @@ class MinHashConfig(Section):
     # verified by estimated Jaccard, so a spurious candidate costs only time and a miss costs a
     # duplicate: weigh misses more (0.5 = datasketch's default balance).
     false_negative_weight: float = Field(0.8, gt=0, lt=1)
-    seed: int = 1
+    seed: int = Field(1, ge=0)
 
 
 class LinesConfig(Section):
@@ -161,6 +188,9 @@ class LinesConfig(Section):
     # are (cc_docs: 45-55), while play speaker tags ("KING RICHARD III:") and quote attributions
     # ("-- Seneca") repeat across thousands of real documents and must stay.
     min_line_chars: int = Field(30, ge=1)
+    # Spans of three consecutive sentences of a line count too (boilerplate glued to a page's own
+    # text on one line); a span is removed sentence by sentence, its line's other sentences stay.
+    sentence_spans: bool = True
     # A document left with fewer words is dropped (dedup_lines_too_short); Gopher's min_words,
     # which every document met before its boilerplate went.
     min_words: int = Field(50, ge=0)
@@ -174,7 +204,14 @@ class DedupConfig(Section):
     # share inside a longer one is removed as `contained_in` (needs minhash.enabled).
     containment: bool = True
     containment_threshold: float = Field(0.8, gt=0, le=1)
+    # Containment holds every cluster representative's MinHash in one process (datasketch's
+    # ensemble is in memory); a build with more documents skips it (README "Dedup").
+    containment_max_documents: int = Field(200_000, ge=0)
     lines: LinesConfig = Field(default_factory=LinesConfig)
+    # Folder of the index of documents earlier builds kept (pipeline/dedup/index.py); "" = off.
+    # Documents found there are removed as `duplicate_of_earlier_build`, and this build's kept
+    # documents are appended to it.
+    index: str = ""
 
 
 class PrivacyConfig(Section):
@@ -227,49 +264,104 @@ class TokenizerConfig(Section):
     batch_size: int = Field(1000, ge=1)  # documents per batch when streaming text
 
 
+# Model sizes and the rates that go with them, picked by measurement (bench/pretrain_shakespeare.py
+# for tiny). A preset fills the keys a config leaves out; keys written out win.
+PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    # A few CPU minutes. Of 4 x 128 (vocab 512/1024/2048, lr 2e-3/4e-3) and 2 x 192 given equal
+    # CPU time, 2 x 192 reached the lowest bits per byte: half the layers means half the small
+    # ops per token, so more tokens per CPU second (4.4k vs 3.7k) at the same parameter count.
+    "tiny": dict(n_layer=2, n_head=6, n_embd=192, block_size=128, batch_size=8, batch_tokens=0,
+                 learning_rate=2e-3, warmup_steps=30, compile=False),
+    # GPT-2 124M's shape (llm.c / nanoGPT recipe: 0.5M-token batches, lr 6e-4, 700 warm-up
+    # steps) for one GPU; raise max_steps and time_budget_s to train for hours.
+    "small": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, batch_size=16, batch_tokens=2**19,
+                  learning_rate=6e-4, warmup_steps=700, compile=True),
+}
+
+
 class PretrainConfig(Section):
-    # Defaults sized for the 2-core CPU: 300 steps of 8 x 128 tokens take ~80-140 s there
-    # (2.3-4k tokens/s) and take Tiny Shakespeare's val loss from 9.0 to ~5.4 nats.
+    # Defaults are the tiny preset, sized for the 2-core CPU (300 steps of 8 x 128 tokens).
     enabled: bool = True
-    n_layer: int = Field(4, ge=1)
-    n_head: int = Field(4, ge=1)
-    n_embd: int = Field(128, ge=8)
+    preset: Literal["tiny", "small"] = "tiny"
+    n_layer: int = Field(2, ge=1)
+    n_head: int = Field(6, ge=1)
+    n_embd: int = Field(192, ge=8)
     block_size: int = Field(128, ge=8)
-    batch_size: int = Field(8, ge=1)  # in 150 s, 300 steps of 8 reached a lower val loss than 135 of 16
+    batch_size: int = Field(8, ge=1)  # sequences per forward pass (micro-batch)
+    # Tokens per optimizer step, reached by accumulating gradients over micro-batches;
+    # 0 = one micro-batch (batch_size * block_size). Else a multiple of batch_size * block_size.
+    batch_tokens: int = Field(0, ge=0)
     learning_rate: float = Field(2e-3, gt=0)  # peak; cosine-decays to a tenth by max_steps
     warmup_steps: int = Field(30, ge=0)  # linear warm-up from 0 to learning_rate
     weight_decay: float = Field(0.1, ge=0)
     max_steps: int = Field(300, ge=1)
     time_budget_s: float = Field(150.0, gt=0)  # wall-clock budget; training stops at either limit
-    eval_interval: int = Field(100, ge=1)
+    eval_interval: int = Field(100, ge=1)  # also the checkpoint interval
     eval_batches: int = Field(10, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False  # torch.compile: faster steps after a one-off compile (~30 s on CPU)
+    # Peak FLOP/s for the MFU estimate; 0 = the bf16 dense peak of a known GPU, or 80 GFLOP/s
+    # per CPU thread (AVX2: 2 FMA units x 8 fp32 lanes x 2 FLOPs x 2.5 GHz).
+    peak_flops: float = Field(0.0, ge=0)
+    # Continue from model/ckpt.pt (model, optimizer, data position, RNG states) instead of
+    # starting over; `corpus build --resume` sets it.
+    resume: bool = False
     # torch intra-op threads; 0 = every core this process may use. On a machine shared with
     # other busy processes, 1 can be many times faster: threads that wait on each other at
     # every op stall whenever one of them is descheduled.
     threads: int = Field(0, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            preset = PRETRAIN_PRESETS.get(data.get("preset", "tiny"), {})
+            data = preset | data
+        return data
+
     @model_validator(mode="after")
-    def _heads_fit(self) -> PretrainConfig:
+    def _shapes_fit(self) -> PretrainConfig:
         # Each head gets n_embd/n_head dimensions, rotated in pairs by the rotary embedding.
         if self.n_embd % (2 * self.n_head):
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of 2*n_head ({2 * self.n_head})")
+        if self.batch_tokens % (self.batch_size * self.block_size):
+            raise ValueError(
+                f"batch_tokens ({self.batch_tokens}) must be a multiple of batch_size*block_size "
+                f"({self.batch_size * self.block_size})"
+            )
         return self
+
+    @property
+    def grad_accum_steps(self) -> int:
+        """Micro-batches per optimizer step."""
+        return max(1, self.batch_tokens // (self.batch_size * self.block_size))
 
 
 class ReportConfig(Section):
     enabled: bool = True
 
 
+class ServiceConfig(Section):
+    """`corpus serve`: the scheduled, incremental `corpus-build` deployment (flows/serve.py)."""
+
+    cron: str = "0 2 * * *"  # when scheduled builds start (cron, UTC); nightly at 02:00
+    input: str = "sample_data"  # folder, glob or fsspec URL that new shards arrive in
+    out: str = "build/scheduled"  # one build-NNNN folder per scheduled run, and the dedup index
+    stages: list[Literal["quality", "dedup", "privacy", "tokenizer", "pretrain", "report"]] = []  # [] = all
+
+
 class BuildConfig(Section):
-    seed: int = 1337
+    seed: int = Field(1337, ge=0)
     workers: int = Field(0, ge=0)  # processes for per-shard work; 0 = all cores
+    # A Dask scheduler (tcp://HOST:PORT) to run per-shard work on instead of local processes.
+    dask_address: str = ""
     quality: QualityConfig = Field(default_factory=QualityConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     def section_hash(self, section: str) -> str:
         """Hash of one section plus the global seed: a change re-runs only that stage."""

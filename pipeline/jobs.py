@@ -33,7 +33,7 @@ class ShardJob:
     out_dir: Path
     fingerprint: str  # of everything that decides the output: input bytes, config, global inputs
     config: dict[str, Any] = field(default_factory=dict)  # the BuildConfig as JSON
-    aux_path: Path | None = None  # dedup decisions or the tokenizer file
+    aux_path: Path | None = None  # the quality reference LM, dedup decisions or the tokenizer file
 
     @property
     def record_path(self) -> Path:
@@ -103,7 +103,7 @@ def _run_stage(job: ShardJob, table: pa.Table, cfg: cfgmod.BuildConfig) -> Stage
     if job.kind == "quality":
         from pipeline.quality.stage import run_shard
 
-        return run_shard(table, cfg.quality)
+        return run_shard(table, cfg.quality, job.aux_path)
     if job.kind == "dedup":
         from pipeline.dedup.stage import apply_decisions
 

@@ -1,7 +1,8 @@
 """Parquet shard I/O: finding and checking input, reading shards, atomic writes, fingerprints.
 
 Input is a folder, a glob or a single file of Parquet (`.parquet`) or JSON Lines (`.jsonl`,
-`.jsonl.gz`, one object per line with a `text` field). JSONL is converted to Parquet once, in
+`.jsonl.gz`, one object per line with a `text` field), local or behind an fsspec URL
+(pipeline/storage.py), or a list of those. JSONL is converted to Parquet once, in
 the build directory. Every check here fails with an `InputError` that names the file (and row)
 and says what to do.
 """
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import storage
 from pipeline.errors import BuildError, InputError
 
 INPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
@@ -40,8 +42,13 @@ class InputShard:
     docs: int
 
 
-def find_input_files(spec: str | Path) -> list[Path]:
-    """Resolve a folder, glob or file to a sorted list of input files."""
+def find_input_files(spec: str | Path | list[str], remote_cache: Path) -> list[Path]:
+    """Resolve a folder, glob, file or fsspec URL (copied into `remote_cache`), or a list of
+    them, to a list of input files (sorted within each)."""
+    if isinstance(spec, list):
+        return [path for item in spec for path in find_input_files(item, remote_cache)]
+    if storage.is_url(spec):
+        return find_input_files(storage.localize(str(spec), remote_cache), remote_cache)
     spec_str = str(spec)
     if any(ch in spec_str for ch in "*?["):
         files = [Path(p) for p in sorted(glob.glob(spec_str, recursive=True))]
@@ -173,6 +180,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(build_dir: Path) -> int:
+    """Delete the temporary files of writes that a killed build left behind; call it holding the
+    build lock, when no other process can be writing here. Returns how many were removed."""
+    stale = [p for p in build_dir.rglob("*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_shard(table: pa.Table, path: Path) -> None:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **WRITE_OPTIONS)
@@ -187,7 +203,7 @@ def write_json(data: dict, path: Path) -> None:
     write_bytes((json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode(), path)
 
 
-def prepare_inputs(spec: str | Path, convert_dir: Path) -> list[InputShard]:
+def prepare_inputs(spec: str | Path | list[str], convert_dir: Path) -> list[InputShard]:
     """Find, check and (for JSONL) convert the input; fails before any stage work starts.
 
     Checks every file's schema and null texts, that the input is not empty and that ids are
@@ -196,7 +212,7 @@ def prepare_inputs(spec: str | Path, convert_dir: Path) -> list[InputShard]:
     shards: list[InputShard] = []
     seen_ids: dict[str, str] = {}
     total_rows = 0
-    for i, source in enumerate(find_input_files(spec)):
+    for i, source in enumerate(find_input_files(spec, convert_dir / "remote")):
         name = f"part-{i:05d}"
         if source.name.endswith(".parquet"):
             path = source

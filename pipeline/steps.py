@@ -83,19 +83,56 @@ def run_once(record_path: Path, fingerprint_: str, outputs: list[Path], step: Ca
     return record | {"skipped": False}
 
 
-def dedup_decisions(build_dir: Path, signature_jobs: list[ShardJob], cfg: BuildConfig) -> tuple[Path, dict]:
-    """Cluster all shards' signatures into keep/remove decisions (only ids and hashes in memory)."""
-    from pipeline.dedup.minhash import find_duplicates
-    from pipeline.shards import read_shard, write_shard
+def train_reference_lm(build_dir: Path, cfg: BuildConfig) -> tuple[Path, dict]:
+    """The quality stage's perplexity model, trained once per build from the reference files."""
+    from pipeline.quality.perplexity import reference_fingerprint, train_reference
 
-    out = build_dir / "dedup" / "_decisions.parquet"
-    fp = combined_fingerprint([job.fingerprint for job in signature_jobs] + [cfg.section_hash("dedup")])
+    out = build_dir / "quality" / "_reference_lm.npz"
+    pcfg = cfg.quality.perplexity
 
     def step() -> dict:
-        tables = (read_shard(job.outputs()[0]) for job in signature_jobs)
-        decisions = find_duplicates(tables, cfg.dedup)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        reference = train_reference(pcfg)
+        reference.save(out)
+        return {"languages": sorted(reference.models), "cutoffs": reference.cutoffs}
+
+    record = run_once(build_dir / "quality" / "_done" / "reference_lm.json", reference_fingerprint(pcfg), [out], step)
+    return out, record
+
+
+def dedup_decisions(build_dir: Path, signature_jobs: list[ShardJob], cfg: BuildConfig) -> tuple[Path, dict]:
+    """Cluster all shards' signatures into keep/remove decisions, reading the signature files a
+    column at a time (pipeline/dedup/lsh.py). With `dedup.index`, documents that earlier builds
+    kept take part too, and this build's kept documents are then appended to the index."""
+    import pyarrow.parquet as pq
+
+    from pipeline.dedup import index
+    from pipeline.dedup.minhash import find_duplicates
+    from pipeline.shards import write_shard
+
+    out = build_dir / "dedup" / "_decisions.parquet"
+    files = [job.outputs()[0] for job in signature_jobs]
+    dedup = cfg.dedup
+    documents = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    skip_containment = dedup.containment and documents > dedup.containment_max_documents
+    if skip_containment:
+        dedup = dedup.model_copy(update={"containment": False})
+    index_dir = Path(dedup.index) if dedup.index else None
+    earlier = index.earlier_parts(index_dir, build_dir, dedup.minhash) if index_dir else []
+    fp = combined_fingerprint(
+        [job.fingerprint for job in signature_jobs] + [cfg.section_hash("dedup"), index.state(earlier)]
+    )
+
+    def step() -> dict:
+        decisions = find_duplicates(files, dedup, earlier)
         write_shard(decisions, out)
-        return {"documents": decisions.num_rows}
+        record = {"documents": decisions.num_rows}
+        if skip_containment:
+            record["containment"] = f"skipped: {documents:,} documents > containment_max_documents"
+        if index_dir:
+            part = index.append(index_dir, build_dir, files, decisions, dedup.minhash)
+            record |= {"index_part": str(part), "earlier_files": len(earlier)}
+        return record
 
     record = run_once(build_dir / "dedup" / "_done" / "decisions.json", fp, [out], step)
     return out, record
@@ -123,13 +160,18 @@ def pretrain(build_dir: Path, cfg: BuildConfig, on_progress: Callable[[dict], No
     token_files = sorted((build_dir / "tokens").glob("*.bin"))
     if not any(len(read_tokens(p)) for p in token_files if p.name.startswith("val-")):
         raise BuildError(f"{build_dir / 'tokens'}: the validation split is empty; raise tokenizer.val_fraction or give more text.")
+    # Text bytes per val token (delimiters counted as tokens, not bytes): turns nats per token
+    # into bits per byte.
+    val_bytes_per_token = tokens["val_bytes"] / tokens["val_tokens"]
     fp = combined_fingerprint([fingerprint(p) for p in token_files] + [cfg.section_hash("pretrain")])
     model_dir = build_dir / "model"
     return run_once(
         model_dir / "_done.json",
         fp,
         [model_dir / "ckpt.pt", model_dir / "metrics.jsonl"],
-        lambda: train(build_dir / "tokens", model_dir, cfg.pretrain, vocab_size, cfg.seed, on_progress),
+        lambda: train(
+            build_dir / "tokens", model_dir, cfg.pretrain, vocab_size, cfg.seed, val_bytes_per_token, on_progress
+        ),
     )
 
 

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from pydantic import BaseModel
+
 from pipeline.config import BuildConfig, load_config
 from pipeline.errors import InputError
 from tests.conftest import REPO
@@ -43,3 +45,29 @@ def test_a_config_change_changes_only_that_stage_hash():
     base, changed = BuildConfig(), load_config(None, ["dedup.minhash.threshold=0.7"])
     assert base.section_hash("dedup") != changed.section_hash("dedup")
     assert base.section_hash("quality") == changed.section_hash("quality")
+
+
+def numeric_fields(model: BaseModel, prefix: str = ""):
+    """(dotted key, default) of every int/float setting, nested sections included."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from numeric_fields(value, f"{prefix}{name}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield f"{prefix}{name}", value
+
+
+NUMERIC = list(numeric_fields(BuildConfig()))
+SHARES = [key for key, _ in NUMERIC if re.search(r"threshold|share|score|fraction", key.rsplit(".", 1)[-1])]
+
+
+@pytest.mark.parametrize("key", [key for key, _ in NUMERIC])
+def test_no_setting_accepts_a_negative_number(key):
+    with pytest.raises(InputError, match=re.escape(key)):
+        load_config(None, [f"{key}=-1"])
+
+
+@pytest.mark.parametrize("key", SHARES)
+def test_no_share_or_threshold_accepts_more_than_one(key):
+    with pytest.raises(InputError, match=re.escape(key)):
+        load_config(None, [f"{key}=1.5"])
