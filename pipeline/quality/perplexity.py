@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import PerplexityConfig
-from pipeline.shards import combined_fingerprint, fingerprint
+from pipeline.shards import atomic_path, combined_fingerprint, fingerprint
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "sample_data" / "reference"
 FOLDS = 5  # cut-offs come from held-out perplexities, each fold scored by the other four
@@ -175,10 +175,8 @@ class Reference:
                 for field in ("keys", "counts", "contexts", "context_totals", "context_types"):
                     arrays[f"{lang}/{k}/{field}"] = getattr(o, field)
                 arrays[f"{lang}/{k}/discount"] = np.array(o.discount)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> Reference:

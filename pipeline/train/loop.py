@@ -29,6 +29,7 @@ import torch
 
 from pipeline.config import PretrainConfig
 from pipeline.errors import InputError
+from pipeline.shards import atomic_path, write_bytes
 from pipeline.train.data import TokenBatches
 from pipeline.train.flops import flops_per_token, peak_flops
 from pipeline.train.model import GPT, GPTConfig
@@ -76,9 +77,8 @@ def pick_device(cfg: PretrainConfig) -> torch.device:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write to a temp name and rename: a crash mid-write never leaves a torn ckpt.pt."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path, model_config: GPTConfig) -> dict[str, Any]:
@@ -92,10 +92,18 @@ def load_checkpoint(path: Path, model_config: GPTConfig) -> dict[str, Any]:
 
 
 def metrics_until(path: Path, step: int) -> list[dict]:
-    """Keep the rows up to `step` (a run killed after an eval but before its checkpoint wrote one more)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """Keep the rows up to `step` (a run killed after an eval but before its checkpoint wrote one
+    more, or in the middle of appending a row: that torn last line is dropped too)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise InputError(f"{path}: line {number} is not JSON; remove the file to start the curve over.") from None
     rows = [r for r in rows if r["step"] <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_bytes("".join(json.dumps(r) + "\n" for r in rows).encode(), path)
     return rows
 
 
