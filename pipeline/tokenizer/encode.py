@@ -15,6 +15,8 @@ statistics (stats.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -53,6 +55,26 @@ def encode(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     took 25% more CPU on sample_data here (bench/tokenizer.py measures the stage against it).
     """
     return [enc.ids for enc in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+def encoded_batches(
+    tokenizer: Tokenizer, batches: Iterable[pa.RecordBatch]
+) -> Iterator[tuple[pa.RecordBatch, list[list[int]]]]:
+    """(batch, token ids of its texts), the next batch encoding in a thread while the caller works.
+
+    `encode_batch` releases the GIL: encoding batch k+1 while the caller splits and counts batch
+    k keeps every core busy, where a plain loop left all but one idle during our bookkeeping
+    (before, on sample_data with load average 0.6: 0.58x the raw `encode_batch` throughput).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for batch in batches:
+            future = pool.submit(encode, tokenizer, batch.column("text").to_pylist())
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (batch, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def word_counts(text: pa.Array) -> pa.Array:
@@ -106,9 +128,9 @@ def encode_shard(
     token_counts = np.zeros(vocab_size, dtype=np.int64)
     per_lang: list[pa.Table] = []
     columns = ["id", "text", "lang"] if has_lang(shard_path) else ["id", "text"]
-    for batch in read_batches(shard_path, cfg.batch_size, columns):
+    for batch, ids in encoded_batches(tokenizer, read_batches(shard_path, cfg.batch_size, columns)):
         text = batch.column("text")
-        flat, lens = with_delimiters(encode(tokenizer, text.to_pylist()))
+        flat, lens = with_delimiters(ids)
         token_counts += np.bincount(flat, minlength=vocab_size)
         val = np.array([is_val(d, seed, cfg.val_fraction) for d in batch.column("id").to_pylist()], dtype=bool)
         nbytes = pc.binary_length(text).to_numpy(zero_copy_only=False)
