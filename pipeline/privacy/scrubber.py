@@ -30,6 +30,10 @@ _OPERATORS = {"DEFAULT": OperatorConfig("replace")}
 # Documents per spaCy nlp.pipe batch: 128 took 5-12% less NER CPU time than 32 in a pipe-only
 # test on bench/privacy_speed.py's documents (a gain within that benchmark's noise).
 _BATCH_SIZE = 128
+# spaCy refuses a text over nlp.max_length (1M characters: its NER needs memory per character),
+# so a text longer than this is analysed in pieces cut at line breaks (else spaces). Shorter texts,
+# nearly all of them, are analysed whole; in a long one only an entity across a cut can be missed.
+PIECE_CHARS = 100_000
 
 
 def _analyze_with_ner(language: str, texts: list[str], entities: list[str]) -> list[list[RecognizerResult]]:
@@ -61,6 +65,38 @@ def _analyze_with_ner(language: str, texts: list[str], entities: list[str]) -> l
     ]
     for i, doc in zip(redo, nlp.pipe([texts[i] for i in redo], batch_size=_BATCH_SIZE)):
         found[i] = analyze(texts[i], doc)
+    return found
+
+
+def _pieces(text: str) -> list[tuple[int, str]]:
+    """(offset, piece) pairs covering the text, each piece at most PIECE_CHARS long."""
+    pieces, start = [], 0
+    while len(text) - start > PIECE_CHARS:
+        end = start + PIECE_CHARS
+        cut = text.rfind("\n", start + PIECE_CHARS // 2, end)
+        if cut < 0:
+            cut = text.rfind(" ", start + PIECE_CHARS // 2, end)
+        cut = end if cut < 0 else cut + 1
+        pieces.append((start, text[start:cut]))
+        start = cut
+    pieces.append((start, text[start:]))
+    return pieces
+
+
+def _analyze_in_pieces(language: str, texts: list[str], entities: list[str]) -> list[list[RecognizerResult]]:
+    """`_analyze_with_ner` over texts of any length: pieces of long ones, spans shifted back."""
+    owners, offsets, pieces = [], [], []
+    for i, text in enumerate(texts):
+        for offset, piece in _pieces(text):
+            owners.append(i)
+            offsets.append(offset)
+            pieces.append(piece)
+    found: list[list[RecognizerResult]] = [[] for _ in texts]
+    for owner, offset, results in zip(owners, offsets, _analyze_with_ner(language, pieces, entities)):
+        for result in results:
+            result.start += offset
+            result.end += offset
+        found[owner].extend(results)
     return found
 
 
@@ -105,7 +141,7 @@ def detect(
                 for t in group
             ]
         else:
-            found = _analyze_with_ner(lang, group, list(cfg.entities))
+            found = _analyze_in_pieces(lang, group, list(cfg.entities))
         for i, results in zip(idx, found):
             detections[i] = _kept(texts[i], results, cfg, allowed)
     return detections
