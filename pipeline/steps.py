@@ -23,7 +23,7 @@ from typing import Callable
 from pipeline.config import BuildConfig
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob
-from pipeline.shards import InputShard, combined_fingerprint, fingerprint, write_json
+from pipeline.shards import InputShard, combined_fingerprint, fingerprint, write_bytes, write_json
 
 TEXT_STAGES = ("quality", "dedup", "privacy")  # stages that read and write text shards
 
@@ -151,6 +151,7 @@ def train_tokenizer(build_dir: Path, sources: list[tuple[str, Path]], cfg: Build
 def pretrain(build_dir: Path, cfg: BuildConfig, on_progress: Callable[[dict], None] | None = None) -> dict:
     from pipeline.tokenizer.token_file import read_tokens
     from pipeline.train.loop import train
+    from pipeline.train.sample import sample
 
     tokens = stage_summary(build_dir, "tokens")
     tokenizer_path = build_dir / "tokenizer" / "tokenizer.json"
@@ -165,13 +166,18 @@ def pretrain(build_dir: Path, cfg: BuildConfig, on_progress: Callable[[dict], No
     val_bytes_per_token = tokens["val_bytes"] / tokens["val_tokens"]
     fp = combined_fingerprint([fingerprint(p) for p in token_files] + [cfg.section_hash("pretrain")])
     model_dir = build_dir / "model"
-    return run_once(
-        model_dir / "_done.json",
-        fp,
-        [model_dir / "ckpt.pt", model_dir / "metrics.jsonl"],
-        lambda: train(
+
+    def train_then_sample() -> dict:
+        record = train(
             build_dir / "tokens", model_dir, cfg.pretrain, vocab_size, cfg.seed, val_bytes_per_token, on_progress
-        ),
+        )
+        # A new document written from scratch by the model, for the report: what it has learnt.
+        write_bytes(sample(build_dir, "", max_new_tokens=200, seed=cfg.seed).encode(), model_dir / "sample.txt")
+        return record
+
+    return run_once(
+        model_dir / "_done.json", fp, [model_dir / "ckpt.pt", model_dir / "metrics.jsonl", model_dir / "sample.txt"],
+        train_then_sample,
     )
 
 
