@@ -165,7 +165,8 @@ def print_summary(result: dict, out: Path) -> None:
         p = stages["pretrain"]
         console.print(
             f"model: {p['params']:,} parameters, validation loss {p['initial_val_loss']:.3f} -> "
-            f"[bold]{p['final_val_loss']:.3f}[/] after {p['steps']:,} steps ({p['tokens_per_s']:,.0f} tokens/s)"
+            f"[bold]{p['final_val_loss']:.3f}[/] nats/token = [bold]{p['final_val_bpb']:.3f}[/] bits/byte "
+            f"after {p['steps']:,} steps ({p['tokens_per_s']:,.0f} tokens/s)"
         )
     report = out / "report" / "report.html"
     if report.exists():
