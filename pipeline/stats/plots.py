@@ -204,7 +204,8 @@ def pii_languages_chart(by_language: dict[str, dict[str, int]]) -> bytes:
         ax.set_title("PII entities replaced per language")
         ax.set_xlabel("entity type")
         ax.set_ylabel("language")
-        fig.colorbar(image, ax=ax, label="entities (log colour scale)")
+        # Plain numbers: the default log labels are mathtext, which parse_math=False prints raw.
+        fig.colorbar(image, ax=ax, label="entities (log colour scale)", format=THOUSANDS)
         return _png(fig)
 
 
