@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,6 +78,36 @@ TEST_CONFIG = {
 }
 
 
+@contextmanager
+def running(command: list[str], env: dict, log_path: Path, ready: Callable[[], bool], timeout_s: float) -> Iterator[subprocess.Popen]:
+    """A long-lived subprocess (a server), output to `log_path`, yielded once `ready()` holds;
+    terminated afterwards. Fails the test, naming the log, if it dies or is not ready in time."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"{' '.join(command[2:4])} did not come up: see {log_path}")
+            time.sleep(1)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory) -> Iterator[str]:
     """A real `prefect server start` on loopback (SQLite in a temp PREFECT_HOME); yields its API
@@ -87,28 +118,7 @@ def prefect_server(tmp_path_factory) -> Iterator[str]:
         port = probe.getsockname()[1]
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"prefect server did not start on port {port}: see {home / 'server.log'}")
-        time.sleep(1)
-    yield url
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with running(command, env, home / "server.log", lambda: answers(f"{url}/health"), timeout_s=240):
+        yield url

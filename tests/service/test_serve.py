@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import urllib.request
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import running
 from tests.service.conftest import FAST_CONFIG, corpus, write_input
 
 pytestmark = pytest.mark.slow
@@ -38,25 +38,17 @@ def served(prefect_server, sample_table, tmp_path_factory):
     config = root / "service.yaml"
     config.write_text(FAST_CONFIG + f"service:\n  input: {root / 'incoming'}\n  out: {root / 'scheduled'}\n"
                       "  stages: [quality, dedup]\n")
-    log = open(root / "serve.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--config", str(config)],
-                              env=dict(os.environ, PREFECT_API_URL=prefect_server), stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while True:  # the deployments exist once serve has registered them
+    command = [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)]
+
+    def registered() -> bool:  # the deployments exist once serve has registered them
         try:
             api(prefect_server, "/deployments/name/corpus_scheduled_build/corpus-build")
-            break
+            return True
         except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"corpus serve did not register its deployments: see {root / 'serve.log'}")
-            time.sleep(2)
-    yield root
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+            return False
+
+    with running(command, dict(os.environ, PREFECT_API_URL=prefect_server), root / "serve.log", registered, 180):
+        yield root
 
 
 def shards(folder: Path, columns: list[str] | None = None) -> pa.Table:
@@ -112,5 +104,16 @@ def test_scheduled_builds_take_only_new_shards_and_drop_earlier_documents(prefec
 
     third = run_deployment(prefect_server, "corpus-build")
     assert not (scheduled / "build-0003").exists()
-    logs = api(prefect_server, "/logs/filter", {"logs": {"flow_run_id": {"any_": [third["id"]]}}})
-    assert any("no new input" in entry["message"] for entry in logs)
+    assert said(prefect_server, third["id"], "no new input")
+
+
+def said(api_url: str, flow_run_id: str, words: str, wait_s: float = 60) -> bool:
+    """Whether the flow run logged `words`; run logs reach the API in batches, so poll a while."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        logs = api(api_url, "/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}}})
+        if any(words in entry["message"] for entry in logs):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(2)
