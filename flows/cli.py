@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -236,6 +236,19 @@ def sample(
     console.print(text, markup=False, highlight=False)
 
 
+@contextmanager
+def api_unreachable_is_one_line() -> Iterator[None]:
+    """A Prefect API that does not answer (not started yet, wrong URL) ends in one line, exit 1."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TransportError as exc:
+        url = os.environ.get("PREFECT_API_URL") or "the embedded Prefect API"
+        fail(f"{url}: no answer ({type(exc).__name__}). Start the server (or wait for its health check) "
+             "and check PREFECT_API_URL.", 1)
+
+
 @app.command()
 def serve(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; its `service` section sets the schedule."),
@@ -248,7 +261,8 @@ def serve(
         fail(str(exc), 2)
     from flows.serve import serve as serve_deployments
 
-    serve_deployments(cfg)
+    with api_unreachable_is_one_line():
+        serve_deployments(cfg)
 
 
 @app.command("run-deployment")
@@ -270,7 +284,8 @@ def run_deployment(
         key, raw = item.split("=", 1)
         parameters[key.strip()] = yaml.safe_load(raw) if raw else ""
     try:
-        run = start_run(name, parameters, watch)
+        with api_unreachable_is_one_line():
+            run = start_run(name, parameters, watch)
     except InputError as exc:
         fail(str(exc), 2)
     except ObjectNotFound:
