@@ -18,16 +18,15 @@ writes bench/results/dedup_grid.json and .md.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 
-from bench.dedup_quality import REPO, planted, udhr
+from bench.dedup_quality import planted, udhr
 from bench.dedup_signatures_vs_datatrove import ours, pages
 from pipeline.config import DedupConfig
+from bench import write_results
 
-RESULTS = REPO / "bench" / "results" / "dedup_grid.json"
 # (shingle, ngram, threshold, false_negative_weight, containment_threshold); the first row is the
 # default. Containment joins two texts of equal length at containment c, i.e. at Jaccard c / (2 - c)
 # (0.67 at 0.8), whatever the Jaccard threshold, hence the rows with a higher containment threshold.
@@ -100,9 +99,7 @@ def main(cost_of: int = 3) -> dict:
     results["signature_docs_per_cpu_s"] = signature_cost(chosen)
     results["loadavg_end"] = os.getloadavg()
     results["seconds"] = round(time.perf_counter() - start, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    RESULTS.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
+    write_results("dedup_grid", results, markdown(results))
     return results
 
 

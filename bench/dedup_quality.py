@@ -37,10 +37,10 @@ import pyarrow.parquet as pq
 from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.exact import normalise
 from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
+from bench import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = REPO.parent / "shared/data/neardup/udhr_variant_pairs_dev.jsonl"
-RESULTS = REPO / "bench" / "results" / "dedup_quality.json"
 NORMALISATION = ("letter_case", "diacritics", "unicode_encoding_variant")
 BUCKETS = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001]
 
@@ -244,9 +244,7 @@ def main() -> dict:
     results["char_6grams"] = {"udhr_pairs": udhr(char),
                               "planted": planted(char, char.model_copy(update={"containment": False}))}
     results["seconds"] = round(time.perf_counter() - start, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    RESULTS.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
+    write_results("dedup_quality", results, markdown(results))
     return results
 
 

@@ -32,8 +32,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench import write_results
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "dedup_scale.json"
 SHARED = REPO.parent / "shared" / "data" / "corpora"
 SHARD_DOCS = 10_000
 WINDOW, WINDOWS = 12, 5
@@ -224,9 +225,7 @@ def main(sizes: list[int] = (100_000, 300_000)) -> list[dict]:
             print(json.dumps(rows[-1]))
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(markdown(rows))
+    write_results("dedup_scale", rows, markdown(rows))
     return rows
 
 

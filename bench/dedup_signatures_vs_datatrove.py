@@ -28,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import write_results
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "dedup_signatures_vs_datatrove.json"
 DATATROVE_PYTHON = Path(os.environ.get("DATATROVE_VENV", "/work/bench-venvs/datatrove")) / "bin" / "python"
 ROUNDS = 3
 
@@ -109,15 +110,13 @@ def main() -> dict:
             row["ratio"] = round(theirs / ours_best, 2)
         results["sets"][name] = row
     results["loadavg_end"] = os.getloadavg()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     lines = ["# MinHash signatures: ours vs datatrove (`.venv/bin/python -m bench.dedup_signatures_vs_datatrove`)", "",
              "| pages | docs | mean chars | ours docs/CPU-s | datatrove docs/CPU-s | ratio |", "|---|---|---|---|---|---|"]
     for name, row in results["sets"].items():
         lines.append(f"| {name} | {row['docs']} | {row['mean_chars']} | {row['ours_docs_per_cpu_s']} | "
                      f"{row.get('datatrove_docs_per_cpu_s', 'n/a')} | {row.get('ratio', 'n/a')} |")
     lines += ["", f"loadavg {results['loadavg_start']} -> {results['loadavg_end']} (2 cores, shared)", ""]
-    RESULTS.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
+    write_results("dedup_signatures_vs_datatrove", results, "\n".join(lines))
     return results
 
 

@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 
 from pipeline.config import QualityConfig
 from pipeline.quality.langid import LINGUA_LANGUAGES, Fallback, detect_languages
+from bench import RESULTS_DIR, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "langid" / "lingua_dev.jsonl"
-RESULTS = REPO / "bench" / "results" / "langid_accuracy.json"
 KINDS = ("sentence", "word_pair", "single_word")
 
 # Peak memory from /proc (VmHWM): ru_maxrss of a child starts at its parent's peak on Linux.
@@ -134,12 +134,10 @@ def main() -> dict:
                "rows": len(rows), "sample_docs": len(docs), "keep_languages": keep,
                "loadavg": [round(x, 2) for x in os.getloadavg()],
                "variants": [run_variant(name, fb, rows, docs, set(keep)) for name, fb in variants]}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(markdown(results))
+    write_results("langid_accuracy", results, markdown(results))
     return results
 
 
 if __name__ == "__main__":
     main()
-    print(RESULTS.with_suffix(".md").read_text())
+    print((RESULTS_DIR / "langid_accuracy.md").read_text())

@@ -41,10 +41,10 @@ from pipeline.tokenizer.token_file import read_tokens, write_tokens
 from pipeline.tokenizer.train import train_tokenizer
 from pipeline.train.loop import train
 from pipeline.train.sample import load_model
+from bench import RESULTS_DIR, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT.parent / "shared" / "data" / "corpora" / "tinyshakespeare.txt"
-RESULTS = ROOT / "bench" / "results"
 REFERENCE = {"name": "nanoGPT CPU recipe (char level, 4x128, block 64, batch 12, 2000 iters)",
              "seconds": 68.5, "val_loss_nats_per_char": 1.905, "val_bpb": 2.75, "tokens_per_s": 22_400}
 SEED = 1337
@@ -158,7 +158,7 @@ def markdown(results: dict) -> str:
 def main(only: str | None = None) -> dict:
     if not TEXT.exists():
         raise SystemExit(f"{TEXT}: missing; this benchmark needs ../shared/data")
-    path = RESULTS / "pretrain_shakespeare.json"
+    path = RESULTS_DIR / "pretrain_shakespeare.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     results["reference"] = REFERENCE
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,9 +175,7 @@ def main(only: str | None = None) -> dict:
         if only in (None, "long"):
             results["long"] = [run(vocab, chosen, work, wall_seconds=600)]
             print(json.dumps(results["long"]))
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "pretrain_shakespeare.md").write_text(markdown(results))
+    write_results("pretrain_shakespeare", results, markdown(results))
     return results
 
 

@@ -19,9 +19,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench import write_results
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "corpora"
-RESULTS = REPO / "bench" / "results" / "privacy_speed"
 N_DOCS, DOC_CHARS = 1000, 900
 
 
@@ -106,9 +107,8 @@ def main() -> dict:
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    RESULTS.with_suffix(".md").write_text(
+    write_results(
+        "privacy_speed", results,
         "| | docs/s per core (CPU) | detections |\n|---|---|---|\n"
         f"| naive `AnalyzerEngine.analyze` per doc | {results['naive_docs_per_cpu_s']} | {results['detections']} |\n"
         f"| privacy stage `detect` | {results['stage_docs_per_cpu_s']} | {sum(map(len, stage_out))} "

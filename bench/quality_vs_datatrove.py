@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import QualityConfig
+from bench import RESULTS_DIR, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data"
-RESULTS = REPO / "bench" / "results"
 DATATROVE_PYTHON = Path(os.environ.get("DATATROVE_VENV", "/work/bench-venvs/datatrove")) / "bin" / "python"
 FAMILIES = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 # Our config section behind each datatrove filter.
@@ -272,12 +272,10 @@ def main(with_workers: bool = True) -> dict:
             results["workers"] = workers_speed(tmp)
     results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality_vs_datatrove.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "quality_vs_datatrove.md").write_text(markdown(results))
+    write_results("quality_vs_datatrove", results, markdown(results))
     return results
 
 
 if __name__ == "__main__":
     res = main(with_workers="--no-workers" not in sys.argv)
-    print((RESULTS / "quality_vs_datatrove.md").read_text())
+    print((RESULTS_DIR / "quality_vs_datatrove.md").read_text())

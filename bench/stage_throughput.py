@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 
 from pipeline.config import BuildConfig
 from pipeline.jobs import text_bytes
+from bench import write_results
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "stage_throughput.json"
 
 
 def timed(fn, *args):
@@ -67,8 +67,7 @@ def main() -> dict:
         _, seconds = timed(encode_shard, shard, tokenizer, Path(tmp), "part-00000", cfg.tokenizer, cfg.seed)
         results["tokenizer_encode"] = rate(kept.kept.num_rows, text_bytes(kept.kept), seconds)
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results("stage_throughput", results)
     return results
 
 

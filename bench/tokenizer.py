@@ -36,10 +36,10 @@ from pipeline.tokenizer.encode import encode_shard, load_tokenizer
 from pipeline.tokenizer.stats import summarize
 from pipeline.tokenizer.train import EOT, _texts, added_tokens, hash_unit, train_tokenizer
 from tests.tokenizer.test_round_trip import all_texts
+from bench import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
-RESULTS = REPO / "bench" / "results"
 VOCAB = 8192
 
 
@@ -238,9 +238,7 @@ def main() -> dict:
         results["compression"] = compression(Path(tmp))
         results["round_trip"] = round_trip(Path(tmp))
     results["load_end"] = [round(x, 2) for x in os.getloadavg()]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tokenizer.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    (RESULTS / "tokenizer.md").write_text(markdown(results))
+    write_results("tokenizer", results, markdown(results))
     return results
 
 
