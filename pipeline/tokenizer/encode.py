@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
 from pipeline.config import TokenizerConfig
+from pipeline.shards import atomic_path
 from pipeline.tokenizer import token_file
 from pipeline.tokenizer.train import EOT_ID, has_lang, hash_unit, read_batches
 
@@ -145,12 +146,9 @@ def encode_shard(
         }))
     token_counts[EOT_ID] = 0  # our delimiters, not text
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     counts_file = counts_path(out_dir, name)
-    counts_file.parent.mkdir(exist_ok=True)
-    with open(counts_file.with_name(counts_file.name + ".tmp"), "wb") as f:
+    with atomic_path(counts_file) as tmp, open(tmp, "wb") as f:
         np.save(f, token_counts)
-    os.replace(counts_file.with_name(counts_file.name + ".tmp"), counts_file)
     for split in SPLITS:  # the .bin files last: their presence means the shard is complete
         tokens = np.concatenate(chunks[split]) if chunks[split] else np.zeros(0, dtype=np.uint32)
         lens = np.concatenate(lengths[split]) if lengths[split] else np.zeros(0, dtype=np.int64)

@@ -7,10 +7,11 @@ Beside each `X.bin` an `X.idx.npy` holds int64 document start offsets (in tokens
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.shards import atomic_path
 
 MAGIC = 20240520
 HEADER_INTS = 256
@@ -23,16 +24,11 @@ def write_tokens(path: Path, tokens: np.ndarray, doc_offsets: np.ndarray, vocab_
     version, dtype = (VERSION_UINT16, np.uint16) if vocab_size <= 65_536 else (VERSION_UINT32, np.uint32)
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[:3] = (MAGIC, version, len(tokens))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(index_path(path)) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(doc_offsets, dtype=np.int64))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # the .bin last: its presence means the shard is complete
         f.write(header.tobytes())
         f.write(np.asarray(tokens, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<")).tobytes())
-    idx_path = index_path(path)
-    idx_tmp = idx_path.with_name(idx_path.name + ".tmp")
-    with open(idx_tmp, "wb") as f:
-        np.save(f, np.asarray(doc_offsets, dtype=np.int64))
-    os.replace(idx_tmp, idx_path)
-    os.replace(tmp, path)  # the .bin last: its presence means the shard is complete
 
 
 def index_path(path: Path) -> Path:
