@@ -75,7 +75,8 @@ def raw_bpe(vocab_size: int, special: list[str]) -> tuple[Tokenizer, trainers.Bp
 
 def _encode_job(job: tuple) -> dict:
     shard, tok_path, out_dir, cfg = job
-    return encode_shard(shard, tok_path, out_dir, shard.stem, cfg, 1337)
+    # parallel=False: as a build with several shard workers runs it (ShardJob.shares_cores).
+    return encode_shard(shard, tok_path, out_dir, shard.stem, cfg, 1337, parallel=False)
 
 
 def speed(tmp: Path) -> dict:
@@ -120,7 +121,7 @@ def speed(tmp: Path) -> dict:
                      "cpu_ratio": round(raw["cpu_s"] / ours["cpu_s"], 3),
                      "cores": os.cpu_count()}
     # As a build runs the stage: one shard per worker process (a warm pool, as the build's is),
-    # each encode_batch on its own threads. Wall time only: the CPU is spent in the workers.
+    # each encode_batch on its worker's one thread. Wall time only: the CPU is spent in the workers.
     jobs = [(p, tok_path, tmp / "tokens", cfg) for p in shards]
     with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_encode_job, jobs))  # warm: imports and the tokenizer loaded in every worker

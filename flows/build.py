@@ -38,13 +38,14 @@ from pipeline.shards import InputShard, prepare_inputs, remove_stale_temporaries
 
 _pool: Executor | None = None  # processes on this machine: global steps, and shard jobs without Dask
 _shard_pool: Executor | None = None  # where shard jobs run: _pool, or a Dask cluster (flows/cluster.py)
+_slots = 1  # how many shard jobs run at once
 
 
 @contextmanager
 def worker_pool(workers: int, dask_address: str = "") -> Iterator[int]:
     """Processes for CPU-bound work (`spawn`, so no worker inherits Prefect's threads), and the
     Dask cluster for shard jobs when given its address; yields how many shard jobs run at once."""
-    global _pool, _shard_pool
+    global _pool, _shard_pool, _slots
     context = multiprocessing.get_context("spawn")
     try:
         with ExitStack() as stack:
@@ -54,9 +55,11 @@ def worker_pool(workers: int, dask_address: str = "") -> Iterator[int]:
                 _shard_pool, slots = stack.enter_context(dask_executor(dask_address))
             else:
                 _shard_pool, slots = _pool, workers
+            _slots = slots
             yield slots
     finally:
         _pool = _shard_pool = None
+        _slots = 1
 
 
 def in_pool(fn, *args, shard_job: bool = False) -> Any:
@@ -138,9 +141,8 @@ def tokenizer_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) 
     progress.hook.start("tokenizer_train", 1, "step")
     tokenizer_path, trained = in_pool(steps.train_tokenizer, build_dir, sources, cfg)
     progress.hook.finish("tokenizer_train", f"vocab {trained['vocab_size']:,}")
-    jobs = steps.shard_jobs(
-        "encode", "tokenizer", sources, build_dir / "tokens", cfg, aux=(tokenizer_path, trained["fingerprint"])
-    )
+    jobs = steps.shard_jobs("encode", "tokenizer", sources, build_dir / "tokens", cfg,
+                            aux=(tokenizer_path, trained["fingerprint"]), shares_cores=_slots > 1)
     records = sorted(map_shards(jobs, "encode"), key=lambda r: r["name"])
     totals = {
         key: sum(r[key] for r in records)

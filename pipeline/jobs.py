@@ -34,6 +34,9 @@ class ShardJob:
     fingerprint: str  # of everything that decides the output: input bytes, config, global inputs
     config: dict[str, Any] = field(default_factory=dict)  # the BuildConfig as JSON
     aux_path: Path | None = None  # the quality reference LM, dedup decisions or the tokenizer file
+    # Other shard jobs run beside this one, so library thread pools (tokenizers') stay on one
+    # thread instead of each starting a thread per core. Not in the fingerprint: same bytes either way.
+    shares_cores: bool = False
 
     @property
     def record_path(self) -> Path:
@@ -86,7 +89,8 @@ def run_job(job: ShardJob) -> dict:
     elif job.kind == "encode":
         from pipeline.tokenizer.encode import encode_shard
 
-        record = encode_shard(job.input_path, job.aux_path, job.out_dir, job.name, cfg.tokenizer, cfg.seed)
+        record = encode_shard(job.input_path, job.aux_path, job.out_dir, job.name, cfg.tokenizer, cfg.seed,
+                              parallel=not job.shares_cores)
     else:
         raise ValueError(f"unknown job kind {job.kind!r}")
     record |= {

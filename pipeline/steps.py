@@ -51,8 +51,10 @@ def shard_jobs(
     out_dir: Path,
     cfg: BuildConfig,
     aux: tuple[Path, str] | None = None,
+    shares_cores: bool = False,
 ) -> list[ShardJob]:
-    """One job per shard; its fingerprint covers the shard's bytes, the stage config and `aux`."""
+    """One job per shard; its fingerprint covers the shard's bytes, the stage config and `aux`.
+    `shares_cores`: the jobs run several at a time on one machine (see ShardJob)."""
     config = cfg.model_dump(mode="json")
     jobs = []
     for name, path in sources:
@@ -66,6 +68,7 @@ def shard_jobs(
                 fingerprint=combined_fingerprint(parts),
                 config=config,
                 aux_path=aux[0] if aux else None,
+                shares_cores=shares_cores,
             )
         )
     return jobs

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -58,8 +59,29 @@ def encode(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [enc.ids for enc in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
+@contextmanager
+def library_threads(parallel: bool) -> Iterator[None]:
+    """`encode_batch` on every core (tokenizers' rayon pool), or on the calling thread alone.
+
+    When several shard jobs encode at once, each worker process's rayon pool would start a thread
+    per core: 2 processes x 2 threads on 2 cores, and the switching cost the stage 12% of raw
+    `encode_batch`'s throughput (bench/tokenizer.py). tokenizers reads TOKENIZERS_PARALLELISM at
+    each call, so the setting can change per job; the previous value comes back afterwards, so a
+    global step in the same process (tokenizer training) keeps its threads.
+    """
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if parallel else "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TOKENIZERS_PARALLELISM"]
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
+
+
 def encoded_batches(
-    tokenizer: Tokenizer, batches: Iterable[pa.RecordBatch]
+    tokenizer: Tokenizer, batches: Iterable[pa.RecordBatch], parallel: bool = True
 ) -> Iterator[tuple[pa.RecordBatch, list[list[int]]]]:
     """(batch, token ids of its texts), the next batch encoding in a thread while the caller works.
 
@@ -67,7 +89,7 @@ def encoded_batches(
     k keeps every core busy, where a plain loop left all but one idle during our bookkeeping
     (before, on sample_data with load average 0.6: 0.58x the raw `encode_batch` throughput).
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with library_threads(parallel), ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
         for batch in batches:
             future = pool.submit(encode, tokenizer, batch.column("text").to_pylist())
@@ -112,9 +134,13 @@ def with_delimiters(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_shard(
-    shard_path: Path, tokenizer_path: Path, out_dir: Path, name: str, cfg: TokenizerConfig, seed: int
+    shard_path: Path, tokenizer_path: Path, out_dir: Path, name: str, cfg: TokenizerConfig, seed: int,
+    parallel: bool = True,
 ) -> dict:
     """Encode one Parquet shard to `out_dir/{train,val}-{name}.bin` (+ index, + token counts).
+
+    `parallel`: encode on every core (the job has the machine), else on one thread (other shard
+    jobs run beside it; see `library_threads`).
 
     Returns {train,val}_{docs,tokens,bytes} (tokens include each document's delimiter, bytes are
     the UTF-8 bytes of the texts) and `langs`: {lang: {docs, bytes, tokens, words}} over both
@@ -129,7 +155,8 @@ def encode_shard(
     token_counts = np.zeros(vocab_size, dtype=np.int64)
     per_lang: list[pa.Table] = []
     columns = ["id", "text", "lang"] if has_lang(shard_path) else ["id", "text"]
-    for batch, ids in encoded_batches(tokenizer, read_batches(shard_path, cfg.batch_size, columns)):
+    batches = read_batches(shard_path, cfg.batch_size, columns)
+    for batch, ids in encoded_batches(tokenizer, batches, parallel):
         text = batch.column("text")
         flat, lens = with_delimiters(ids)
         token_counts += np.bincount(flat, minlength=vocab_size)

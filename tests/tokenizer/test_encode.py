@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -79,11 +80,17 @@ def test_split_share_is_close_to_val_fraction_and_depends_on_the_seed(corpus_sha
     assert val != [is_val(i, SEED + 1, tok_cfg.val_fraction) for i in ids]
 
 
-def test_encoding_again_gives_byte_identical_shards(encoded, trained, corpus_shard, tok_cfg, tmp_path):
+@pytest.mark.parametrize("parallel", [True, False], ids=["all-cores", "one-thread"])
+def test_encoding_again_gives_byte_identical_shards(encoded, trained, corpus_shard, tok_cfg, tmp_path, parallel,
+                                                    monkeypatch):
+    """On every core or on one thread (several shard workers at once): the same bytes, and the
+    process's TOKENIZERS_PARALLELISM is left as it was for the steps that follow."""
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
     out, stats = encoded
-    assert encode_shard(corpus_shard, trained[0], tmp_path, "00000", tok_cfg, SEED) == stats
+    assert encode_shard(corpus_shard, trained[0], tmp_path, "00000", tok_cfg, SEED, parallel=parallel) == stats
     for name in ("train-00000.bin", "train-00000.idx.npy", "val-00000.bin", "val-00000.idx.npy"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes()
+    assert os.environ["TOKENIZERS_PARALLELISM"] == "true"
 
 
 def test_an_empty_split_is_still_a_valid_empty_shard(trained, fortunes, tok_cfg, tmp_path):
