@@ -5,7 +5,8 @@ name of the rule when the document fails it, else None. The view splits a docume
 words, lines and paragraphs once; every rule and every signal column reads from it.
 
 Definitions (unicode-aware, so Cyrillic or Greek text is judged like Latin text):
-- a *token* is a whitespace-separated piece of text (`str.split()`), punctuation included;
+- a *token* is a whitespace-separated piece of text (`str.split()`), punctuation included
+  (with `alpha_words_tokens: spacy`, the alphabetic-words rule counts spaCy's tokens instead);
 - a *word* is a run of letters/digits, with inner apostrophes or hyphens (`don't`, `well-known`);
 - *lines* and *paragraphs* are the stripped, non-empty lines and blank-line-separated blocks.
 Scripts written without spaces (Chinese, Japanese, Thai) have few, very long "words" here,
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import accumulate, count
 from pathlib import Path
 
@@ -61,12 +62,29 @@ def count_words(text: str) -> int:
     return len(WORD.findall(text))
 
 
+@cache
+def _spacy_tokenizer(lang: str):
+    """spaCy's rule-based tokenizer for the language (no model), the multi-language one without."""
+    import spacy
+
+    try:
+        return spacy.blank(lang).tokenizer
+    except ImportError:  # E048: spaCy has no rules for this language
+        return spacy.blank("xx").tokenizer
+
+
+def spacy_tokens(text: str, lang: str) -> list[str]:
+    """Tokens as datatrove's word split makes them: punctuation marks apart, whitespace dropped."""
+    return [token.text for token in _spacy_tokenizer(lang)(text) if not token.is_space]
+
+
 class DocumentView:
     """One document's text split once into the units the rules count."""
 
-    def __init__(self, text: str, lang: str) -> None:
+    def __init__(self, text: str, lang: str, alpha_words_tokens: str = "whitespace") -> None:
         self.text = text
         self.lang = lang
+        self.alpha_words_tokens = alpha_words_tokens
 
     @cached_property
     def tokens(self) -> list[str]:
@@ -96,6 +114,9 @@ class DocumentView:
 
     @cached_property
     def alpha_token_fraction(self) -> float:
+        if self.alpha_words_tokens == "spacy":
+            tokens = spacy_tokens(self.text, self.lang)
+            return sum(any(c.isalpha() for c in token) for token in tokens) / max(len(tokens), 1)
         # One regex pass over the text instead of a search per token.
         letterless = len(_LETTERLESS_TOKEN.findall(self.text))
         return (len(self.tokens) - letterless) / max(len(self.tokens), 1)

@@ -67,7 +67,7 @@ def _first(rules, doc: DocumentView, section) -> str | None:
 
 def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
     """All signals of the enabled rule families and the first rule the document fails."""
-    doc = DocumentView(text, lang)
+    doc = DocumentView(text, lang, cfg.gopher.alpha_words_tokens)
     sig: dict[str, float | int | bool | None] = {}
     reasons: list[str | None] = []
     if cfg.gopher.enabled:

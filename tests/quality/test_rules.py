@@ -214,3 +214,16 @@ def test_ngram_ids_give_the_same_fractions_as_tuples_of_words(shakespeare_chunks
             assert doc.top_ngram_char_fraction(n) == pytest.approx(expected_top)
             expected_dup = _dup_ngram_chars_by_tuples(doc.words, n) / len(text)
             assert doc.dup_ngram_char_fraction(n) == pytest.approx(expected_dup)
+
+
+def test_spacy_tokens_count_each_punctuation_mark_as_a_word_without_letters(shakespeare_chunks: list[str]) -> None:
+    """`alpha_words_tokens: spacy` (datatrove's word split): each comma and full stop becomes a
+    letterless word, so punctuated verse that the paper's whitespace words keep can fail."""
+    spacy_cfg = QualityConfig(gopher=GopherQualityConfig(alpha_words_tokens="spacy"))
+    fractions = [(DocumentView(t, "en").alpha_token_fraction, DocumentView(t, "en", "spacy").alpha_token_fraction)
+                 for t in shakespeare_chunks[:50]]
+    assert all(spacy < whitespace for whitespace, spacy in fractions)
+    verse = next(t for t, (w, s) in zip(shakespeare_chunks, fractions) if w >= 0.8 > s)
+    assert rules.alpha_words(DocumentView(verse, "en"), QUALITY) is None
+    assert rules.alpha_words(DocumentView(verse, "en", "spacy"), spacy_cfg.gopher) == "gopher_alpha_words"
+    assert rules.spacy_tokens("Before we proceed, hear me.", "en") == ["Before", "we", "proceed", ",", "hear", "me", "."]
