@@ -203,16 +203,31 @@ def write_json(data: dict, path: Path) -> None:
     write_bytes((json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode(), path)
 
 
+# Inputs already checked in this process, by their files' (path, size, mtime): the CLI checks
+# the input before any server starts, then the flow it runs in-process asks again; reading every
+# text twice would double the cost of the check on a large corpus.
+_checked: dict[tuple, list[InputShard]] = {}
+
+
 def prepare_inputs(spec: str | Path | list[str], convert_dir: Path) -> list[InputShard]:
     """Find, check and (for JSONL) convert the input; fails before any stage work starts.
 
     Checks every file's schema and null texts, that the input is not empty and that ids are
-    unique across shards (the build's contract), with one-line errors naming the file.
+    unique across shards (the build's contract), with one-line errors naming the file. Files
+    unchanged since an earlier check in this process are not read again.
     """
+    files = find_input_files(spec, convert_dir / "remote")
+    key = (str(convert_dir), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _checked or not all(shard.path.exists() for shard in _checked[key]):  # conversions gone
+        _checked[key] = _check_inputs(spec, files, convert_dir)
+    return _checked[key]
+
+
+def _check_inputs(spec: str | Path | list[str], files: list[Path], convert_dir: Path) -> list[InputShard]:
     shards: list[InputShard] = []
     seen_ids: dict[str, str] = {}
     total_rows = 0
-    for i, source in enumerate(find_input_files(spec, convert_dir / "remote")):
+    for i, source in enumerate(files):
         name = f"part-{i:05d}"
         if source.name.endswith(".parquet"):
             path = source

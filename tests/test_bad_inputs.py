@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.errors import InputError
 from tests.conftest import SAMPLE
 from tests.test_cli import assert_one_line_error, build
 
@@ -83,3 +84,24 @@ def test_a_50_mb_document_is_removed_unread(sample_table, tmp_path):
     assert result.returncode == 0, result.stderr
     removed = pq.read_table(out / "quality" / "removed")
     assert dict(zip(removed["id"].to_pylist(), removed["reason"].to_pylist())).get("huge") == "doc_too_long"
+
+
+def test_an_input_checked_once_is_not_read_again_until_a_file_changes(tmp_path, monkeypatch):
+    """The CLI checks the input, then the flow asks again in the same process: one read, unless
+    a file changed in between (then the new bytes are checked, and a bad shard is still caught)."""
+    from pipeline import shards
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for path in sorted(SAMPLE.glob("part-*.parquet"))[:2]:
+        (src / path.name).write_bytes(path.read_bytes())
+    reads = []
+    real_read = shards.read_input_shard
+    monkeypatch.setattr(shards, "read_input_shard", lambda p: reads.append(p) or real_read(p))
+    first = shards.prepare_inputs(str(src), tmp_path / "build" / "input")
+    assert shards.prepare_inputs(str(src), tmp_path / "build" / "input") == first
+    assert len(reads) == 2
+    bad = BAD / "null_text"
+    (src / "part-00001.parquet").write_bytes(next(bad.glob("*.parquet")).read_bytes())
+    with pytest.raises(InputError, match="part-00001.parquet"):
+        shards.prepare_inputs(str(src), tmp_path / "build" / "input")
