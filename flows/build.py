@@ -29,7 +29,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
 from flows.cluster import dask_executor
-from pipeline import manifest, steps
+from pipeline import manifest, remote, steps
 from pipeline.config import STAGES, BuildConfig
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
@@ -211,10 +211,11 @@ def corpus_build(
     cfg = BuildConfig.model_validate(config or {})
     workers = workers or cfg.workers or os.cpu_count() or 1
     wanted = [s for s in STAGES if s in (stages or STAGES) and getattr(cfg, s).enabled]
-    build_dir = Path(out)
+    build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
     with build_lock(build_dir):
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
+        remote.pull(out, build_dir)  # what another run already finished there is skipped below
         inputs = prepare_inputs(input, build_dir / "input")
         input_records = manifest.input_records(inputs)
         stage_flows = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow, "tokenizer": tokenizer_flow}
@@ -228,6 +229,8 @@ def corpus_build(
                     pretrain_flow(build_dir, cfg)
                 else:  # the report reads the manifest as it stands after the other stages
                     report_flow(build_dir)
-                # After every stage, so that an interrupted build still has a current manifest.
+                # After every stage, so that an interrupted build still has a current manifest
+                # (and, at a URL, loses at most the stage in flight).
                 result = manifest.record(build_dir, input, input_records, cfg, workers)
+                remote.push(out, build_dir)
     return result

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline import remote
 from pipeline.config import STAGES, load_config
 from pipeline.errors import BuildError, InputError
 from pipeline.lock import build_lock
@@ -80,7 +81,7 @@ def parse_stages(stages: str | None) -> list[str]:
 @app.command()
 def build(
     input: str = typer.Option(..., "--input", "-i", help="Folder, glob or file of Parquet/JSONL shards."),
-    out: Path = typer.Option(..., "--out", "-o", help="Build directory (created; reruns resume it)."),
+    out: str = typer.Option(..., "--out", "-o", help="Build directory or fsspec URL, e.g. s3://bucket/builds/x (created; reruns resume it)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (README: Config reference)."),
     stages: Optional[str] = typer.Option(None, help=f"Comma-separated subset of {','.join(STAGES)}."),
     workers: int = typer.Option(0, help="Worker processes for per-shard work (0: all cores)."),
@@ -94,9 +95,11 @@ def build(
     set_ = [*set_, f"dask_address={dask_address}"] if dask_address else set_
     with ExitStack() as held:
         try:
-            held.enter_context(build_lock(out))  # before anything is written into --out
+            work = remote.working_dir(out)  # --out itself, or the local working copy of a URL
+            held.enter_context(build_lock(work))  # before anything is written into --out
             cfg = load_config(config, set_)
-            prepare_inputs(input, out / "input")  # fail fast, before any server starts
+            prepare_inputs(input, work / "input")  # fail fast, before any server starts
+            remote.pull(out, work)  # a bucket that is missing or refuses us, too
         except InputError as exc:
             fail(str(exc), 2)
         # Prefect's own console lines would tear the progress bars; its logs still reach the API/UI.
@@ -115,20 +118,20 @@ def build(
         try:
             with Progress(*columns, console=err_console) as bars:
                 flow_progress.install(RichProgress(bars))
-                result = corpus_build(input, str(out), cfg.model_dump(mode="json"), wanted, workers)
+                result = corpus_build(input, out, cfg.model_dump(mode="json"), wanted, workers)
         except InputError as exc:
             fail(str(exc), 2)
         except BuildError as exc:
             fail(str(exc), 1)
         except Exception as exc:  # unexpected: one line here, the traceback in the build folder
-            log = out / "error.log"
+            log = work / "error.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(traceback.format_exc())
             fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (traceback: {log})", 1)
-    print_summary(result, out)
+    print_summary(result, work, out)
 
 
-def print_summary(result: dict, out: Path) -> None:
+def print_summary(result: dict, work: Path, out: str) -> None:
     stages = result["stages"]
     table = Table(title="corpus build summary", title_justify="left")
     for column in ("stage", "docs in", "docs out", "removed", "MB in", "MB out", "seconds"):
@@ -168,42 +171,63 @@ def print_summary(result: dict, out: Path) -> None:
             f"[bold]{p['final_val_loss']:.3f}[/] nats/token = [bold]{p['final_val_bpb']:.3f}[/] bits/byte "
             f"after {p['steps']:,} steps ({p['tokens_per_s']:,.0f} tokens/s)"
         )
-    report = out / "report" / "report.html"
-    if report.exists():
-        console.print(f"report: {report}")
-    console.print(f"manifest: {out / 'manifest.json'}  conservation: {'ok' if result['conservation']['ok'] else 'FAILED'}")
+    where = f"{out.rstrip('/')}/" if remote.is_remote(out) else f"{work}/"
+    if (work / "report" / "report.html").exists():
+        console.print(f"report: {where}report/report.html")
+    console.print(f"manifest: {where}manifest.json  conservation: {'ok' if result['conservation']['ok'] else 'FAILED'}")
+    if remote.is_remote(out):
+        console.print(f"local working copy: {work}")
 
 
 @app.command()
 def report(
-    build_dir: Path = typer.Argument(..., help="A build directory with a manifest.json."),
-    compare: Optional[Path] = typer.Option(None, "--compare", help="Another build directory: its figures side by side, with deltas."),
+    build_dir: str = typer.Argument(..., help="A build directory (or its fsspec URL) with a manifest.json."),
+    compare: Optional[str] = typer.Option(None, "--compare", help="Another build directory: its figures side by side, with deltas."),
 ) -> None:
     """Write BUILD_DIR/report/report.html, stats.json and the charts from the build's outputs."""
-    for folder in (build_dir, compare):
-        if folder is not None and not (folder / "manifest.json").exists():
-            fail(f"{folder}: no manifest.json. Pass a build directory made by `corpus build`.", 2)
+    work, other = checkout(build_dir), compare and checkout(compare)
+    for folder, given in ((work, build_dir), (other, compare)):
+        if folder and not (folder / "manifest.json").exists():
+            fail(f"{given}: no manifest.json. Pass a build directory made by `corpus build`.", 2)
     from pipeline.stats.report import write_report
 
     try:
-        path = write_report(build_dir, compare)
+        path = write_report(work, other or None)
+        remote.push(build_dir, work)
     except InputError as exc:
         fail(str(exc), 2)
-    console.print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    except BuildError as exc:
+        fail(str(exc), 1)
+    where = f"{build_dir.rstrip('/')}/report/{path.name}" if remote.is_remote(build_dir) else path
+    console.print(f"report: {where} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def checkout(build_dir: str) -> Path:
+    """A build directory to read: the folder itself, or the local copy of a URL, pulled first."""
+    try:
+        work = remote.working_dir(build_dir)
+        remote.pull(build_dir, work)
+    except InputError as exc:
+        fail(str(exc), 2)
+    return work
 
 
 @app.command()
 def inspect(
-    shard: Path = typer.Argument(..., help="A Parquet shard."),
+    shard: str = typer.Argument(..., help="A Parquet shard (path or fsspec URL)."),
     rows: int = typer.Option(3, help="How many rows to show."),
 ) -> None:
     """Show a shard's schema, row count and its first rows."""
+    from pipeline import storage
     from pipeline.shards import read_shard
 
-    if not shard.exists():
-        fail(f"{shard}: no such file. Pass a Parquet shard, e.g. sample_data/part-00000.parquet.", 2)
     try:
-        table = read_shard(shard)
+        # A URL's file is copied into the cache first (file:// is its local path).
+        found = storage.localize(shard, remote.cache_root() / "inspect") if storage.is_url(shard) else shard
+        paths = [found] if isinstance(found, str) else found
+        if len(paths) != 1 or not Path(paths[0]).is_file():
+            fail(f"{shard}: no such file. Pass a Parquet shard, e.g. sample_data/part-00000.parquet.", 2)
+        table = read_shard(Path(paths[0]))
     except InputError as exc:
         fail(str(exc), 2)
     console.print(f"[bold]{shard}[/]: {table.num_rows:,} rows")
@@ -219,7 +243,7 @@ def inspect(
 
 @app.command()
 def sample(
-    build_dir: Path = typer.Argument(..., help="A build directory with tokenizer/ and model/ckpt.pt."),
+    build_dir: str = typer.Argument(..., help="A build directory (or its fsspec URL) with tokenizer/ and model/ckpt.pt."),
     prompt: str = typer.Option("", help="Text to continue (default: a new document from scratch)."),
     max_new_tokens: int = typer.Option(200, min=1, help="Tokens to generate (fewer if the model ends the document)."),
     temperature: float = typer.Option(0.8, min=0.01, help="Below 1: safer, more repetitive; above 1: wilder."),
@@ -230,7 +254,7 @@ def sample(
     from pipeline.train.sample import sample as generate
 
     try:
-        text = generate(build_dir, prompt, max_new_tokens, temperature, top_k or None, seed)
+        text = generate(checkout(build_dir), prompt, max_new_tokens, temperature, top_k or None, seed)
     except InputError as exc:
         fail(str(exc), 2)
     console.print(text, markup=False, highlight=False)
