@@ -155,7 +155,11 @@ def train(
         metrics_path.write_text("")  # a fresh run replaces the previous run's curve
     resumed_from = step
     # The compiled module shares the weights; checkpoints save the plain one (no _orig_mod. keys).
-    forward = torch.compile(model) if cfg.compile else model
+    # On CUDA, "reduce-overhead" replays each step's kernels as a CUDA graph: at nanoGPT's size
+    # (6 x 384) the H100 idled half of every step while the CPU launched the kernels one by one;
+    # graphs took it from 1.05M to 2.28M tokens/s (bench/results/pretrain_shakespeare.md).
+    mode = "reduce-overhead" if device.type == "cuda" else None
+    forward = torch.compile(model, mode=mode) if cfg.compile else model
 
     accum = cfg.grad_accum_steps
     tokens_per_step = accum * cfg.batch_size * cfg.block_size
@@ -192,7 +196,8 @@ def train(
             "val_bpb": None if val_bytes_per_token is None else round(loss / math.log(2) / val_bytes_per_token, 4),
             "lr": lr_at(step, cfg) if step else 0.0,
             "tokens_per_s": None if tokens_per_s is None else round(tokens_per_s, 1),
-            "mfu": None if (m := mfu(steps_timed, step_seconds)) is None else round(m, 4),
+            # Significant digits: a tiny model on a GPU uses ~1e-5 of its peak, which 4 decimals zero.
+            "mfu": None if (m := mfu(steps_timed, step_seconds)) is None else float(f"{m:.3g}"),
             "elapsed_s": round(elapsed_before + time.perf_counter() - t_start, 2),
         }
         with open(metrics_path, "a", encoding="utf-8") as f:
@@ -221,7 +226,7 @@ def train(
 
     train_seconds, steps_timed = 0.0, 0  # optimizer steps only: throughput excludes evals
     window_losses: list[float] = []  # training since the last eval
-    window_seconds = 0.0
+    window_seconds, window_timed = 0.0, 0
     out_of_time = False
     while step < cfg.max_steps and not out_of_time:
         t_step = time.perf_counter()
@@ -238,15 +243,20 @@ def train(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         window_losses.append(step_loss.item())  # also waits for the GPU, so the timing is real
-        window_seconds += time.perf_counter() - t_step
+        # The first step of a process pays for torch.compile's compilation and CUDA's lazy
+        # start-up (tens of seconds on a cold cache, thousands of small GPU steps): timed, it would
+        # hide the step rate.
+        if step > resumed_from + 1:
+            window_seconds += time.perf_counter() - t_step
+            window_timed += 1
         if on_progress is not None:
             on_progress({"step": step, "max_steps": cfg.max_steps, "loss": window_losses[-1]})
         out_of_time = time.perf_counter() - t_start + eval_seconds >= cfg.time_budget_s
         if step % cfg.eval_interval == 0 or step == cfg.max_steps or out_of_time:
-            log_eval(sum(window_losses) / len(window_losses), window_seconds, len(window_losses))
+            log_eval(sum(window_losses) / len(window_losses), window_seconds, window_timed)
             train_seconds += window_seconds
-            steps_timed += len(window_losses)
-            window_losses, window_seconds = [], 0.0
+            steps_timed += window_timed
+            window_losses, window_seconds, window_timed = [], 0.0, 0
 
     tokens_per_s = steps_timed * tokens_per_step / train_seconds if train_seconds else 0.0
     return {

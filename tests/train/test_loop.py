@@ -14,6 +14,7 @@ from pipeline.errors import InputError
 from pipeline.tokenizer.token_file import write_tokens
 from pipeline.train.loop import lr_at, train
 from pipeline.train.model import GPT, GPTConfig
+from pipeline.train.sample import load_model
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "../shared/data/corpora/tinyshakespeare.txt"
 VOCAB = 512
@@ -154,3 +155,55 @@ def test_a_preset_fills_the_sizes_a_config_leaves_out():
     assert (small.n_layer, small.n_head, small.n_embd, small.block_size) == (6, 12, 768, 1024)
     assert small.grad_accum_steps == 2**19 // (16 * 1024)
     assert PretrainConfig() == PretrainConfig(preset="tiny")  # the defaults are the tiny preset
+
+
+# The CUDA path (bf16 autocast, fused AdamW, pinned copies, compile, cuda RNG in checkpoints):
+# CI has no GPU, so these run on a GPU machine only.
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA path: needs a GPU")
+ON_CUDA = {**TINY, "device": "cuda", "threads": 0}
+
+
+@needs_cuda
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_the_cuda_path_trains_and_checkpoints_fp32_weights_and_the_cuda_rng(tokens_dir, tmp_path, compile):
+    cfg = PretrainConfig(**ON_CUDA, compile=compile, max_steps=60, eval_interval=20)
+    result = train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=1)
+
+    assert result["device"] == "cuda"
+    assert result["final_val_loss"] < result["initial_val_loss"] - 0.5
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["tokens_per_s"] > 0 and (r["mfu"] is None or 0 < r["mfu"] < 1) for r in rows[1:])  # None: GPU of unknown peak
+    ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert ckpt["cuda_rng"] is not None
+    assert all(w.dtype == torch.float32 for w in ckpt["model"].values())  # autocast computes in bf16, keeps fp32 weights
+    model = load_model(tmp_path / "ckpt.pt", torch.device("cuda"))
+    assert model.generate(torch.zeros((1, 1), dtype=torch.long, device="cuda"), 20).shape == (1, 21)
+
+
+@needs_cuda
+def test_a_resumed_cuda_run_continues_the_uninterrupted_curve(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**ON_CUDA, max_steps=30, eval_interval=10)
+    whole = train(tokens_dir, tmp_path / "whole", cfg, vocab_size=VOCAB, seed=3)
+
+    def kill_at_step_15(progress: dict) -> None:
+        if progress["step"] == 15:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tokens_dir, tmp_path / "cut", cfg, vocab_size=VOCAB, seed=3, on_progress=kill_at_step_15)
+    resumed = train(tokens_dir, tmp_path / "cut", cfg.model_copy(update={"resume": True}), vocab_size=VOCAB, seed=3)
+
+    assert resumed["resumed_from"] == 10 and resumed["steps"] == 30
+    assert losses(tmp_path / "cut") == losses(tmp_path / "whole")
+    assert resumed["final_val_loss"] == whole["final_val_loss"]
+
+
+@needs_cuda
+def test_the_cuda_path_follows_the_cpu_curve_up_to_bf16_rounding(tokens_dir, tmp_path):
+    # Same seed: the same initial weights (made on the CPU) and the same batches (numpy's RNG).
+    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10)
+    train(tokens_dir, tmp_path / "cpu", cfg, vocab_size=VOCAB, seed=5)
+    train(tokens_dir, tmp_path / "gpu", cfg.model_copy(update={"device": "cuda"}), vocab_size=VOCAB, seed=5)
+    on_cpu, on_gpu = losses(tmp_path / "cpu"), losses(tmp_path / "gpu")
+    assert [row[0] for row in on_gpu] == [0, 10, 20, 30]
+    assert all(g[2] == pytest.approx(c[2], abs=0.05) for c, g in zip(on_cpu, on_gpu))
