@@ -298,6 +298,12 @@ class PretrainConfig(Section):
     learning_rate: float = Field(2e-3, gt=0)  # peak; cosine-decays to a tenth by max_steps
     warmup_steps: int = Field(30, ge=0)  # linear warm-up from 0 to learning_rate
     weight_decay: float = Field(0.1, ge=0)
+    # nanoGPT-style dropout (attention weights, attention and MLP outputs), training only. Off by
+    # default: one pass over a large deduplicated corpus sees each token about once, so there is
+    # nothing to memorise, and modern LLM pretraining uses none (LLaMA; nanoGPT's own comment:
+    # "for pretraining 0 is good"). 0.2 pays on many epochs of a small text such as Tiny
+    # Shakespeare (bench/results/pretrain_shakespeare.md).
+    dropout: float = Field(0.0, ge=0, lt=1)
     max_steps: int = Field(300, ge=1)
     time_budget_s: float = Field(150.0, gt=0)  # wall-clock budget; training stops at either limit
     eval_interval: int = Field(100, ge=1)  # also the checkpoint interval

@@ -2,7 +2,7 @@
 
 AdamW, linear warm-up then cosine decay to a tenth of the peak rate, gradient clipping at 1.0,
 gradient accumulation up to `batch_tokens` per optimizer step, bf16 autocast on CUDA (fp32 on
-CPU), optional torch.compile. Training stops at max_steps or when the wall-clock budget (final
+CPU), optional dropout, optional torch.compile. Training stops at max_steps or when the wall-clock budget (final
 eval included) is spent, whichever comes first; the learning-rate schedule runs on steps, so a
 run stopped by max_steps is deterministic given the seed, and one stopped by the clock is the
 same run cut short.
@@ -137,7 +137,7 @@ def train(
     val_batches = [val_sampler.next_batch() for _ in range(cfg.eval_batches)]
 
     model_config = GPTConfig(vocab_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
-    model = GPT(model_config).to(device)
+    model = GPT(model_config, dropout=cfg.dropout).to(device)
     optimizer = make_optimizer(model, cfg, device)
     ckpt_path, metrics_path = out_dir / "ckpt.pt", out_dir / "metrics.jsonl"
     step, rows = 0, []
@@ -179,8 +179,12 @@ def train(
 
     @torch.no_grad()
     def val_loss() -> float:
-        # The model has no dropout, so train and eval modes compute the same function.
-        return sum(loss_on(x, y).item() for x, y in val_batches) / len(val_batches)
+        # Eval mode switches dropout off (the val loss is the model's, not a noisy draw of it),
+        # and draws no random numbers: a run's RNG stream is the same whatever its eval_interval.
+        model.eval()
+        loss = sum(loss_on(x, y).item() for x, y in val_batches) / len(val_batches)
+        model.train()
+        return loss
 
     eval_seconds = 0.0  # how long the latest eval + checkpoint took: the final one must fit in the budget
 

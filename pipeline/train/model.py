@@ -4,6 +4,11 @@ Differences from GPT-2, each the common choice of recent small models (LLaMA, mo
 RMSNorm instead of LayerNorm, rotary position embeddings instead of a learned position table,
 a SwiGLU MLP, no biases. Input and output embeddings are tied (one matrix), which saves
 vocab_size * n_embd parameters: most of the model at our sizes.
+
+Dropout (off by default) is nanoGPT's: on the attention weights and after each residual branch's
+output projection, in training mode only. It is a training setting, not part of the architecture:
+it changes no weight, so it is an argument of GPT rather than a GPTConfig field (checkpoints and
+--resume compare GPTConfig).
 """
 
 from __future__ import annotations
@@ -54,12 +59,14 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, dropout: float = 0.0):
         super().__init__()
         assert config.n_embd % config.n_head == 0, "n_embd must be a multiple of n_head"
         self.n_head = config.n_head
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)  # q, k, v in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
+        self.dropout = dropout
+        self.resid_dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         B, T, C = x.size()
@@ -67,35 +74,38 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
         # Rotating q and k (not v) makes q.k depend on the distance between positions only.
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hd)
+        # SDPA takes no module state: its dropout must be switched off by hand outside training.
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # (B, nh, T, hd)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
-        return self.c_proj(y)
+        return self.resid_dropout(self.c_proj(y))
 
 
 class SwiGLU(nn.Module):
     """silu(x W1) * (x W3), then W2 (Shazeer 2020). A hidden size of 8/3 n_embd keeps the
     parameter count of GPT-2's 4 n_embd two-matrix MLP; rounded up to a multiple of 64."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, dropout: float = 0.0):
         super().__init__()
         hidden = 64 * math.ceil(8 * config.n_embd / 3 / 64)
         self.c_fc = nn.Linear(config.n_embd, 2 * hidden, bias=False)  # gate and value in one matmul
         self.c_proj = nn.Linear(hidden, config.n_embd, bias=False)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, value = self.c_fc(x).chunk(2, dim=-1)  # (B, T, hidden) each
-        return self.c_proj(F.silu(gate) * value)
+        return self.dropout(self.c_proj(F.silu(gate) * value))
 
 
 class Block(nn.Module):
     """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x))."""
 
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, dropout: float = 0.0):
         super().__init__()
         self.norm_1 = RMSNorm(config.n_embd)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, dropout)
         self.norm_2 = RMSNorm(config.n_embd)
-        self.mlp = SwiGLU(config)
+        self.mlp = SwiGLU(config, dropout)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm_1(x), cos, sin)
@@ -103,11 +113,11 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, dropout: float = 0.0):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.blocks = nn.ModuleList(Block(config, dropout) for _ in range(config.n_layer))
         self.norm_f = RMSNorm(config.n_embd)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # tied: the same matrix reads and writes tokens

@@ -83,6 +83,18 @@ def test_same_seed_and_max_steps_give_the_same_run(tokens_dir, tmp_path):
     assert losses(tmp_path / "a") == losses(tmp_path / "b")
 
 
+def test_evals_run_without_dropout_and_training_resumes_with_it(tokens_dir, tmp_path):
+    # An eval in training mode would draw dropout masks and shift every later step's masks; one
+    # that left the model in eval mode would train on without dropout. Either way, evaluating
+    # more often would change the run.
+    cfg = PretrainConfig(**TINY, max_steps=12, dropout=0.3)
+    every_step = train(tokens_dir, tmp_path / "a", cfg.model_copy(update={"eval_interval": 1}), vocab_size=VOCAB, seed=5)
+    at_the_end = train(tokens_dir, tmp_path / "b", cfg.model_copy(update={"eval_interval": 12}), vocab_size=VOCAB, seed=5)
+    assert every_step["final_val_loss"] == at_the_end["final_val_loss"]
+    no_dropout = train(tokens_dir, tmp_path / "c", cfg.model_copy(update={"dropout": 0.0}), vocab_size=VOCAB, seed=5)
+    assert no_dropout["final_val_loss"] != at_the_end["final_val_loss"]  # the masks did act
+
+
 def test_the_wall_clock_budget_stops_training_before_max_steps(tokens_dir, tmp_path):
     cfg = PretrainConfig(**{**TINY, "threads": 0}, max_steps=100_000, time_budget_s=1.0)  # all cores
     result = train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=1)
@@ -102,8 +114,9 @@ class Killed(Exception):
     """Stands for the process dying mid-run."""
 
 
-def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_dir, tmp_path):
-    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10)
+@pytest.mark.parametrize("dropout", [0.0, 0.2])  # dropout's masks come from the saved RNG state
+def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_dir, tmp_path, dropout):
+    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10, dropout=dropout)
     whole = train(tokens_dir, tmp_path / "whole", cfg, vocab_size=VOCAB, seed=3)
 
     def kill_at_step_15(progress: dict) -> None:

@@ -1,4 +1,4 @@
-"""The GPT's contract: shapes, an untrained loss of ln(vocab), tied embeddings, causality."""
+"""The GPT's contract: shapes, an untrained loss of ln(vocab), tied embeddings, causality, dropout."""
 
 import math
 from pathlib import Path
@@ -77,3 +77,22 @@ def test_the_small_preset_is_gpt2_124m_sized():
     with torch.device("meta"):  # shapes only: no memory, no init time
         gpt = GPT(GPTConfig(50257, small.n_layer, small.n_head, small.n_embd, small.block_size))
     assert gpt.num_params() == pytest.approx(124e6, rel=0.01)  # GPT-2 small: 124M
+
+
+def test_dropout_draws_a_new_mask_per_call_in_training_and_none_in_eval(chars):
+    torch.manual_seed(0)
+    gpt = GPT(CONFIG, dropout=0.2)
+    x, y = chars[:, :-1], chars[:, 1:]
+    first, second = gpt.train()(x, y)[1], gpt(x, y)[1]
+    assert first.item() != second.item()
+    assert gpt.eval()(x, y)[1].item() == gpt(x, y)[1].item()
+
+
+def test_without_dropout_training_and_eval_modes_are_one_function(chars):
+    # dropout=0 is the model as it was before dropout existed: same weights for a seed, no noise.
+    plain = model()
+    torch.manual_seed(0)
+    gpt = GPT(CONFIG, dropout=0.0)
+    x, y = chars[:, :-1], chars[:, 1:]
+    assert all(torch.equal(a, b) for a, b in zip(gpt.state_dict().values(), plain.state_dict().values()))
+    assert torch.equal(gpt.train()(x, y)[0], plain(x, y)[0])
