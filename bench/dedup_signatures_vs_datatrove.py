@@ -2,9 +2,9 @@
 
 Docs/s per core from CPU time (`time.process_time`), normalisation and shingling included, in one
 run, alternating the two sides (best of `ROUNDS` each), because this machine is shared and noisy.
-- ours: `pipeline.dedup.minhash.signatures` (NFKC/case/whitespace + diacritics, numpy word
-  5-gram hashes, datasketch `MinHash.bulk` with 128 permutations; plus exact key, shingle count
-  and line hashes, i.e. the whole per-shard dedup step).
+- ours: `pipeline.dedup.minhash.signatures` at the default config (NFKC/case/whitespace +
+  diacritics, numpy character 7-gram hashes, datasketch's 128 affine32 permutations applied in
+  numpy; plus exact key, shingle count and line hashes, i.e. the whole per-shard dedup step).
 - datatrove 0.10.1: `MinhashDedupSignature(config=MinhashConfig())` (default: 5-grams, 14 x 8 =
   112 64-bit hashes, xxhash; its English word tokenizer and `simplify_text`), stage 1 including
   writing and sorting its bucket files, run in its own venv as a subprocess.

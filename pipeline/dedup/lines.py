@@ -40,6 +40,9 @@ SPAN_SENTENCES = 3
 _SENTENCE = re.compile(
     r"\S.*?(?:[.!?…؟۔।॥]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’）)]*|$)", re.DOTALL
 )
+# Every sentence but a line's last ends in one of these, so a line with fewer than
+# SPAN_SENTENCES - 1 of them has no span: most lines of verse, dialogue, lists and headings.
+_SENTENCE_END = re.compile(r"[.!?…؟۔।॥。！？]")
 
 
 def line_hash(line: str, min_chars: int = 1) -> int | None:
@@ -60,6 +63,8 @@ def sentences(line: str) -> list[re.Match]:
 
 def _spans(line: str, min_chars: int) -> Iterator[tuple[int, int]]:
     """(hash, index of the first sentence) of each SPAN_SENTENCES-sentence span of a line."""
+    if len(_SENTENCE_END.findall(line)) < SPAN_SENTENCES - 1:
+        return
     # Each sentence is normalised once; joined by one space they are the span normalised.
     normalised = [normalise(m.group()) for m in sentences(line)]
     for first in range(len(normalised) - SPAN_SENTENCES + 1):

@@ -10,7 +10,7 @@ cluster inside a longer document joins that document's cluster) and boilerplate 
 (pipeline/dedup/lines.py: counted here over the documents that survive, removed in step 3).
 
 A cluster is a connected component of "same normalised text" (exact) and "estimated Jaccard of
-word n-gram shingles >= threshold" (near) edges. Its representative, the one document kept, is
+shingles >= threshold" (near) edges. Its representative, the one document kept, is
 the longest normalised text, ties broken by the lowest id, so the choice does not depend on
 shard order.
 
@@ -65,7 +65,7 @@ DTYPE = np.dtype("<u4")  # fixed byte order, so signatures written on one machin
 # Two kinds of shingles (MinHashConfig.shingle): word n-grams, and character n-grams of the words
 # joined by one space. A word n-gram changes whenever one of its n words does, so a spelling that
 # differs every few words (Romanian "sînt" / "sunt", Lingala "pe" / "mpe") leaves almost no
-# shared word 5-gram; character 5-grams change only around the differing letters.
+# shared word 5-gram; character 7-grams (the default) change only around the differing letters.
 #
 # Everything after Unicode normalisation runs in numpy over the text's code points, one array
 # per document, never a Python loop per word or per shingle: lookup tables mark separators and
@@ -74,8 +74,8 @@ DTYPE = np.dtype("<u4")  # fixed byte order, so signatures written on one machin
 # sum; span hashes are mixed (splitmix64's finaliser), and a word n-gram's hash is a polynomial of
 # its word hashes, so word order counts. The 64-bit result is folded to the 32 bits of
 # datasketch's affine32 scheme, which mixes it once more (MurmurHash3's finaliser) before its
-# permutations. datasketch's default hash, SHA-1 of each shingle's string, one Python call per
-# shingle, was most of the signature time.
+# permutations (`signature_matrix` applies both in numpy). datasketch's default hash, SHA-1 of
+# each shingle's string, one Python call per shingle, was most of the signature time.
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd, so invertible mod 2^64 (the golden ratio's fraction)
 _P_INVERSE = np.uint64(pow(int(_P), -1, 2**64))
 _SPACE = 0x20
@@ -172,7 +172,10 @@ def _span_hashes(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
 
 def _fold32(h: np.ndarray) -> np.ndarray:
     """Distinct 64-bit hashes folded to 32 bits: (n_distinct,) uint32, sorted."""
-    return np.unique(((h >> np.uint64(32)) ^ h).astype(np.uint32))
+    # Sorting and dropping repeats: np.unique (numpy 2.4, hash-table path) takes ~15x longer on a
+    # page's 7k values, which made it a fifth of the signature time with character shingles.
+    folded = np.sort(((h >> np.uint64(32)) ^ h).astype(np.uint32))
+    return folded[np.concatenate(([True], folded[1:] != folded[:-1]))]
 
 
 def _powers(base: np.uint64, n: int) -> np.ndarray:
@@ -200,23 +203,49 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 def signature_matrix(shingle_sets: list[np.ndarray], cfg: MinHashConfig) -> np.ndarray:
     """MinHash hash values, one row per document: (n_docs, num_perm) uint32.
 
+    The values datasketch's `MinHash(num_perm, seed, scheme="affine32").update_batch` gives for the
+    shingles as their own hashes (tests/dedup/test_minhash.py checks it), computed in numpy:
+    datasketch converts each shingle with a Python call first (a 7-9k character page has ~1.2k
+    word 5-grams and 5-7k character 7-grams), half the signature time with character shingles.
     Documents without shingles get an all-zero row; callers mark them as having no signature.
     """
+    a, b = _permutations(cfg.num_perm, cfg.seed)  # (num_perm,) uint32 each
     out = np.zeros((len(shingle_sets), cfg.num_perm), dtype=DTYPE)
-    present = [i for i, s in enumerate(shingle_sets) if len(s)]
-    # MinHash.bulk builds the permutations once and batch-updates a copy per document; the
-    # shingles are already 32-bit hashes, so its hash function passes them through.
-    sketches = MinHash.bulk(
-        (shingle_sets[i].tolist() for i in present),
-        num_perm=cfg.num_perm, seed=cfg.seed, scheme=SCHEME, hashfunc=_already_hashed,
-    )
-    for i, sketch in zip(present, sketches):
-        out[i] = sketch.hashvalues
+    # Shingles are permuted PERMUTE_BATCH at a time into one buffer: the whole (n_shingles,
+    # num_perm) product at once took 8x longer (out of cache), and a fresh 1 MB array per slice
+    # was paged in anew each time (glibc returns it to the system on free), 4x.
+    permuted = np.empty((PERMUTE_BATCH, cfg.num_perm), dtype=np.uint32)
+    for row, shingles in zip(out, shingle_sets):
+        if len(shingles) == 0:
+            continue
+        mixed = _fmix32(shingles)[:, None]  # (n_shingles, 1)
+        row[:] = np.iinfo(np.uint32).max
+        for start in range(0, len(mixed), PERMUTE_BATCH):
+            part = mixed[start : start + PERMUTE_BATCH]
+            batch = permuted[: len(part)]  # (len(part), num_perm)
+            np.multiply(part, a, out=batch)
+            batch += b  # uint32 wraps: a * h + b mod 2^32
+            np.minimum(row, batch.min(axis=0), out=row)
     return out
 
 
-def _already_hashed(value: int) -> int:
-    return value
+PERMUTE_BATCH = 1024  # (1024, 128) uint32: 512 KB
+
+
+@functools.cache
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations h -> a * h + b mod 2^32 for this seed: (num_perm,) uint32 x 2."""
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser, affine32's one mix of each input hash before permuting it."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
 
 
 def band_columns(cfg: MinHashConfig) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.exact import normalise
-from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures, words
+from pipeline.dedup.minhash import SCHEME, find_duplicates, shingle_hashes, signature_matrix, signatures, words
 
 PAIRS = Path(__file__).resolve().parents[3] / "shared/data/neardup/udhr_variant_pairs_dev.jsonl"
 
@@ -59,10 +59,39 @@ def test_variants_of_one_text_merge_and_other_languages_do_not(pairs):
     assert caught[("letter_case", True)] == total[("letter_case", True)]
     # Malayalam chillus are canonicalised (pipeline/dedup/exact.py): every encoding pair merges.
     assert caught[("unicode_encoding_variant", True)] == total[("unicode_encoding_variant", True)]
-    # Measured 89/113: Romanian 1953 -> 1993 respelling changes most words (5-gram Jaccard
-    # 0.5-0.7), and Lingala tone marks come with ɔ/ɛ letters and other spellings (Jaccard
-    # 0.04-0.33 after marks are stripped), so those stay below the 0.8 threshold.
-    assert true_caught / true_total >= 0.75
+    # Measured 112/113 with character 7-grams (word 5-grams: 89/113, the Romanian 1953 -> 1993
+    # respelling and Lingala tone marks with ɔ/ɛ letters change most words). The one missed is a
+    # Lingala article whose toned text also spells words differently ("pe" / "mpe").
+    assert true_caught / true_total >= 0.97
+
+
+def test_default_settings_meet_the_normalisation_variant_targets(pairs):
+    # Issue 4's targets at the default config: F1 >= 0.95 on the normalisation variants (case,
+    # diacritics, Unicode encoding) and precision >= 0.99 on every labelled set, scored as
+    # bench/dedup_quality.py scores them (pair decisions plus merges across pairs).
+    from bench.dedup_quality import udhr
+
+    scores = udhr(DedupConfig())
+    print(scores["normalisation_variants"], scores["all_labelled"])
+    assert scores["normalisation_variants"]["f1"] >= 0.95
+    assert scores["normalisation_variants"]["precision"] >= 0.99
+    assert scores["all_labelled"]["precision"] >= 0.99
+
+
+def test_signature_matrix_equals_datasketch_minhash(pairs):
+    # The numpy permutations must give datasketch's MinHash values exactly: the LSH parameters,
+    # the ensemble (pipeline/dedup/containment.py) and the index parts all assume datasketch's.
+    from datasketch import MinHash
+
+    texts = [normalise(p[f"text_{side}"]) for p in pairs[:20] for side in "ab"]
+    texts.append(" ".join(texts))  # more shingles than one PERMUTE_BATCH
+    for mh in (MinHashConfig(), MinHashConfig(shingle="word", ngram=5), MinHashConfig(num_perm=256, seed=7)):
+        sets = [shingle_hashes(t, mh.ngram, mh.strip_diacritics, mh.shingle) for t in texts]
+        ours = signature_matrix(sets, mh)
+        for row, shingles in zip(ours, sets):
+            theirs = MinHash(num_perm=mh.num_perm, seed=mh.seed, scheme=SCHEME, hashfunc=lambda h: h)
+            theirs.update_batch(shingles.tolist())
+            assert np.array_equal(row, theirs.hashvalues)
 
 
 def test_stripping_diacritics_merges_greek_monotonic_and_polytonic(pairs):
@@ -111,4 +140,4 @@ def test_character_shingles_survive_respellings_that_break_every_word_5_gram(pai
         x, y = shingle_hashes(a, n, True, shingle), shingle_hashes(b, n, True, shingle)
         return len(np.intersect1d(x, y)) / len(np.union1d(x, y))
 
-    assert jaccard("word", 5) < 0.6 < 0.8 < jaccard("char", 6)
+    assert jaccard("word", 5) < 0.6 < 0.8 < jaccard("char", 7)
