@@ -38,7 +38,7 @@ class GopherQualityConfig(Section):
     min_alpha_words_ratio: float = Field(0.8, ge=0, le=1)
     # What the alphabetic-words rule counts as words: whitespace tokens (the paper's words, as
     # dolma counts them) or spaCy's tokens, where every comma and full stop is a word without a
-    # letter (as datatrove counts them; ~5x slower, and it removes punctuated prose).
+    # letter (as datatrove counts them; it removes punctuated prose such as verse).
     alpha_words_tokens: Literal["whitespace", "spacy"] = "whitespace"
     # Distinct words of the language's stop-word list (pipeline/quality/stopwords; the paper's
     # eight for English); a language without a list skips this rule.

@@ -16,6 +16,7 @@ so they fail the word-length rule: the rules are meant for the space-separated t
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable
 from functools import cache, cached_property
@@ -78,6 +79,53 @@ def spacy_tokens(text: str, lang: str) -> list[str]:
     return [token.text for token in _spacy_tokenizer(lang)(text) if not token.is_space]
 
 
+# Per language: spaCy (tokens, tokens with a letter) of each whitespace-free piece seen, emptied
+# when full so that a worker's memory stays bounded (~30 MB).
+_PIECES_KEPT = 1 << 18
+_piece_counts: dict[str, dict[str, tuple[int, int]]] = {}
+
+
+def spacy_alpha_fraction(text: str, lang: str) -> float:
+    """Share of spaCy tokens with a letter, exactly as over `spacy_tokens(text)`, ~10x faster.
+
+    spaCy splits at whitespace before its affix rules, so a text's tokens are its
+    whitespace-separated pieces' tokens (tests check the equality). A piece of letters alone is
+    one token unless it is one of spaCy's exceptions ("cannot" -> "can", "not"); every other
+    piece is tokenized once per process, the document's new ones together in one call.
+    """
+    special = _spacy_special_cases(lang)
+    known = _piece_counts.setdefault(lang, {})
+    pieces = text.split()
+    new = {p for p in pieces if p not in known and (p in special or not p.isalpha())}
+    if new:
+        if len(known) + len(new) > _PIECES_KEPT:
+            known.clear()
+        known.update(_count_pieces(sorted(new), lang))
+    tokens = alpha = 0
+    for piece in pieces:
+        n, a = known.get(piece, (1, 1))
+        tokens, alpha = tokens + n, alpha + a
+    return alpha / max(tokens, 1)
+
+
+def _count_pieces(pieces: list[str], lang: str) -> dict[str, tuple[int, int]]:
+    """spaCy (tokens, tokens with a letter) of each piece, from one call over them joined by spaces."""
+    starts = list(accumulate((len(p) + 1 for p in pieces[:-1]), initial=0))
+    counts = [[0, 0] for _ in pieces]
+    for token in _spacy_tokenizer(lang)(" ".join(pieces)):
+        if not token.is_space:
+            count = counts[bisect_right(starts, token.idx) - 1]
+            count[0] += 1
+            count[1] += any(c.isalpha() for c in token.text)
+    return {piece: (n, a) for piece, (n, a) in zip(pieces, counts)}
+
+
+@cache
+def _spacy_special_cases(lang: str) -> frozenset[str]:
+    """Strings spaCy tokenizes by exception ("cannot" -> "can", "not")."""
+    return frozenset(_spacy_tokenizer(lang).rules)
+
+
 class DocumentView:
     """One document's text split once into the units the rules count."""
 
@@ -115,8 +163,7 @@ class DocumentView:
     @cached_property
     def alpha_token_fraction(self) -> float:
         if self.alpha_words_tokens == "spacy":
-            tokens = spacy_tokens(self.text, self.lang)
-            return sum(any(c.isalpha() for c in token) for token in tokens) / max(len(tokens), 1)
+            return spacy_alpha_fraction(self.text, self.lang)
         # One regex pass over the text instead of a search per token.
         letterless = len(_LETTERLESS_TOKEN.findall(self.text))
         return (len(self.tokens) - letterless) / max(len(self.tokens), 1)

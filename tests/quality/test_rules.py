@@ -227,3 +227,18 @@ def test_spacy_tokens_count_each_punctuation_mark_as_a_word_without_letters(shak
     assert rules.alpha_words(DocumentView(verse, "en"), QUALITY) is None
     assert rules.alpha_words(DocumentView(verse, "en", "spacy"), spacy_cfg.gopher) == "gopher_alpha_words"
     assert rules.spacy_tokens("Before we proceed, hear me.", "en") == ["Before", "we", "proceed", ",", "hear", "me", "."]
+
+
+def test_spacy_alpha_fraction_counts_exactly_what_spacy_tokenizes_whole(shakespeare_chunks, shared_data) -> None:
+    """The piece-by-piece count (whitespace pieces, each tokenized once per process) equals the
+    share over spaCy's tokens of the whole text, in English verse and in other languages."""
+    def whole(text: str, lang: str) -> float:
+        tokens = rules.spacy_tokens(text, lang)
+        return sum(any(c.isalpha() for c in t) for t in tokens) / max(len(tokens), 1)
+
+    with (shared_data / "corpora" / "fortunes_multilingual.jsonl").open(encoding="utf-8") as f:
+        fortunes = [json.loads(line) for line in f][::20]
+    cases = [(t, "en") for t in shakespeare_chunks[:200]] + [(r["text"], r["lang"]) for r in fortunes]
+    assert {r["lang"] for r in fortunes} >= {"de", "ru", "pl"}
+    for text, lang in cases:
+        assert rules.spacy_alpha_fraction(text, lang) == pytest.approx(whole(text, lang), abs=1e-12), text[:80]
