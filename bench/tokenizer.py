@@ -9,7 +9,7 @@
    ByteLevel BPE, only <|endoftext|>) of the same vocabulary size trained on the same text.
 4. Round trip: decode(encode(text)) == text on every document of ../shared/data.
 
-The machine is shared and noisy: each pair runs A B B A and we keep each side's best wall time
+The machine is shared and noisy: each pair runs A B B A A B B A and we keep each side's best wall time
 and its CPU time (`time.process_time`, all threads); the load average is recorded beside them.
 Run: `.venv/bin/python -m bench.tokenizer` (about 10 minutes on 2 busy cores). Results go to
 bench/results/tokenizer.{json,md}.
@@ -51,9 +51,10 @@ def timed(fn) -> dict:
 
 
 def abba(a, b) -> tuple[dict, dict]:
-    """Run a, b, b, a; each side's best wall time and the CPU time of that run."""
+    """Run a, b, b, a twice; each side's best wall time and the CPU time of that run (four runs
+    a side: this shared machine's speed varies by tens of percent from one minute to the next)."""
     runs = {"a": [], "b": []}
-    for side in "abba":
+    for side in "abba" * 2:
         runs[side].append(timed(a if side == "a" else b))
     best = {side: min(r, key=lambda x: x["wall_s"]) | {"runs": r} for side, r in runs.items()}
     return best["a"], best["b"]
@@ -203,7 +204,7 @@ def markdown(r: dict) -> str:
     lines = [
         "# Tokenizer benchmark", "",
         f"{r['machine']}, {s['encode']['cores']} cores, Python {r['python']}; load average at start {r['load_start']}.",
-        f"Best of A-B-B-A runs, wall time; CPU time of that run (all threads). Text: {s['text']}, "
+        f"Best of A-B-B-A-A-B-B-A runs, wall time; CPU time of that run (all threads). Text: {s['text']}, "
         f"{s['mb']} MB, {s['docs']} docs, vocab {s['vocab_size']}.", "",
         "| step | raw library | our stage | ratio |", "|---|---|---|---|",
         f"| training (s wall / CPU) | {t['raw_train_from_iterator']['wall_s']} / {t['raw_train_from_iterator']['cpu_s']} "
