@@ -219,7 +219,7 @@ def corpus_build(
         inputs = prepare_inputs(input, build_dir / "input")
         input_records = manifest.input_records(inputs)
         stage_flows = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow, "tokenizer": tokenizer_flow}
-        result = manifest.record(build_dir, input, input_records, cfg, workers)
+        result = manifest.record(build_dir, input, input_records, cfg, workers, str(out))
         with worker_pool(workers, cfg.dask_address) as slots:
             runner = ThreadPoolTaskRunner(max_workers=slots)
             for stage in wanted:
@@ -231,6 +231,6 @@ def corpus_build(
                     report_flow(build_dir)
                 # After every stage, so that an interrupted build still has a current manifest
                 # (and, at a URL, loses at most the stage in flight).
-                result = manifest.record(build_dir, input, input_records, cfg, workers)
+                result = manifest.record(build_dir, input, input_records, cfg, workers, str(out))
                 remote.push(out, build_dir)
     return result

@@ -74,9 +74,11 @@ def input_records(inputs: list[InputShard]) -> list[dict]:
 STAGE_FOLDERS = {"quality": "quality", "dedup": "dedup", "privacy": "privacy", "tokenizer": "tokens", "pretrain": "model"}
 
 
-def record(build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfig, workers: int) -> dict:
+def record(build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfig, workers: int,
+           out: str | None = None) -> dict:
     """Write manifest.json from the finished stages' summaries; fail the build if a stage lost
-    documents (in != kept + removed)."""
+    documents (in != kept + removed). `out`: where the build is published when that is not
+    `build_dir` (a URL, whose local working copy `build_dir` is)."""
     stages = {}
     for stage, folder in STAGE_FOLDERS.items():
         if (summary := stage_summary(build_dir, folder)) is not None:
@@ -86,6 +88,7 @@ def record(build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfi
     data = {
         "corpus_version": found["corpus"],
         "build_dir": str(build_dir.resolve()),
+        "out": out or str(build_dir.resolve()),
         "input": input_spec,
         "workers": workers,
         "versions": found,

@@ -275,8 +275,10 @@ def _run_html(stats: dict[str, Any], _fig: Figures) -> str:
     if run["config"]:
         config = yaml.safe_dump(run["config"], sort_keys=False, allow_unicode=True)
     return "".join([
-        _facts([("input", run["input"]), ("build directory", run["build_dir"]),
-                ("corpus version", run["corpus_version"]), ("workers", run["workers"])]),
+        _facts([("input", run["input"])]
+               + ([("published at", run["out"])] if run["out"] != run["build_dir"] else [])  # a URL
+               + [("build directory", run["build_dir"]), ("corpus version", run["corpus_version"]),
+                  ("workers", run["workers"])]),
         cons_html,
         f"<h3>Input shards ({len(shards):,})</h3>",
         f"<details{' open' if len(shards) <= 20 else ''}><summary>paths and SHA-256 fingerprints</summary>"

@@ -208,6 +208,7 @@ def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
                         "shards_skipped": sum(bool(s.get("skipped")) for s in shards) if shards else None,
                         "docs_per_s": _share(section.get("docs_in"), section.get("seconds"))})
     return {"corpus_version": manifest.get("corpus_version"), "build_dir": manifest.get("build_dir"),
+            "out": manifest.get("out", manifest.get("build_dir")),
             "input": manifest.get("input"), "workers": manifest.get("workers"),
             "input_shards": manifest.get("input_shards", []), "timings": timings,
             "versions": manifest.get("versions", {}), "conservation": manifest.get("conservation"),

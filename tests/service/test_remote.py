@@ -155,6 +155,7 @@ def test_memory_url_build_matches_the_local_build_and_a_fresh_machine_resumes_it
         rerun = corpus_build(str(small_input), memory_url, config, STAGES, 2)
     assert all(shard["skipped"] for shard in rerun["stages"]["dedup"]["shards"])
     assert all(shard["skipped"] for shard in rerun["stages"]["tokenizer"]["shards"])
+    assert rerun["out"] == memory_url and rerun["build_dir"] == str(remote.working_dir(memory_url))
     assert output_digests(remote.working_dir(memory_url)) == digests
     sent = memory_files(memory_url)
     assert {name: sent.get(name) for name in digests} == {
