@@ -37,12 +37,14 @@ from pipeline.dedup.exact import normalise
 
 LINE_HASH = pa.list_(pa.uint64())
 SPAN_SENTENCES = 3
+_SPACED_ENDS = ".!?…؟۔।॥"  # end a sentence when whitespace follows (after closing quotes)
+_CJK_ENDS = "。！？"  # end a sentence wherever they stand
 _SENTENCE = re.compile(
-    r"\S.*?(?:[.!?…؟۔।॥]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’）)]*|$)", re.DOTALL
+    rf"\S.*?(?:[{_SPACED_ENDS}]+[\"'”’»)\]]*(?=\s)|[{_CJK_ENDS}]+[」』”’）)]*|$)", re.DOTALL
 )
 # Every sentence but a line's last ends in one of these, so a line with fewer than
 # SPAN_SENTENCES - 1 of them has no span: most lines of verse, dialogue, lists and headings.
-_SENTENCE_END = re.compile(r"[.!?…؟۔।॥。！？]")
+_SENTENCE_END = re.compile(f"[{_SPACED_ENDS}{_CJK_ENDS}]")
 
 
 def line_hash(line: str, min_chars: int = 1) -> int | None:
