@@ -171,10 +171,10 @@ def print_summary(result: dict, work: Path, out: str) -> None:
             f"[bold]{p['final_val_loss']:.3f}[/] nats/token = [bold]{p['final_val_bpb']:.3f}[/] bits/byte "
             f"after {p['steps']:,} steps ({p['tokens_per_s']:,.0f} tokens/s)"
         )
-    where = f"{out.rstrip('/')}/" if remote.is_remote(out) else f"{work}/"
     if (work / "report" / "report.html").exists():
-        console.print(f"report: {where}report/report.html")
-    console.print(f"manifest: {where}manifest.json  conservation: {'ok' if result['conservation']['ok'] else 'FAILED'}")
+        console.print(f"report: {remote.published(out, work, 'report/report.html')}")
+    conservation = "ok" if result["conservation"]["ok"] else "FAILED"
+    console.print(f"manifest: {remote.published(out, work, 'manifest.json')}  conservation: {conservation}")
     if remote.is_remote(out):
         console.print(f"local working copy: {work}")
 
@@ -198,7 +198,7 @@ def report(
         fail(str(exc), 2)
     except BuildError as exc:
         fail(str(exc), 1)
-    where = f"{build_dir.rstrip('/')}/report/{path.name}" if remote.is_remote(build_dir) else path
+    where = remote.published(build_dir, work, path.relative_to(work).as_posix())
     console.print(f"report: {where} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

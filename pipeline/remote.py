@@ -54,6 +54,11 @@ def working_dir(out: str | Path) -> Path:
     return cache_root() / "builds" / f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
+def published(out: str | Path, local: Path, rel: str) -> str:
+    """Where a build file is for the user: at the URL when the build is remote, else on disk."""
+    return f"{str(out).rstrip('/')}/{rel}" if is_remote(out) else str(local / rel)
+
+
 def is_remote(out: str | Path) -> bool:
     """A URL of a store other than the local disk (`file://` is a local path)."""
     return storage.is_url(out) and not storage.is_local(storage.open_url(str(out))[0])
