@@ -28,9 +28,13 @@ def encoded(trained, corpus_shard, tok_cfg, tmp_path_factory) -> tuple[Path, dic
 
 
 def test_each_split_reads_back_as_the_direct_encoding_of_its_documents(encoded, trained, corpus_shard, tok_cfg):
+    """Direct: the library as loaded plainly, with its default BPE cache and the offset-tracking
+    `encode_batch`, so the stage's faster path (no offsets, a larger cache) must give the same ids."""
     out, _ = encoded
     table = pq.read_table(corpus_shard)
-    direct = encode(load_tokenizer(trained[0]), table["text"].to_pylist())
+    plain = Tokenizer.from_file(str(trained[0]))
+    plain.encode_special_tokens = True
+    direct = [e.ids for e in plain.encode_batch(table["text"].to_pylist(), add_special_tokens=False)]
     for split, want_val in (("train", False), ("val", True)):
         in_split = [is_val(i, SEED, tok_cfg.val_fraction) == want_val for i in table["id"].to_pylist()]
         docs = [ids for ids, keep in zip(direct, in_split) if keep]
