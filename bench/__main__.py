@@ -17,6 +17,6 @@ if __name__ == "__main__":
     print(json.dumps(dedup_scale.main(), indent=2))  # ~5-8 min: 100k and 300k generated documents
     print(json.dumps(privacy_speed.main(), indent=2))  # ~3-5 min: naive presidio is the slow side
     print(json.dumps(langid_accuracy.main(), indent=2))  # ~5-7 min: four variants over 16.7k texts
-    print(tokenizer_bench.markdown(tokenizer_bench.main()))  # ~10 min: A-B-B-A vs the raw library
+    print(tokenizer_bench.markdown(tokenizer_bench.main()))  # ~6 min: A-B-..-B-A cycles vs the raw library
     quality_vs_datatrove.main()  # ~5-8 min: datatrove's chain six times + two quality builds
     pretrain_shakespeare.main()  # ~25 min: a CPU-time sweep, a 70 s and a 10 min training run
