@@ -161,7 +161,7 @@ def encoding_speed(tmp: Path, shards: list[Path], texts: list[str], mb: float, c
     jobs = [(p, tok_path, tmp / "tokens", cfg) for p in shards]
     pools: list[ProcessPoolExecutor] = []
 
-    def fresh_pool(side: str) -> None:
+    def before_run(side: str) -> None:
         """Before each run: empty BPE caches everywhere; new worker processes for the stage."""
         plain.model._clear_cache()
         ours.model._clear_cache()
@@ -179,7 +179,7 @@ def encoding_speed(tmp: Path, shards: list[Path], texts: list[str], mb: float, c
         "stage_one_process": lambda: [encode_shard(p, tok_path, tmp / "tokens", p.stem, cfg, 1337) for p in shards],
     }
     try:
-        sums = interleaved(sides, fresh_pool)
+        sums = interleaved(sides, before_run)
     finally:
         for pool in pools:
             pool.shutdown()
