@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -49,6 +50,30 @@ def output_digests(build_dir: Path) -> dict[str, str]:
     ]
     return {str(p.relative_to(build_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
             if not p.is_relative_to(build_dir / "input")}
+
+
+# sha256 of the product outputs (stage shards, token shards, tokenizer) of the build above, as
+# recorded before the stage-contract refactor: a change of layout or plumbing must not change a
+# byte. A change that means to alter outputs (a new rule, a fixed recognizer) records them anew
+# with CORPUS_RECORD_DIGESTS=1 and says why in its commit.
+GOLDEN = Path(__file__).with_name("golden") / "build_digests.json"
+
+
+def product_digests(build_dir: Path) -> dict[str, str]:
+    """The documents, token shards and tokenizer a user takes away; internal artifacts excluded."""
+    return {path: digest for path, digest in output_digests(build_dir).items()
+            if not any(part.startswith("_") for part in Path(path).parts)}
+
+
+def test_outputs_are_byte_identical_to_the_recorded_build(built):
+    build_dir, _ = built
+    digests = product_digests(build_dir)
+    if os.environ.get("CORPUS_RECORD_DIGESTS"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+    expected = json.loads(GOLDEN.read_text())
+    changed = sorted(path for path in expected.keys() | digests.keys() if expected.get(path) != digests.get(path))
+    assert not changed, f"{len(changed)} outputs differ from {GOLDEN.name}, first: {changed[:5]}"
 
 
 def test_every_stage_conserves_documents(built):
