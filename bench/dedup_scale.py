@@ -9,7 +9,7 @@ word replaced, or one window appended: Jaccard of character 7-grams ~0.94 and ~0
 appended copies fall below 0.8). 2% carry one of 20 footer lines.
 
 Per size, as the flow runs it (without Prefect): the `dedup_signatures` jobs over shards of 10k
-documents in a 2-process pool, then `steps.dedup_decisions` (band keys grouped per band,
+documents in a 2-process pool, then the dedup stage's clustering step (band keys grouped per band,
 candidates verified, union-find, boilerplate lines) in a fresh process of its own, so its peak
 RSS (`ru_maxrss`) is the global step's alone; bytes per document = (peak RSS - RSS after imports)
 / documents. Containment is off (`containment: false`; the default skips it above 200k
@@ -101,15 +101,14 @@ def generate(n: int, out: Path, seed: int = 0) -> dict:
     return planted
 
 
-def global_step(build_dir: Path, jobs: list, config: dict, result: multiprocessing.Queue) -> None:
-    """In a fresh process: steps.dedup_decisions, with its wall and CPU time and peak RSS."""
-    from pipeline import steps
-    from pipeline.config import BuildConfig
-    from pipeline.dedup import minhash  # noqa: F401  (imports counted in the base RSS)
+def global_step(ctx, result: multiprocessing.Queue) -> None:
+    """In a fresh process: the dedup clustering step, with its wall and CPU time and peak RSS."""
+    from pipeline.dedup import minhash, stage  # noqa: F401  (imports counted in the base RSS)
 
     base = rss_bytes()
     wall, cpu = time.perf_counter(), time.process_time()
-    path, record = steps.dedup_decisions(build_dir, jobs, BuildConfig.model_validate(config))
+    record = stage.cluster(ctx)
+    path = ctx.build_dir / record["artifact"]
     result.put({
         "wall_s": time.perf_counter() - wall,
         "cpu_s": time.process_time() - cpu,
@@ -131,6 +130,7 @@ def run_size(n: int, work: Path) -> dict:
     from pipeline import steps
     from pipeline.config import BuildConfig
     from pipeline.jobs import run_job
+    from pipeline.stages import registry
 
     start = time.perf_counter()
     planted = generate(n, work / "input")
@@ -138,19 +138,21 @@ def run_size(n: int, work: Path) -> dict:
     config = {"dedup": {"containment": False}}
     cfg = BuildConfig.model_validate(config)
     sources = [(p.stem, p) for p in sorted((work / "input").glob("part-*.parquet"))]
-    jobs = steps.shard_jobs("dedup_signatures", "dedup", sources, work / "build" / "dedup", cfg)
+    dedup = registry.get("dedup")
+    ctx = steps.build_context(work / "build", dedup, sources, cfg)
+    jobs = steps.shard_jobs(dedup, dedup.steps[0], ctx)
 
     context = multiprocessing.get_context("spawn")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
-        list(pool.map(run_job, jobs))
+        ctx.records[dedup.steps[0].name] = list(pool.map(run_job, jobs))
     signatures_wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     signatures_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
     queue = context.Queue()
-    process = context.Process(target=global_step, args=(work / "build", jobs, config, queue))
+    process = context.Process(target=global_step, args=(ctx, queue))
     process.start()
     decided = queue.get()
     process.join()
@@ -165,9 +167,9 @@ def run_size(n: int, work: Path) -> dict:
     # A removed document must belong with what it is a duplicate of: the same original's id prefix.
     wrongly_removed = sum(1 for i, of in pairs if i[:8] != of[:8])
     counts = pc.value_counts(removed.column("reason"))
-    band_bytes = sum(
-        pq.read_metadata(job.outputs()[0]).num_rows for job in jobs
-    ) * 8 * len([c for c in pq.read_schema(jobs[0].outputs()[0]).names if c.startswith("band_")])
+    signature_files = [ctx.folder / record["outputs"][0] for record in ctx.records[dedup.steps[0].name]]
+    band_bytes = sum(pq.read_metadata(f).num_rows for f in signature_files) * 8 * len(
+        [c for c in pq.read_schema(signature_files[0]).names if c.startswith("band_")])
     return {
         "documents": n,
         "shards": len(jobs),

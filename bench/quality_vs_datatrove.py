@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import QualityConfig
+from pipeline.stage import ShardContext
 from bench import RESULTS_DIR, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,11 +155,12 @@ def stage_speed(docs: list[dict]) -> dict:
 
     table = pa.table({"id": [d["id"] for d in docs], "text": [d["text"] for d in docs]})
     cfg = only(None)
+    ctx = ShardContext(cfg, stage="quality")
     # One untimed pass first: lingua loads each language's models on first use (~20 s here),
     # a once-per-process cost that the per-document figure should not carry.
-    run_shard(table, cfg)
+    run_shard(table, ctx)
     start = time.process_time()
-    run_shard(table, cfg)
+    run_shard(table, ctx)
     seconds = time.process_time() - start
     start = time.process_time()
     detect_languages(table.column("text").to_pylist(), Fallback.from_config(cfg.lingua))

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import BuildConfig
 from pipeline.jobs import text_bytes
+from pipeline.stage import ShardContext
 from bench import write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,8 +45,9 @@ def main() -> dict:
     table = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
     results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
 
-    quality(table.slice(0, 50), cfg.quality)  # load the language-ID model outside the timing
-    kept, seconds = timed(quality, table, cfg.quality)
+    quality_ctx, privacy_ctx = ShardContext(cfg.quality, stage="quality"), ShardContext(cfg.privacy, stage="privacy")
+    quality(table.slice(0, 50), quality_ctx)  # load the language-ID model outside the timing
+    kept, seconds = timed(quality, table, quality_ctx)
     results["quality"] = rate(table.num_rows, text_bytes(table), seconds)
 
     sigs, seconds = timed(signatures, kept.kept, cfg.dedup)
@@ -54,8 +56,8 @@ def main() -> dict:
     results["dedup_clustering"] = rate(kept.kept.num_rows, 0, seconds)
 
     sample = kept.kept.slice(0, 1000)
-    scrub(sample.slice(0, 10), cfg.privacy)  # load spaCy and presidio outside the timing
-    scrubbed, seconds = timed(scrub, sample, cfg.privacy)
+    scrub(sample.slice(0, 10), privacy_ctx)  # load spaCy and presidio outside the timing
+    scrubbed, seconds = timed(scrub, sample, privacy_ctx)
     results["privacy"] = rate(sample.num_rows, text_bytes(sample), seconds)
 
     with tempfile.TemporaryDirectory() as tmp:

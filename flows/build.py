@@ -1,8 +1,9 @@
-"""Prefect flows: `corpus_build` and one sub-flow per stage, mapping shard jobs over a process pool.
+"""Prefect flows: `corpus_build`, and one sub-flow per registered stage that runs its steps.
 
-Thin wrappers only: what a stage does lives in `pipeline/`. Per-shard work is a mapped Prefect
-task (visible in the UI) whose body hands the job to a process pool, or to a Dask cluster with
-`dask_address` (flows/cluster.py), so CPU-bound work uses every core while Prefect itself stays
+Thin wrappers only: what a stage does lives in `pipeline/`, what steps it has in its
+declaration (pipeline/stages.py). A shard step is a mapped Prefect task per shard (visible in the
+UI) whose body hands the job to the executors: a local process pool, or a Dask cluster with
+`dask_address` (flows/cluster.py). So CPU-bound work uses every core while Prefect itself stays
 in this one process (worker processes never talk to the API).
 """
 
@@ -14,10 +15,11 @@ import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from prefect import flow, task
+from prefect import Flow, flow, get_run_logger, task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
@@ -30,173 +32,145 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import progress
 from flows.cluster import dask_executor
 from pipeline import manifest, remote, steps
-from pipeline.config import STAGES, BuildConfig
+from pipeline.config import BuildConfig
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
-from pipeline.manifest import summarise_stage
 from pipeline.shards import InputShard, prepare_inputs, remove_stale_temporaries
+from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
+from pipeline.stages import registry
 
-_pool: Executor | None = None  # processes on this machine: global steps, and shard jobs without Dask
-_shard_pool: Executor | None = None  # where shard jobs run: _pool, or a Dask cluster (flows/cluster.py)
-_slots = 1  # how many shard jobs run at once
+
+@dataclass(frozen=True)
+class Executors:
+    """Where a build's work runs: build steps in a local worker process, shard jobs in `shards`
+    (the same local pool, or a Dask cluster), `slots` of them at a time."""
+
+    local: Executor
+    shards: Executor
+    slots: int
+
+    def run_shard(self, job: ShardJob) -> dict:
+        return self.shards.submit(run_job, job).result()
+
+    def run_step(self, fn: Callable[[BuildContext], dict], ctx: BuildContext) -> dict:
+        return self.local.submit(fn, ctx).result()
 
 
 @contextmanager
-def worker_pool(workers: int, dask_address: str = "") -> Iterator[int]:
+def executors(workers: int, dask_address: str = "") -> Iterator[Executors]:
     """Processes for CPU-bound work (`spawn`, so no worker inherits Prefect's threads), and the
-    Dask cluster for shard jobs when given its address; yields how many shard jobs run at once."""
-    global _pool, _shard_pool, _slots
+    Dask cluster for shard jobs when given its address."""
     context = multiprocessing.get_context("spawn")
-    try:
-        with ExitStack() as stack:
-            # With a cluster, only the global steps (one at a time) run here.
-            _pool = stack.enter_context(ProcessPoolExecutor(1 if dask_address else workers, context))
-            if dask_address:
-                _shard_pool, slots = stack.enter_context(dask_executor(dask_address))
+    with ExitStack() as stack:
+        # With a cluster, only the build steps (one at a time) run here.
+        local = stack.enter_context(ProcessPoolExecutor(1 if dask_address else workers, context))
+        if dask_address:
+            shards, slots = stack.enter_context(dask_executor(dask_address))
+        else:
+            shards, slots = local, workers
+        yield Executors(local, shards, slots)
+
+
+def map_shards(jobs: list[ShardJob], step: ShardStep, pool: Executors) -> list[dict]:
+    """One Prefect task per shard job, `pool.slots` at a time, each handing its job to the pool."""
+
+    # The pool is bound here, not passed as a task parameter: Prefect records parameters
+    # (deep-copying dataclasses), and a copied process pool closes the real one's pipes when it
+    # is collected.
+    @task(name="shard", task_run_name="{job.step.name}-{job.context.shard}", cache_policy=NONE)
+    def shard_task(job: ShardJob) -> dict:
+        record = pool.run_shard(job)
+        progress.hook.advance(job.step.name)
+        return record
+
+    progress.hook.start(step.name, len(jobs), "shards", step.label or step.name)
+    records = [future.result() for future in shard_task.map(jobs)]
+    return sorted(records, key=lambda r: r["name"])
+
+
+def step_progress(step: BuildStep) -> Callable[[int, int], None]:
+    """The progress bar and, in the Prefect UI, a progress artifact (updated at each percent,
+    an API call each) of a long step running in this process."""
+    artifact = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal artifact
+        progress.hook.advance(step.name, completed=done, total=total)
+        if artifact is None:
+            artifact = create_progress_artifact(0.0, key=f"{step.name.replace('_', '-')}-progress",
+                                                description=f"{step.label or step.name}: progress")
+        if done % max(1, total // 100) == 0 or done == total:
+            update_progress_artifact(artifact, 100.0 * done / total)
+
+    return on_progress
+
+
+def run_stage(stage: Stage, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig,
+              pool: Executors) -> dict | None:
+    """Every step of one stage in order, then its summary (read by later stages and the manifest)."""
+    start = time.perf_counter()
+    ctx = steps.build_context(build_dir, stage, steps.stage_sources(build_dir, stage, inputs), cfg)
+    for step in stage.steps:
+        if isinstance(step, ShardStep):
+            jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1)
+            ctx.records[step.name] = map_shards(jobs, step, pool)
+            progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
+        elif step.when(ctx.config):
+            progress.hook.start(step.name, 1, step.unit, step.label or step.name)
+            if step.isolated:
+                record = pool.run_step(step.run, ctx)
             else:
-                _shard_pool, slots = _pool, workers
-            _slots = slots
-            yield slots
-    finally:
-        _pool = _shard_pool = None
-        _slots = 1
-
-
-def in_pool(fn, *args, shard_job: bool = False) -> Any:
-    """Run `fn` in a worker process: a shard job wherever shard jobs go, a global step here."""
-    pool = _shard_pool if shard_job else _pool
-    if pool is None:
-        raise RuntimeError("corpus flows need a worker pool: call them from corpus_build")
-    return pool.submit(fn, *args).result()
-
-
-@task(name="shard", task_run_name="{job.kind}-{job.name}", cache_policy=NONE)
-def shard_task(job: ShardJob) -> dict:
-    record = in_pool(run_job, job, shard_job=True)
-    progress.hook.advance(job.kind)
-    return record
-
-
-def map_shards(jobs: list[ShardJob], label: str) -> list[dict]:
-    progress.hook.start(jobs[0].kind if jobs else label, len(jobs), "shards")
-    futures = shard_task.map(jobs)
-    return [future.result() for future in futures]
-
-
-def _filter_stage(
-    stage: str, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig,
-    aux: tuple[Path, str] | None = None, start: float | None = None,
-) -> dict:
-    """Map the stage's shard jobs (kept + removed/ per shard), then write its summary."""
-    start = start or time.perf_counter()
-    sources = steps.stage_sources(build_dir, stage, inputs)
-    jobs = steps.shard_jobs(stage, stage, sources, build_dir / stage, cfg, aux)
-    records = map_shards(jobs, stage)
-    summary = summarise_stage(records, time.perf_counter() - start, cfg.section_hash(stage))
-    steps.write_stage_summary(build_dir, stage, summary)
-    progress.hook.finish(stage, f"{summary['docs_kept']:,} of {summary['docs_in']:,} docs kept")
+                ctx.on_progress = step_progress(step)
+                record = step.run(ctx)
+                ctx.on_progress = None
+            ctx.artifacts[step.name] = record
+            progress.hook.finish(step.name, record.get("note", ""))
+    summary = manifest.summarise(stage, ctx)
+    if summary is not None:
+        summary |= {"status": "done", "seconds": round(time.perf_counter() - start, 3),
+                    "config_hash": ctx.config_hash, "build_steps": ctx.artifacts}
+        steps.write_summary(build_dir, stage, summary)
     return summary
 
 
-@flow(name="quality")
-def quality_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
-    """Language ID, keyword, heuristic and perplexity filters, per shard (the perplexity
-    reference model is trained once first)."""
-    if not cfg.quality.perplexity.enabled:
-        return _filter_stage("quality", build_dir, inputs, cfg)
-    start = time.perf_counter()
-    reference_path, reference = in_pool(steps.train_reference_lm, build_dir, cfg)
-    return _filter_stage("quality", build_dir, inputs, cfg, (reference_path, reference["fingerprint"]), start)
+def _shard_note(records: list[dict]) -> str:
+    if records and "docs_kept" in records[0]:
+        return f"{sum(r['docs_kept'] for r in records):,} of {sum(r['docs_in'] for r in records):,} docs kept"
+    skipped = sum(bool(r.get("skipped")) for r in records)
+    return f"{skipped} resumed" if skipped else ""
 
 
-@flow(name="dedup")
-def dedup_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
-    """Exact + MinHash-LSH near-duplicate removal across all shards: signatures per shard,
-    one global clustering over ids and hashes, then decisions applied per shard."""
-    start = time.perf_counter()
-    sources = steps.stage_sources(build_dir, "dedup", inputs)
-    signature_jobs = steps.shard_jobs("dedup_signatures", "dedup", sources, build_dir / "dedup", cfg)
-    map_shards(signature_jobs, "dedup_signatures")
-    progress.hook.finish("dedup_signatures")
-    progress.hook.start("dedup_clusters", 1, "step")
-    decisions_path, decisions = in_pool(steps.dedup_decisions, build_dir, signature_jobs, cfg)
-    note = f"; containment {decisions['containment']}" if "containment" in decisions else ""
-    progress.hook.finish("dedup_clusters", f"{decisions['documents']:,} docs clustered{note}")
-    return _filter_stage("dedup", build_dir, inputs, cfg, (decisions_path, decisions["fingerprint"]), start)
+def stage_flow(stage: Stage, pool: Executors) -> Flow:
+    """The stage as a Prefect sub-flow of its own name, mapping shard tasks `pool.slots` at a time
+    (the stage and the pool are bound, not parameters: see map_shards)."""
+
+    def run(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict | None:
+        return run_stage(stage, build_dir, inputs, cfg, pool)
+
+    return Flow(run, name=stage.name, description=stage.description, validate_parameters=False,
+                task_runner=ThreadPoolTaskRunner(max_workers=pool.slots))
 
 
-@flow(name="privacy")
-def privacy_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
-    """presidio PII detection; every hit replaced by a typed placeholder such as <EMAIL_ADDRESS>."""
-    return _filter_stage("privacy", build_dir, inputs, cfg)
+def log_stage(stage: Stage, summary: dict) -> None:
+    """The stage's counts, top removal reasons and time, in the run's log."""
+    counts = ", ".join(f"{k} {v}" for k, v in manifest.headline(stage, summary).items() if v)
+    reasons = sorted(summary.get("reasons", {}).items(), key=lambda kv: -kv[1])[:5]
+    top = f"; top reasons: {', '.join(f'{r} {n:,}' for r, n in reasons)}" if reasons else ""
+    get_run_logger().info("%s: %s%s (%.1f s)", stage.name, counts, top, summary["seconds"])
 
 
-@flow(name="tokenizer")
-def tokenizer_flow(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict:
-    """Byte-level BPE trained on the cleaned text, then every shard encoded to token shards."""
-    from pipeline.tokenizer.stats import summarize as tokenizer_stats
+def publish_artifacts(build_dir: Path, result: dict) -> None:
+    """On the parent run, whatever stages ran: the funnel as a table and, once the report is
+    written, its headline numbers."""
+    from pipeline.stats.report import funnel, funnel_table, markdown_summary
 
-    start = time.perf_counter()
-    sources = steps.stage_sources(build_dir, "tokenizer", inputs)
-    progress.hook.start("tokenizer_train", 1, "step")
-    tokenizer_path, trained = in_pool(steps.train_tokenizer, build_dir, sources, cfg)
-    progress.hook.finish("tokenizer_train", f"vocab {trained['vocab_size']:,}")
-    jobs = steps.shard_jobs("encode", "tokenizer", sources, build_dir / "tokens", cfg,
-                            aux=(tokenizer_path, trained["fingerprint"]), shares_cores=_slots > 1)
-    records = sorted(map_shards(jobs, "encode"), key=lambda r: r["name"])
-    totals = {
-        key: sum(r[key] for r in records)
-        for key in ("train_docs", "val_docs", "train_tokens", "val_tokens", "train_bytes", "val_bytes")
-    }
-    summary = totals | {
-        "status": "done",
-        "seconds": round(time.perf_counter() - start, 3),
-        "config_hash": cfg.section_hash("tokenizer"),
-        "vocab_size": trained["vocab_size"],
-        "train_seconds": trained["seconds"],
-        "stats": tokenizer_stats(records, tokenizer_path, build_dir / "tokens"),
-        "shards": records,
-    }
-    steps.write_stage_summary(build_dir, "tokens", summary)
-    progress.hook.finish("encode", f"{totals['train_tokens'] + totals['val_tokens']:,} tokens")
-    return summary
-
-
-@flow(name="pretrain")
-def pretrain_flow(build_dir: Path, cfg: BuildConfig) -> dict:
-    """A compact GPT trained on the token shards for a step and wall-clock budget."""
-    max_steps = cfg.pretrain.max_steps
-    progress.hook.start("pretrain", max_steps, "steps")
-    # The Prefect UI's progress bar, updated at each percent (an API call each).
-    artifact = create_progress_artifact(0.0, key="pretrain-progress", description=f"pretraining steps of {build_dir}")
-    every = max(1, max_steps // 100)
-
-    def on_progress(p: dict) -> None:
-        progress.hook.advance("pretrain", completed=p["step"])
-        if p["step"] % every == 0:
-            update_progress_artifact(artifact, 100.0 * p["step"] / max_steps)
-
-    record = steps.pretrain(build_dir, cfg, on_progress)
-    summary = record | {"status": "done"}
-    steps.write_stage_summary(build_dir, "model", summary)
-    progress.hook.finish("pretrain", f"val loss {summary['final_val_loss']:.3f}")
-    return summary
-
-
-@flow(name="report")
-def report_flow(build_dir: Path) -> str:
-    """The corpus statistics report: report/report.html + report/stats.json."""
-    from pipeline.stats.report import funnel_table, markdown_summary, write_report
-
-    progress.hook.start("report", 1, "step")
-    path = write_report(build_dir)
-    stats = json.loads((path.parent / "stats.json").read_text())
-    create_markdown_artifact(markdown=markdown_summary(stats), key="corpus-build-report",
-                             description=f"Statistics of {build_dir} (full report: {path})")
-    create_table_artifact(table=funnel_table(stats), key="corpus-build-funnel",
+    create_table_artifact(table=funnel_table(funnel(result)), key="corpus-build-funnel",
                           description="Documents, bytes and tokens left after each stage, with the share removed")
-    progress.hook.finish("report", str(path))
-    return str(path)
+    stats_path = build_dir / "report" / "stats.json"
+    if stats_path.exists():
+        stats = json.loads(stats_path.read_text())
+        create_markdown_artifact(markdown=markdown_summary(stats), key="corpus-build-report",
+                                 description=f"Statistics of {build_dir} (full report: {build_dir / 'report' / 'report.html'})")
 
 
 @flow(name="corpus_build")
@@ -207,10 +181,12 @@ def corpus_build(
     stages: list[str] | None = None,
     workers: int = 0,
 ) -> dict:
-    """Build a corpus: quality -> dedup -> privacy -> tokenizer -> pretrain -> report."""
+    """Build a corpus: every registered stage in order (quality -> dedup -> privacy ->
+    tokenizer -> pretrain -> report by default), or the `stages` named."""
     cfg = BuildConfig.model_validate(config or {})
     workers = workers or cfg.workers or os.cpu_count() or 1
-    wanted = [s for s in STAGES if s in (stages or STAGES) and getattr(cfg, s).enabled]
+    named = {registry.get(name).name for name in stages or registry.names()}  # unknown names fail here
+    wanted = [stage for stage in registry if stage.name in named and cfg.section(stage.name).enabled]
     build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
     with build_lock(build_dir):
@@ -218,19 +194,15 @@ def corpus_build(
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
         inputs = prepare_inputs(input, build_dir / "input")
         input_records = manifest.input_records(inputs)
-        stage_flows = {"quality": quality_flow, "dedup": dedup_flow, "privacy": privacy_flow, "tokenizer": tokenizer_flow}
         result = manifest.record(build_dir, input, input_records, cfg, workers, str(out))
-        with worker_pool(workers, cfg.dask_address) as slots:
-            runner = ThreadPoolTaskRunner(max_workers=slots)
+        with executors(workers, cfg.dask_address) as pool:
             for stage in wanted:
-                if stage in stage_flows:
-                    stage_flows[stage].with_options(task_runner=runner)(build_dir, inputs, cfg)
-                elif stage == "pretrain":
-                    pretrain_flow(build_dir, cfg)
-                else:  # the report reads the manifest as it stands after the other stages
-                    report_flow(build_dir)
+                summary = stage_flow(stage, pool)(build_dir, inputs, cfg)
                 # After every stage, so that an interrupted build still has a current manifest
                 # (and, at a URL, loses at most the stage in flight).
                 result = manifest.record(build_dir, input, input_records, cfg, workers, str(out))
                 remote.push(out, build_dir)
+                if summary is not None:
+                    log_stage(stage, summary)
+        publish_artifacts(build_dir, result)
     return result

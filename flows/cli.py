@@ -18,25 +18,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline import remote
-from pipeline.config import STAGES, load_config
+from pipeline import manifest
+from pipeline.config import load_config
 from pipeline.errors import BuildError, InputError
 from pipeline.lock import build_lock
 from pipeline.shards import prepare_inputs
+from pipeline.stages import registry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()  # results: summary tables, inspect output
 err_console = Console(stderr=True)  # progress bars and errors
-STAGE_LABELS = {
-    "quality": "quality filter",
-    "dedup_signatures": "dedup: MinHash signatures",
-    "dedup_clusters": "dedup: clustering",
-    "dedup": "dedup: apply",
-    "privacy": "privacy scrub",
-    "tokenizer_train": "tokenizer: train BPE",
-    "encode": "tokenizer: encode shards",
-    "pretrain": "pretrain GPT",
-    "report": "report",
-}
 
 
 class RichProgress:
@@ -46,21 +37,20 @@ class RichProgress:
         self.progress = progress
         self.tasks: dict[str, int] = {}
 
-    def start(self, stage: str, total: int, unit: str) -> None:
-        label = STAGE_LABELS.get(stage, stage)
-        self.tasks[stage] = self.progress.add_task(label, total=total, unit=unit, note="")
+    def start(self, key: str, total: int, unit: str, label: str) -> None:
+        self.tasks[key] = self.progress.add_task(label, total=total, unit=unit, note="")
 
-    def advance(self, stage: str, amount: int = 1, completed: int | None = None) -> None:
-        if stage in self.tasks:
+    def advance(self, key: str, amount: int = 1, completed: int | None = None, total: int | None = None) -> None:
+        if key in self.tasks:
             if completed is None:
-                self.progress.advance(self.tasks[stage], amount)
+                self.progress.advance(self.tasks[key], amount)
             else:
-                self.progress.update(self.tasks[stage], completed=completed)
+                self.progress.update(self.tasks[key], completed=completed, total=total)
 
-    def finish(self, stage: str, note: str = "") -> None:
-        if stage in self.tasks:
-            task = self.progress.tasks[self.tasks[stage]]
-            self.progress.update(self.tasks[stage], completed=task.total, note=note)
+    def finish(self, key: str, note: str = "") -> None:
+        if key in self.tasks:
+            task = self.progress.tasks[self.tasks[key]]
+            self.progress.update(self.tasks[key], completed=task.total, note=note)
 
 
 def fail(message: str, code: int) -> None:
@@ -70,11 +60,11 @@ def fail(message: str, code: int) -> None:
 
 def parse_stages(stages: str | None) -> list[str]:
     if not stages:
-        return list(STAGES)
+        return registry.names()
     wanted = [s.strip() for s in stages.split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in STAGES]
+    unknown = [s for s in wanted if s not in registry.names()]
     if unknown:
-        fail(f"--stages: unknown stage {unknown[0]!r}; choose from {','.join(STAGES)}.", 2)
+        fail(f"--stages: unknown stage {unknown[0]!r}; choose from {','.join(registry.names())}.", 2)
     return wanted
 
 
@@ -83,21 +73,24 @@ def build(
     input: str = typer.Option(..., "--input", "-i", help="Folder, glob or file of Parquet/JSONL shards."),
     out: str = typer.Option(..., "--out", "-o", help="Build directory or fsspec URL, e.g. s3://bucket/builds/x (created; reruns resume it)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (README: Config reference)."),
-    stages: Optional[str] = typer.Option(None, help=f"Comma-separated subset of {','.join(STAGES)}."),
+    stages: Optional[str] = typer.Option(None, help=f"Comma-separated subset of {','.join(registry.names())}."),
     workers: int = typer.Option(0, help="Worker processes for per-shard work (0: all cores)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),
     resume: bool = typer.Option(False, "--resume", help="Continue pretraining from model/ckpt.pt (pretrain.resume)."),
     dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Run per-shard work on this Dask scheduler (tcp://HOST:PORT)."),
 ) -> None:
     """Run a corpus build on the embedded Prefect API (or PREFECT_API_URL when set)."""
-    wanted = parse_stages(stages)
     set_ = [*set_, "pretrain.resume=true"] if resume else set_
     set_ = [*set_, f"dask_address={dask_address}"] if dask_address else set_
+    try:
+        cfg = load_config(config, set_)  # imports its plugins, whose stages --stages may name
+    except InputError as exc:
+        fail(str(exc), 2)
+    wanted = parse_stages(stages)
     with ExitStack() as held:
         try:
             work = remote.working_dir(out)  # --out itself, or the local working copy of a URL
             held.enter_context(build_lock(work))  # before anything is written into --out
-            cfg = load_config(config, set_)
             prepare_inputs(input, work / "input")  # fail fast, before any server starts
             remote.pull(out, work)  # a bucket that is missing or refuses us, too
         except InputError as exc:
@@ -132,45 +125,29 @@ def build(
 
 
 def print_summary(result: dict, work: Path, out: str) -> None:
-    stages = result["stages"]
+    """The stages that ran, each in its declared headline columns, then removals by reason."""
+    ran = [(stage, result["stages"][stage.name]) for stage in registry if stage.name in result["stages"]]
+    rows = [(stage.name, manifest.headline(stage, summary), summary) for stage, summary in ran]
+    columns = list(dict.fromkeys(key for _, headline, _ in rows for key in headline if key != "detail"))
     table = Table(title="corpus build summary", title_justify="left")
-    for column in ("stage", "docs in", "docs out", "removed", "MB in", "MB out", "seconds"):
+    for column in ("stage", *columns, "seconds"):
         table.add_column(column, justify="left" if column == "stage" else "right")
-    for stage in ("quality", "dedup", "privacy"):
-        if stage in stages:
-            s = stages[stage]
-            table.add_row(
-                stage, f"{s['docs_in']:,}", f"{s['docs_kept']:,}", f"{s['docs_removed']:,}",
-                f"{s['bytes_in'] / 1e6:.2f}", f"{s['bytes_kept'] / 1e6:.2f}", f"{s['seconds']:.1f}",
-            )
-    if "tokenizer" in stages:
-        t = stages["tokenizer"]
-        tokens = t["train_tokens"] + t["val_tokens"]
-        table.add_row(
-            "tokenizer", f"{t['train_docs'] + t['val_docs']:,}", f"{tokens:,} tok", "",
-            f"{(t['train_bytes'] + t['val_bytes']) / 1e6:.2f}", "", f"{t['seconds']:.1f}",
-        )
-    if "pretrain" in stages:
-        p = stages["pretrain"]
-        table.add_row("pretrain", f"{p['tokens_seen']:,} tok", f"{p['steps']:,} steps", "", "", "", f"{p['seconds']:.1f}")
+    for name, headline, summary in rows:
+        table.add_row(name, *(headline.get(column, "") for column in columns), f"{summary['seconds']:.1f}")
     console.print(table)
 
     reasons = Table(title="removals by reason", title_justify="left")
     reasons.add_column("stage")
     reasons.add_column("reason")
     reasons.add_column("documents", justify="right")
-    for stage in ("quality", "dedup", "privacy"):
-        for reason, count in stages.get(stage, {}).get("reasons", {}).items():
-            reasons.add_row(stage, reason, f"{count:,}")
+    for name, _, summary in rows:
+        for reason, count in summary.get("reasons", {}).items():
+            reasons.add_row(name, reason, f"{count:,}")
     if reasons.row_count:
         console.print(reasons)
-    if "pretrain" in stages:
-        p = stages["pretrain"]
-        console.print(
-            f"model: {p['params']:,} parameters, validation loss {p['initial_val_loss']:.3f} -> "
-            f"[bold]{p['final_val_loss']:.3f}[/] nats/token = [bold]{p['final_val_bpb']:.3f}[/] bits/byte "
-            f"after {p['steps']:,} steps ({p['tokens_per_s']:,.0f} tokens/s)"
-        )
+    for _, headline, _ in rows:
+        if headline.get("detail"):
+            console.print(headline["detail"])
     if (work / "report" / "report.html").exists():
         console.print(f"report: {remote.published(out, work, 'report/report.html')}")
     conservation = "ok" if result["conservation"]["ok"] else "FAILED"

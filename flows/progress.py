@@ -1,4 +1,8 @@
-"""Progress reporting hook: the CLI installs a rich display; flows run headless without one."""
+"""Progress reporting hook: the CLI installs a rich display; flows run headless without one.
+
+Keys are step names (`quality`, `dedup_signatures`, `pretrain`, ...); `label` is what a person
+reads beside the bar (the step's label in its stage declaration).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,19 @@ from typing import Protocol
 
 
 class ProgressHook(Protocol):
-    def start(self, stage: str, total: int, unit: str) -> None: ...
-    def advance(self, stage: str, amount: int = 1, completed: int | None = None) -> None: ...
-    def finish(self, stage: str, note: str = "") -> None: ...
+    def start(self, key: str, total: int, unit: str, label: str) -> None: ...
+    def advance(self, key: str, amount: int = 1, completed: int | None = None, total: int | None = None) -> None: ...
+    def finish(self, key: str, note: str = "") -> None: ...
 
 
 class Silent:
-    def start(self, stage: str, total: int, unit: str) -> None:
+    def start(self, key: str, total: int, unit: str, label: str) -> None:
         pass
 
-    def advance(self, stage: str, amount: int = 1, completed: int | None = None) -> None:
+    def advance(self, key: str, amount: int = 1, completed: int | None = None, total: int | None = None) -> None:
         pass
 
-    def finish(self, stage: str, note: str = "") -> None:
+    def finish(self, key: str, note: str = "") -> None:
         pass
 
 

@@ -4,7 +4,7 @@ their runs by name.
 - `corpus-build`: the scheduled, incremental build (flows/scheduled.py) on `service.cron`, over
   `service.input` into `service.out`.
 - `build`: an ad-hoc `corpus_build`; pass `input` and `out` per run.
-- `quality`, `dedup`, `privacy`, `tokenizer`, `pretrain`, `report`: an ad-hoc `corpus_build` of
+- one per registered stage (`quality`, `dedup`, ..., `report`): an ad-hoc `corpus_build` of
   that one stage (it reads the nearest earlier stage's output already in `out`).
 
 Every deployment carries the served config as its `config` parameter. Runs execute in
@@ -22,14 +22,16 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 
 from flows.build import corpus_build
 from flows.scheduled import scheduled_build
-from pipeline.config import STAGES, BuildConfig
+from pipeline.config import BuildConfig
 from pipeline.errors import InputError
+from pipeline.stages import registry
 
 SCHEDULED = "corpus-build"
-# deployment name -> "flow/deployment", the name Prefect knows it by
-FULL_NAMES = {SCHEDULED: f"{scheduled_build.name}/{SCHEDULED}"} | {
-    name: f"{corpus_build.name}/{name}" for name in ("build", *STAGES)
-}
+def full_names() -> dict[str, str]:
+    """Deployment name -> "flow/deployment", the name Prefect knows it by."""
+    return {SCHEDULED: f"{scheduled_build.name}/{SCHEDULED}"} | {
+        name: f"{corpus_build.name}/{name}" for name in ("build", *registry.names())
+    }
 
 
 def deployments(cfg: BuildConfig) -> list[RunnerDeployment]:
@@ -51,7 +53,7 @@ def deployments(cfg: BuildConfig) -> list[RunnerDeployment]:
             description="Ad-hoc build; pass input and out" if name == "build" else f"Ad-hoc {name} stage; pass input and out",
             **by_module,
         )
-        for name in ("build", *STAGES)
+        for name in ("build", *registry.names())
     ]
     return [scheduled, *adhoc]
 
@@ -63,8 +65,9 @@ def serve(cfg: BuildConfig) -> None:
 
 def start_run(name: str, parameters: dict[str, Any], wait: bool):
     """Start a run of a served deployment (short or full name); with `wait`, return once it ended."""
-    full_name = FULL_NAMES.get(name, name)
+    names = full_names()
+    full_name = names.get(name, name)
     if "/" not in full_name:
-        raise InputError(f"{name}: no such deployment. Choose from {', '.join(FULL_NAMES)} or pass FLOW/DEPLOYMENT.")
+        raise InputError(f"{name}: no such deployment. Choose from {', '.join(names)} or pass FLOW/DEPLOYMENT.")
     # timeout=0 returns as soon as the run is created; None polls until it ends.
     return run_deployment(full_name, parameters=parameters, timeout=None if wait else 0, poll_interval=2)

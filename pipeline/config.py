@@ -8,16 +8,16 @@ one key. Unknown keys and impossible values are rejected before any work starts.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from pipeline.errors import InputError
-
-STAGES = ("quality", "dedup", "privacy", "tokenizer", "pretrain", "report")
 
 
 class Section(BaseModel):
@@ -363,26 +363,79 @@ class ServiceConfig(Section):
     cron: str = "0 2 * * *"  # when scheduled builds start (cron, UTC); nightly at 02:00
     input: str = "sample_data"  # folder, glob or fsspec URL that new shards arrive in
     out: str = "build/scheduled"  # one build-NNNN folder per scheduled run, and the dedup index
-    stages: list[Literal["quality", "dedup", "privacy", "tokenizer", "pretrain", "report"]] = []  # [] = all
+    stages: list[str] = []  # names of registered stages (pipeline/stages.py); [] = all
+
+    @field_validator("stages")
+    @classmethod
+    def _registered(cls, stages: list[str]) -> list[str]:
+        from pipeline.stages import registry
+
+        for name in stages:
+            if name not in registry.names():
+                raise ValueError(f"unknown stage {name!r}; choose from {','.join(registry.names())}")
+        return stages
 
 
 class BuildConfig(Section):
+    """A whole build: global settings, then one section per registered stage, under the stage's
+    name and validated by its config model (pipeline/stages.py). Sections are not fields: the
+    registry, not this class, says which stages exist, so a stage added by a plugin brings its
+    own section. `cfg.quality` reads a section like an attribute."""
+
+    # Sections arrive as extra keys; the validator below admits only registered stages' ones.
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
     seed: int = Field(1337, ge=0)
     workers: int = Field(0, ge=0)  # processes for per-shard work; 0 = all cores
     # A Dask scheduler (tcp://HOST:PORT) to run per-shard work on instead of local processes.
     dask_address: str = ""
-    quality: QualityConfig = Field(default_factory=QualityConfig)
-    dedup: DedupConfig = Field(default_factory=DedupConfig)
-    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
-    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
-    report: ReportConfig = Field(default_factory=ReportConfig)
+    # Modules imported before the stage sections are read, so that the stages they register
+    # (pipeline.stages.register) exist in every process that reads this config.
+    plugins: list[str] = []
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _stage_sections(cls, data: Any, handler: Any) -> BuildConfig:
+        """Each registered stage's section validated by its own model (defaults when absent),
+        in registry order; an unknown section is an error naming it."""
+        if not isinstance(data, dict):
+            return handler(data)
+        _import_plugins(data.get("plugins", []))
+        from pipeline.stages import registry
+
+        data = dict(data)
+        errors: list[InitErrorDetails] = []
+        names = registry.names()
+        for key, value in data.items():
+            if key not in cls.model_fields and key not in names:
+                errors.append(InitErrorDetails(type="extra_forbidden", loc=(key,), input=value))
+        for stage in registry:
+            section = data.pop(stage.name, {})
+            try:
+                data[stage.name] = section if isinstance(section, stage.config) else stage.config.model_validate(section)
+            except ValidationError as exc:
+                errors += [InitErrorDetails(type=e["type"], loc=(stage.name, *e["loc"]), input=e["input"],
+                                            ctx=e.get("ctx", {})) for e in exc.errors()]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return handler(data)
+
+    def section(self, stage: str) -> Section:
+        return getattr(self, stage)
 
     def section_hash(self, section: str) -> str:
         """Hash of one section plus the global seed: a change re-runs only that stage."""
-        payload = {"seed": self.seed, section: getattr(self, section).model_dump(mode="json")}
+        payload = {"seed": self.seed, section: self.section(section).model_dump(mode="json")}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _import_plugins(modules: Any) -> None:
+    for module in modules if isinstance(modules, list) else []:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise InputError(f"plugins: cannot import {module!r} ({exc}). Install it or fix the module name.") from None
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:

@@ -1,58 +1,48 @@
 """Per-shard jobs: the unit of work the flows map over, run in worker processes.
 
-A job reads one shard, runs one stage on it, writes its outputs atomically and last of all a
-done record (`<out_dir>/_done/<kind>-<name>.json`) holding the job's fingerprint and counts. A
-rerun whose fingerprint matches a done record whose outputs exist is skipped, so a build killed
-at any moment resumes where it stopped and ends with the same bytes. Nothing here knows Prefect.
+A job reads one shard, runs one shard step of a stage on it, writes its outputs atomically and
+last of all a done record (`<stage folder>/_done/<step>-<shard>.json`) holding the job's
+fingerprint, counts and outputs. A rerun whose fingerprint matches a done record whose outputs
+exist is skipped, so a build killed at any moment resumes where it stopped and ends with the same
+bytes. A job carries its step function and its context, so a worker needs no registry lookup
+and nothing here knows Prefect.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import config as cfgmod
 from pipeline.errors import BuildError
-from pipeline.shards import read_input_shard, read_shard, write_json, write_shard
-from pipeline.stage import StageResult
-
-SPLIT_KINDS = ("quality", "dedup", "privacy")  # jobs that write kept + removed/ shards
+from pipeline.shards import read_input_shard, write_json, write_shard
+from pipeline.stage import ShardContext, ShardStep, StageResult
 
 
 @dataclass(frozen=True)
 class ShardJob:
-    kind: str  # quality | dedup_signatures | dedup | privacy | encode
-    name: str  # part-00000
+    step: ShardStep
     input_path: Path
-    out_dir: Path
-    fingerprint: str  # of everything that decides the output: input bytes, config, global inputs
-    config: dict[str, Any] = field(default_factory=dict)  # the BuildConfig as JSON
-    aux_path: Path | None = None  # the quality reference LM, dedup decisions or the tokenizer file
-    # Other shard jobs run beside this one, so library thread pools (tokenizers') stay on one
-    # thread instead of each starting a thread per core. Not in the fingerprint: same bytes either way.
-    shares_cores: bool = False
+    context: ShardContext
+    fingerprint: str  # of everything that decides the output: input bytes, config, artifacts
+    reasons: tuple[str, ...] = ()  # the removal reasons the stage declares
+
+    @property
+    def name(self) -> str:
+        return self.context.shard
+
+    @property
+    def out_dir(self) -> Path:
+        return self.context.out_dir
 
     @property
     def record_path(self) -> Path:
-        return self.out_dir / "_done" / f"{self.kind}-{self.name}.json"
-
-    def outputs(self) -> list[Path]:
-        if self.kind in SPLIT_KINDS:
-            return [self.out_dir / f"{self.name}.parquet", self.out_dir / "removed" / f"{self.name}.parquet"]
-        if self.kind == "dedup_signatures":
-            return [self.out_dir / "_signatures" / f"{self.name}.parquet"]
-        if self.kind == "encode":
-            from pipeline.tokenizer.encode import counts_path
-
-            splits = [self.out_dir / f"{split}-{self.name}.bin" for split in ("train", "val")]
-            return [*splits, counts_path(self.out_dir, self.name)]
-        raise ValueError(f"unknown job kind {self.kind!r}")
+        return self.out_dir / "_done" / f"{self.step.name}-{self.name}.json"
 
 
 def finished_record(job: ShardJob) -> dict | None:
@@ -61,7 +51,9 @@ def finished_record(job: ShardJob) -> dict | None:
         record = json.loads(job.record_path.read_text())
     except (OSError, ValueError):
         return None
-    if record.get("fingerprint") != job.fingerprint or not all(p.exists() for p in job.outputs()):
+    if record.get("fingerprint") != job.fingerprint or "outputs" not in record:
+        return None
+    if not all((job.out_dir / output).exists() for output in record["outputs"]):
         return None
     return record | {"skipped": True}
 
@@ -77,22 +69,13 @@ def run_job(job: ShardJob) -> dict:
     if (record := finished_record(job)) is not None:
         return record
     start = time.perf_counter()
-    cfg = cfgmod.BuildConfig.model_validate(job.config)
-    if job.kind in SPLIT_KINDS:
-        record = _run_split_job(job, cfg)
-    elif job.kind == "dedup_signatures":
-        from pipeline.dedup.minhash import signatures
-
-        table = read_input_shard(job.input_path)
-        write_shard(signatures(table, cfg.dedup), job.outputs()[0])
-        record = {"docs_in": table.num_rows}
-    elif job.kind == "encode":
-        from pipeline.tokenizer.encode import encode_shard
-
-        record = encode_shard(job.input_path, job.aux_path, job.out_dir, job.name, cfg.tokenizer, cfg.seed,
-                              parallel=not job.shares_cores)
+    table = read_input_shard(job.input_path)
+    result = job.step.run(table, job.context)
+    if job.step.writes == "documents":
+        record = _write_documents(job, table, result)
     else:
-        raise ValueError(f"unknown job kind {job.kind!r}")
+        record = {"docs_in": table.num_rows, "extra": result.extra,
+                  "outputs": [path.relative_to(job.out_dir).as_posix() for path in result.files]}
     record |= {
         "name": job.name,
         "input": str(job.input_path),
@@ -103,30 +86,26 @@ def run_job(job: ShardJob) -> dict:
     return record | {"skipped": False}
 
 
-def _run_stage(job: ShardJob, table: pa.Table, cfg: cfgmod.BuildConfig) -> StageResult:
-    if job.kind == "quality":
-        from pipeline.quality.stage import run_shard
-
-        return run_shard(table, cfg.quality, job.aux_path)
-    if job.kind == "dedup":
-        from pipeline.dedup.stage import apply_decisions
-
-        return apply_decisions(table, read_shard(job.aux_path), cfg.dedup.lines)
-    from pipeline.privacy.scrubber import run_shard
-
-    return run_shard(table, cfg.privacy)
-
-
-def _run_split_job(job: ShardJob, cfg: cfgmod.BuildConfig) -> dict:
-    table = read_input_shard(job.input_path)
-    result = _run_stage(job, table, cfg)
-    kept_path, removed_path = job.outputs()
+def _write_documents(job: ShardJob, table: pa.Table, result: StageResult) -> dict:
+    """The stage's output of one shard: kept rows beside removed/ rows, checked for conservation
+    and for reasons the stage does not declare."""
+    stage = job.context.stage
+    if result.kept is None or result.removed is None:
+        raise BuildError(f"{stage} on {job.input_path}: the step returned no kept/removed tables. "
+                         "A documents step returns split_by_reason(...); this is a bug in the stage.")
     docs_in, kept, removed = table.num_rows, result.kept.num_rows, result.removed.num_rows
     if kept + removed != docs_in:
         raise BuildError(
-            f"{job.kind} on {job.input_path}: {docs_in} documents in but {kept} kept + {removed} removed. "
+            f"{stage} on {job.input_path}: {docs_in} documents in but {kept} kept + {removed} removed. "
             "This is a bug in the stage; please report it."
         )
+    reasons = result.reasons
+    undeclared = [r for r in reasons if not any(fnmatchcase(r, pattern) for pattern in job.reasons)]
+    if undeclared:
+        raise BuildError(f"{stage} on {job.input_path}: removal reason {undeclared[0]!r} is not among the "
+                         f"reasons the stage declares ({', '.join(job.reasons) or 'none'}). Declare it in its Stage.")
+    kept_path = job.out_dir / f"{job.name}.parquet"
+    removed_path = job.out_dir / "removed" / f"{job.name}.parquet"
     write_shard(result.removed, removed_path)
     write_shard(result.kept, kept_path)
     return {
@@ -136,6 +115,7 @@ def _run_split_job(job: ShardJob, cfg: cfgmod.BuildConfig) -> dict:
         "bytes_in": text_bytes(table),
         "bytes_kept": text_bytes(result.kept),
         "bytes_removed": text_bytes(result.removed),
-        "reasons": result.reasons,
+        "reasons": reasons,
         "extra": dict(sorted(result.extra.items())),
+        "outputs": [path.relative_to(job.out_dir).as_posix() for path in (kept_path, removed_path)],
     }

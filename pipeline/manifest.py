@@ -1,7 +1,8 @@
 """The build manifest: per-stage and per-shard counts, the conservation check, versions.
 
 Stage summaries are sums of the per-shard done records, so a resumed build's manifest is the
-same as an uninterrupted one's (only timings differ).
+same as an uninterrupted one's (only timings differ). The default summary, CLI headline and
+report funnel row of a filter stage are here; a stage that is not a filter declares its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 from pipeline.config import BuildConfig
 from pipeline.errors import BuildError
 from pipeline.shards import InputShard, fingerprint, write_json
-from pipeline.steps import stage_summary
+from pipeline.stage import BuildContext, ShardStep, Stage
+from pipeline.stages import registry
+from pipeline.steps import read_summary
 
 COUNT_KEYS = ("docs_in", "docs_kept", "docs_removed", "bytes_in", "bytes_kept", "bytes_removed")
 PACKAGES = ("pyarrow", "prefect", "torch", "tokenizers", "datasketch", "presidio-analyzer", "spacy", "fasttext-predict")
@@ -30,8 +33,8 @@ def versions() -> dict[str, str]:
     return found
 
 
-def summarise_stage(records: list[dict], seconds: float, config_hash: str) -> dict:
-    """Sum the shard records of one stage into its manifest entry."""
+def summarise_stage(records: list[dict]) -> dict:
+    """Sum the shard records of a filter stage into its manifest entry."""
     shards = sorted(records, key=lambda r: r["name"])
     reasons: Counter[str] = Counter()
     extra: Counter[str] = Counter()
@@ -40,25 +43,64 @@ def summarise_stage(records: list[dict], seconds: float, config_hash: str) -> di
         extra.update(record.get("extra", {}))
     summary = {key: sum(r.get(key, 0) for r in shards) for key in COUNT_KEYS}
     return summary | {
-        "status": "done",
-        "seconds": round(seconds, 3),
-        "config_hash": config_hash,
         "reasons": dict(sorted(reasons.items())),
         "extra": dict(sorted(extra.items())),
         "shards": shards,
     }
 
 
+def documents_step(stage: Stage) -> ShardStep:
+    """The step whose kept/removed rows are a filter stage's output (its last documents step)."""
+    return [s for s in stage.steps if isinstance(s, ShardStep) and s.writes == "documents"][-1]
+
+
+def summarise(stage: Stage, ctx: BuildContext) -> dict | None:
+    """A stage's manifest entry from its steps' records: its own `summarise`, or a filter
+    stage's sums; None for a stage without one (the report)."""
+    if stage.summarise is not None:
+        return stage.summarise(ctx)
+    if stage.filters:
+        return summarise_stage(ctx.records[documents_step(stage).name])
+    return None
+
+
+def headline(stage: Stage, summary: dict) -> dict[str, str]:
+    """The CLI summary's columns for one stage (a filter stage's documents and bytes by default)."""
+    if stage.headline is not None:
+        return stage.headline(summary)
+    return {"docs in": f"{summary['docs_in']:,}", "docs out": f"{summary['docs_kept']:,}",
+            "removed": f"{summary['docs_removed']:,}", "MB in": f"{summary['bytes_in'] / 1e6:.2f}",
+            "MB out": f"{summary['bytes_kept'] / 1e6:.2f}"}
+
+
+def funnel_row(stage: Stage, summary: dict) -> dict | None:
+    """A stage's row of the report funnel: documents and bytes left after a filter stage."""
+    if stage.funnel is not None:
+        return stage.funnel(summary)
+    if not stage.filters or "docs_in" not in summary:
+        return None
+    counts = {k: summary[k] for k in COUNT_KEYS}
+    return {**counts, "docs": counts["docs_kept"], "bytes": counts["bytes_kept"],
+            "docs_removed_share": _share(counts["docs_removed"], counts["docs_in"]),
+            "bytes_removed_share": _share(counts["bytes_removed"], counts["bytes_in"])}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
 def conservation_failures(stages: dict[str, dict]) -> list[str]:
-    """Every shard of every filtering stage: documents in = kept + removed."""
+    """Every shard that counts documents: in = kept + removed; a filter stage's shard must count."""
+    filters = {stage.name for stage in registry.filters()}
     failures = []
-    for stage, entry in stages.items():
+    for name, entry in stages.items():
         for record in entry.get("shards", []):
             if "docs_kept" not in record:
-                continue
-            if record["docs_in"] != record["docs_kept"] + record["docs_removed"]:
+                if name in filters:
+                    failures.append(f"{name}/{record.get('name')}: no document counts in its record")
+            elif record["docs_in"] != record["docs_kept"] + record["docs_removed"]:
                 failures.append(
-                    f"{stage}/{record['name']}: {record['docs_in']} in != "
+                    f"{name}/{record['name']}: {record['docs_in']} in != "
                     f"{record['docs_kept']} kept + {record['docs_removed']} removed"
                 )
     return failures
@@ -70,19 +112,15 @@ def input_records(inputs: list[InputShard]) -> list[dict]:
     ]
 
 
-# Manifest stage name -> the folder whose _stage.json holds that stage's summary.
-STAGE_FOLDERS = {"quality": "quality", "dedup": "dedup", "privacy": "privacy", "tokenizer": "tokens", "pretrain": "model"}
-
-
 def record(build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfig, workers: int,
            out: str | None = None) -> dict:
     """Write manifest.json from the finished stages' summaries; fail the build if a stage lost
     documents (in != kept + removed). `out`: where the build is published when that is not
     `build_dir` (a URL, whose local working copy `build_dir` is)."""
     stages = {}
-    for stage, folder in STAGE_FOLDERS.items():
-        if (summary := stage_summary(build_dir, folder)) is not None:
-            stages[stage] = summary
+    for stage in registry:
+        if (summary := read_summary(build_dir, stage)) is not None:
+            stages[stage.name] = summary
     failures = conservation_failures(stages)
     found = versions()
     data = {

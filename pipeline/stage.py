@@ -1,29 +1,58 @@
-"""What a per-shard stage returns, and the one place that splits kept from removed rows.
+"""The stage contract: what a stage declares, what its steps receive and what they return.
 
-A stage decides, per document, `None` (keep) or a reason string naming the rule that removed it
-(e.g. `gopher_short_doc`). `split_by_reason` turns those decisions into the kept table and the
-removed table (same columns + `stage` + `reason`), so conservation holds by construction.
+A stage is declared once, as a `Stage` in the registry (pipeline/stages.py): its name (which is
+also its config section's key and, by default, its output folder), its config model, its steps
+in order, the removal reasons it may emit, and its part of the summary and the report. Flows,
+job dispatch, the manifest, the CLI and the report all read the declaration; nothing else
+lists stages.
+
+Steps come in two kinds:
+- a `ShardStep` runs once per shard, in a worker process: `run(table, ctx) -> StageResult`.
+  A step that `writes="documents"` returns the kept rows and the removed rows with their
+  reasons (`split_by_reason` makes both), and the job writes them as the stage's output; a
+  step that `writes="files"` writes its own files (token shards, MinHash signatures) and lists
+  them in `StageResult.files`.
+- a `BuildStep` runs once per build: `run(ctx) -> record`, skipped when an identical run
+  finished (`BuildContext.once`). A record's `artifact` (a path in the build directory) is handed
+  to the stage's later shard steps as `ctx.artifacts[step.name]`, and its fingerprint joins
+  theirs; its `note` is shown beside the step's progress bar.
+
+A stage's shard steps read the output of the nearest earlier stage with a documents step (or
+the build input), so a new filter stage slots in anywhere by its place in the registry.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel
+
+from pipeline.shards import write_json
+
+NO_FOLDER = Path()
 
 
 @dataclass
 class StageResult:
-    kept: pa.Table
-    removed: pa.Table  # kept's columns + `stage: string` + `reason: string`
-    # Counters a stage wants in the manifest beyond kept/removed (e.g. PII entity totals).
-    extra: dict[str, int] = field(default_factory=dict)
+    """What a shard step returns: documents (kept, removed) or files it wrote, and counters."""
+
+    kept: pa.Table | None = None
+    removed: pa.Table | None = None  # kept's columns + `stage: string` + `reason: string`
+    # Counters a stage wants in the manifest beyond kept/removed (e.g. PII entity totals);
+    # numbers are summed over shards into the stage's `extra`.
+    extra: dict[str, Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)  # what a `writes="files"` step wrote
 
     @property
     def reasons(self) -> dict[str, int]:
-        if self.removed.num_rows == 0:
+        if self.removed is None or self.removed.num_rows == 0:
             return {}
         counts = pc.value_counts(self.removed.column("reason")).to_pylist()
         return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: c["values"])}
@@ -41,3 +70,141 @@ def split_by_reason(table: pa.Table, reasons: Sequence[str | None], stage: str) 
     removed = removed.append_column("stage", pa.array([stage] * removed.num_rows, pa.string()))
     removed = removed.append_column("reason", removed_reasons)
     return StageResult(kept=kept, removed=removed)
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """Everything a shard step may use besides the shard's table. Defaults make a step callable
+    from a test with just its config: `run_shard(table, ShardContext(QualityConfig()))`."""
+
+    config: BaseModel  # the stage's config section
+    stage: str = ""  # the stage's name: the `stage` column of removed rows
+    shard: str = "part-00000"
+    seed: int = 0
+    artifacts: Mapping[str, Path] = field(default_factory=dict)  # build steps' outputs, by step name
+    out_dir: Path = NO_FOLDER  # the stage's folder: where a `writes="files"` step writes
+    # Other shard jobs run beside this one on the machine, so library thread pools
+    # (tokenizers') stay on one thread. Not in the fingerprint: the same bytes either way.
+    shares_cores: bool = False
+
+
+@dataclass
+class BuildContext:
+    """What a build step receives: the build, its stage's config, and what came before it."""
+
+    build_dir: Path
+    stage: str
+    folder: Path  # the stage's output folder; done records go to its `_done/`
+    config: BaseModel  # the stage's config section
+    config_hash: str  # of that section and the seed: part of every fingerprint
+    seed: int
+    sources: list[tuple[str, Path]]  # (shard name, path) of the shards the stage reads
+    records: dict[str, list[dict]] = field(default_factory=dict)  # earlier shard steps' records
+    artifacts: dict[str, dict] = field(default_factory=dict)  # earlier build steps' records
+    # (done, total) of a long step that runs in the flow's process (isolated=False).
+    on_progress: Callable[[int, int], None] | None = None
+
+    def artifact(self, path: Path) -> str:
+        """How a record names a file it hands to later steps: relative to the build directory,
+        so the record stays true when the build directory moves (a remote build's local copy)."""
+        return path.relative_to(self.build_dir).as_posix()
+
+    def once(self, name: str, fingerprint: str, outputs: list[Path], step: Callable[[], dict]) -> dict:
+        """Run `step` unless a finished record `_done/<name>.json` with this fingerprint exists
+        and its outputs are all there; returns the record (with `skipped`)."""
+        record_path = self.folder / "_done" / f"{name}.json"
+        if record_path.exists() and all(p.exists() for p in outputs):
+            record = json.loads(record_path.read_text())
+            if record.get("fingerprint") == fingerprint:
+                return record | {"skipped": True}
+        start = time.perf_counter()
+        record = step() | {"fingerprint": fingerprint, "seconds": round(time.perf_counter() - start, 3)}
+        write_json(record, record_path)
+        return record | {"skipped": False}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A function named "module:attribute", imported at its first call, so that the registry
+    imports nothing heavy (presidio, torch) until a step of that stage runs. Pickles by name."""
+
+    target: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module, _, attribute = self.target.partition(":")
+        return getattr(import_module(module), attribute)(*args, **kwargs)
+
+
+def always(config: Any) -> bool:
+    return True
+
+
+def no_charts(numbers: Any, color: str) -> dict[str, bytes]:
+    return {}
+
+
+@dataclass(frozen=True)
+class ShardStep:
+    name: str  # job and progress key, e.g. "quality", "dedup_signatures", "encode"
+    run: Callable[[pa.Table, ShardContext], StageResult]
+    label: str = ""  # progress bar label; the name when empty
+    writes: Literal["documents", "files"] = "documents"
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    name: str  # done record, artifact and progress key, e.g. "reference_lm", "dedup_clusters"
+    run: Callable[[BuildContext], dict]
+    label: str = ""
+    unit: str = "step"  # what its progress counts (a long step reports many through ctx.on_progress)
+    # When it runs at all, from the stage's config (e.g. the reference LM only with perplexity on).
+    when: Callable[[Any], bool] = always
+    # In a worker process (its memory goes back when it ends), or in the flow's own process,
+    # where it can report progress as it goes (pretraining).
+    isolated: bool = True
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A section of the report: its numbers (in stats.json under `key`), charts and HTML."""
+
+    key: str
+    title: str
+    collect: Callable[..., Any]  # (build_dir, manifest, config) -> numbers or None
+    render: Callable[..., str]  # (stats, figures) -> HTML
+    charts: Callable[..., dict[str, bytes]] = no_charts  # (its numbers, its stage's colour) -> {name: PNG}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # also its config section's key, its CLI name and its sub-flow's name
+    config: type[BaseModel]  # the config section's model; it needs an `enabled` field
+    steps: tuple[ShardStep | BuildStep, ...]
+    description: str = ""  # one line: CLI help, sub-flow description, docs
+    folder: str = ""  # its output folder in the build directory; the name when empty
+    # Removal reasons it may emit; `*` matches any run of characters (`gopher_top_*_gram`).
+    # A shard that emits another fails the build: a typo never reaches the manifest unseen.
+    reasons: tuple[str, ...] = ()
+    # The stage's manifest entry from its steps' records (default: documents in/kept/removed,
+    # reasons and counters summed over the documents step's shards).
+    summarise: Callable[[BuildContext], dict] | None = None
+    # The CLI summary's columns for the stage, and a line below the table.
+    headline: Callable[[dict], dict[str, str]] | None = None
+    # Its row of the report funnel (default: documents left); None to leave it out.
+    funnel: Callable[[dict], dict | None] | None = None
+    report: tuple[ReportSection, ...] = ()
+    color: str = "#6b7280"  # of its bars in the report's charts
+
+    @property
+    def out(self) -> str:
+        return self.folder or self.name
+
+    @property
+    def summarised(self) -> bool:
+        """Whether it leaves a manifest entry (every stage but the report, which reads them)."""
+        return self.filters or self.summarise is not None
+
+    @property
+    def filters(self) -> bool:
+        """Whether it writes documents (kept + removed), so that later stages read its output."""
+        return any(isinstance(s, ShardStep) and s.writes == "documents" for s in self.steps)

@@ -48,8 +48,9 @@ def test_a_config_change_changes_only_that_stage_hash():
 
 
 def numeric_fields(model: BaseModel, prefix: str = ""):
-    """(dotted key, default) of every int/float setting, nested sections included."""
-    for name in type(model).model_fields:
+    """(dotted key, default) of every int/float setting, nested sections (and the stage sections,
+    which BuildConfig holds as extras) included."""
+    for name in [*type(model).model_fields, *(model.model_extra or {})]:
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             yield from numeric_fields(value, f"{prefix}{name}.")

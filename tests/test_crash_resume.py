@@ -26,6 +26,7 @@ import pytest
 import torch
 import yaml
 
+from pipeline.stages import registry
 from tests.conftest import TEST_CONFIG
 from tests.test_build_flow import output_digests
 
@@ -57,8 +58,9 @@ def start_build(api_url: str, input_dir: Path, out: Path, config: Path) -> subpr
     )
 
 
-# The stages' output folders: the lock and the manifest, written by every start, are no progress.
-STAGE_FOLDERS = ("quality", "dedup", "privacy", "tokenizer", "tokens", "model", "report")
+# The stages' output folders (and the tokenizer file's): the lock and the manifest, written by
+# every start, are no progress.
+STAGE_FOLDERS = (*(stage.out for stage in registry), "tokenizer")
 
 
 def files_under(folder: Path) -> set[str]:

@@ -1,20 +1,76 @@
-"""Step 3 of dedup (see pipeline/dedup/minhash.py): apply the global decisions to one shard."""
+"""The dedup stage's steps (pipeline/dedup/minhash.py explains the method):
+
+1. `signature_shard`, per shard: what the clustering needs of each document (no text);
+2. `cluster`, once per build: keep/remove decisions over all shards' signatures (and the index
+   of earlier builds), written to `dedup/_decisions/`;
+3. `apply_shard`, per shard: the decisions applied, boilerplate lines taken out.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from pipeline.config import LinesConfig
+from pipeline.config import DedupConfig, LinesConfig
+from pipeline.dedup import index
 from pipeline.dedup.lines import strip_lines
+from pipeline.dedup.minhash import find_duplicates, signatures
 from pipeline.errors import BuildError
-from pipeline.stage import StageResult, split_by_reason
+from pipeline.shards import combined_fingerprint, read_shard, write_shard
+from pipeline.stage import BuildContext, ShardContext, StageResult, split_by_reason
 
-STAGE = "dedup"
 TOO_SHORT = "dedup_lines_too_short"
 
 
-def apply_decisions(table: pa.Table, decisions: pa.Table, lines: LinesConfig = LinesConfig()) -> StageResult:
+def signature_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
+    """Step 1: the shard's signatures, in `_signatures/` (no text leaves the shard)."""
+    out = ctx.out_dir / "_signatures" / f"{ctx.shard}.parquet"
+    write_shard(signatures(table, ctx.config), out)
+    return StageResult(files=[out])
+
+
+def cluster(ctx: BuildContext) -> dict:
+    """Step 2: cluster all shards' signatures into keep/remove decisions, reading the signature
+    files a column at a time (pipeline/dedup/lsh.py). With `dedup.index`, documents that earlier
+    builds kept take part too, and this build's kept documents are then appended to the index."""
+    records = ctx.records["dedup_signatures"]
+    files = [ctx.folder / record["outputs"][0] for record in records]
+    dedup: DedupConfig = ctx.config
+    documents = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    skip_containment = dedup.containment and documents > dedup.containment_max_documents
+    if skip_containment:
+        dedup = dedup.model_copy(update={"containment": False})
+    index_dir = Path(dedup.index) if dedup.index else None
+    earlier = index.earlier_parts(index_dir, ctx.build_dir, dedup.minhash) if index_dir else []
+    out = ctx.folder / "_decisions" / "decisions.parquet"
+    fingerprint = combined_fingerprint([r["fingerprint"] for r in records] + [ctx.config_hash, index.state(earlier)])
+
+    def step() -> dict:
+        decisions = find_duplicates(files, dedup, earlier)
+        write_shard(decisions, out)
+        record = {"artifact": ctx.artifact(out), "documents": decisions.num_rows,
+                  "note": f"{decisions.num_rows:,} docs clustered"}
+        if skip_containment:
+            record["containment"] = f"skipped: {documents:,} documents > containment_max_documents"
+            record["note"] += f"; containment {record['containment']}"
+        if index_dir:
+            part = index.append(index_dir, ctx.build_dir, files, decisions, dedup.minhash)
+            record |= {"index_part": str(part), "earlier_files": len(earlier)}
+        return record
+
+    return ctx.once("dedup_clusters", fingerprint, [out], step)
+
+
+def apply_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
+    """Step 3: the build's decisions applied to one shard."""
+    return apply_decisions(table, read_shard(ctx.artifacts["dedup_clusters"]), ctx.config.lines, ctx.stage)
+
+
+def apply_decisions(table: pa.Table, decisions: pa.Table, lines: LinesConfig = LinesConfig(),
+                    stage: str = "dedup") -> StageResult:
     """Step 3, per shard: add dup_cluster, dup_cluster_size, duplicate_of and dup_lines_removed;
     take boilerplate lines out of kept documents; split by reason.
 
@@ -51,7 +107,7 @@ def apply_decisions(table: pa.Table, decisions: pa.Table, lines: LinesConfig = L
         if name in table.column_names:  # a rerun over already annotated shards replaces them
             table = table.drop_columns([name])
         table = table.append_column(name, column)
-    result = split_by_reason(table, reasons, STAGE)
+    result = split_by_reason(table, reasons, stage)
     result.extra["boilerplate_lines_removed"] = sum(
         n for n, r in zip(removed_lines, reasons) if r is None
     )

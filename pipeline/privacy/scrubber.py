@@ -20,7 +20,7 @@ from pipeline.config import PrivacyConfig
 from pipeline.errors import InputError
 from pipeline.privacy.engine import PATTERN_LANGUAGE, anonymizer, ner_analyzer, pattern_analyzer
 from pipeline.quality.langid import detect_languages
-from pipeline.stage import StageResult, split_by_reason
+from pipeline.stage import ShardContext, StageResult, split_by_reason
 
 STAGE = "privacy"
 PII_COUNTS_TYPE = pa.map_(pa.string(), pa.int32())
@@ -164,8 +164,9 @@ def scrub_texts(
     return scrubbed, counts
 
 
-def run_shard(table: pa.Table, cfg: PrivacyConfig) -> StageResult:
+def run_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     """Scrub one shard: `text` rewritten, `pii_counts` added, every row kept."""
+    cfg: PrivacyConfig = ctx.config
     texts = table.column("text").to_pylist()
     if "lang" in table.column_names:
         langs = table.column("lang").to_pylist()
@@ -181,7 +182,7 @@ def run_shard(table: pa.Table, cfg: PrivacyConfig) -> StageResult:
     else:
         out = out.append_column("pii_counts", pii_counts)
 
-    result = split_by_reason(out, [None] * out.num_rows, STAGE)
+    result = split_by_reason(out, [None] * out.num_rows, ctx.stage)
     totals = Counter({entity: 0 for entity in cfg.entities})
     for c in counts:
         totals.update(c)

@@ -23,10 +23,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.config import QualityConfig
-from pipeline.quality import keywords, perplexity
+from pipeline.quality import keywords, perplexity, signals
 from pipeline.quality.langid import UNDETERMINED, Fallback, detect_languages
-from pipeline.quality import signals
-from pipeline.stage import StageResult, split_by_reason
+from pipeline.stage import BuildContext, ShardContext, StageResult, split_by_reason
+
 
 def _decide(text: str, lang: str, score: float, blocked: bool, share: float | None,
             cfg: QualityConfig) -> str | None:
@@ -55,11 +55,26 @@ def _set_column(table: pa.Table, name: str, values: list, type_: pa.DataType) ->
     return table.append_column(name, array)
 
 
-def run_shard(table: pa.Table, cfg: QualityConfig, reference_lm: Path | None = None) -> StageResult:
+def train_reference_lm(ctx: BuildContext) -> dict:
+    """Build step: the perplexity model, trained once per build from the reference files."""
+    pcfg = ctx.config.perplexity
+    out = ctx.folder / "_reference_lm" / "reference_lm.npz"
+
+    def train() -> dict:
+        reference = perplexity.train_reference(pcfg)
+        reference.save(out)
+        return {"artifact": ctx.artifact(out), "languages": sorted(reference.models), "cutoffs": reference.cutoffs}
+
+    return ctx.once("reference_lm", perplexity.reference_fingerprint(pcfg), [out], train)
+
+
+def run_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     """Keep/remove every row of one shard; removed rows carry `stage` and `reason`.
 
-    `reference_lm`: the perplexity model the build trained once (steps.train_reference_lm);
-    without it the model is trained in this process from the reference files."""
+    `ctx.artifacts["reference_lm"]`: the perplexity model the build trained once
+    (train_reference_lm); without it the model is trained in this process from the reference files."""
+    cfg: QualityConfig = ctx.config
+    reference_lm: Path | None = ctx.artifacts.get("reference_lm")
     texts: list[str] = table.column("text").to_pylist()
     # An over-long document is removed unread; its language is that of its beginning.
     langs, scores = detect_languages([text[: cfg.max_chars] for text in texts], Fallback.from_config(cfg.lingua))
@@ -105,7 +120,7 @@ def run_shard(table: pa.Table, cfg: QualityConfig, reference_lm: Path | None = N
         table = _set_column(table, "perplexity", ppl, pa.float32())
         table = _set_column(table, "perplexity_bucket", buckets, pa.string())
 
-    result = split_by_reason(table, reasons, "quality")
+    result = split_by_reason(table, reasons, ctx.stage or "quality")
     lang_in = Counter(langs)
     lang_out = Counter(lang for lang, reason in zip(langs, reasons) if reason is None)
     result.extra = {f"lang_in:{code}": n for code, n in sorted(lang_in.items())}

@@ -1,6 +1,6 @@
 """The boilerplate lines dedup removed most often, as text a person can recognise.
 
-Dedup records only line hashes (`boilerplate_lines` in `dedup/_decisions.parquet`); the text is
+Dedup records only line hashes (`boilerplate_lines` in its decisions file); the text is
 found again by hashing the lines of one document that had each line, in the shards dedup read.
 A footer can carry an address or an e-mail, so every line goes through the privacy scrubber with
 the build's privacy config (NER included) before it may appear in the report.
@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import PrivacyConfig
 from pipeline.dedup.lines import line_hash
+from pipeline.stages import registry
 from pipeline.stats.shard_stats import read_columns, stage_files
 
 TOP_LINES = 10
@@ -24,17 +25,22 @@ NER_LANGUAGE = "en"  # scrub with NER whatever the page's language: a missed nam
 
 
 def _dedup_inputs(build_dir: Path, manifest: dict[str, Any]) -> list[Path]:
-    """The shards dedup read: the quality output when quality ran, else the build's input."""
-    if "quality" in manifest.get("stages", {}):
-        return stage_files(build_dir, "quality")
+    """The shards dedup read: the output of the filter stage before it that ran, else the
+    build's input (as its shard records name them)."""
+    names = registry.names()
+    earlier = [stage for stage in registry.filters()
+               if names.index(stage.name) < names.index("dedup") and stage.name in manifest.get("stages", {})]
+    if earlier:
+        return stage_files(build_dir, earlier[-1].out)
     return [Path(shard["input"]) for shard in manifest["stages"]["dedup"].get("shards", [])]
 
 
-def top_lines(build_dir: Path, manifest: dict[str, Any], privacy: PrivacyConfig) -> list[dict[str, Any]] | None:
+def top_lines(build_dir: Path, manifest: dict[str, Any], decisions: Path | None,
+              privacy: PrivacyConfig) -> list[dict[str, Any]] | None:
     """The most widespread boilerplate lines: [{"line": scrubbed text, "documents": n}, ...]."""
-    path = build_dir / "dedup" / "_decisions.parquet"
-    if not path.exists():
+    if decisions is None or not decisions.exists():
         return None
+    path = decisions
     decisions = pq.read_table(path, columns=["id", "reason", "boilerplate_lines"])
     kept = decisions.filter(pc.and_(pc.is_null(decisions.column("reason")),
                                     pc.greater(pc.list_value_length(decisions.column("boilerplate_lines")), 0)))

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# Report section -> the stats keys whose numbers it shows.
-SECTION_KEYS = {
-    "Funnel": ("funnel",), "Removal reasons": ("reasons", "counters"), "Languages": ("languages",),
-    "Document lengths": ("lengths",), "Quality signals": ("signals",), "Duplicates": ("duplicates",),
-    "PII": ("pii",), "Tokenizer": ("tokenizer",), "Training": ("training",), "Run facts": ("run",),
-}
+from pipeline.stats.html import sections
+
+# A report section's stats key -> the keys whose numbers it shows, where they differ.
+MORE_KEYS = {"reasons": ("reasons", "counters")}
 ITEM_KEYS = ("stage", "lang", "entity", "signal", "reason", "name", "kind")
 SKIP = {"histogram", "curves", "edges", "config", "input_shards", "top_boilerplate_lines", "longest_tokens"}
 
@@ -38,13 +36,15 @@ def flatten(value: Any, path: str = "") -> dict[str, float]:
 
 
 def deltas(this: dict[str, Any], other: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Per section: [{"path", "this", "other", "delta"}] for every number in either build."""
+    """Per section (by its title): [{"path", "this", "other", "delta"}] for every number in
+    either build."""
     result = {}
-    for section, keys in SECTION_KEYS.items():
+    for title, section, _ in sections():
+        keys = MORE_KEYS.get(section, (section,))
         mine = {p: v for k in keys for p, v in flatten(this.get(k), k).items()}
         theirs = {p: v for k in keys for p, v in flatten(other.get(k), k).items()}
         paths = list(mine) + [p for p in theirs if p not in mine]
-        result[section] = [{"path": p, "this": mine.get(p), "other": theirs.get(p),
+        result[title] = [{"path": p, "this": mine.get(p), "other": theirs.get(p),
                             "delta": mine[p] - theirs[p] if p in mine and p in theirs else None}
                            for p in paths]
     return result

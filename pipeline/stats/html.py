@@ -1,7 +1,9 @@
 """The report page: one self-contained HTML file (inline CSS, charts as PNG data URIs, no script).
 
 Every string from a build (reasons, paths, ids, boilerplate lines) is HTML-escaped; numbers are
-formatted here and nowhere else, so the page and stats.json cannot disagree on a value.
+formatted here and nowhere else, so the page and stats.json cannot disagree on a value. Sections:
+the funnel, removal reasons and document lengths of every stage, then each registered stage's
+own sections (`languages`, `signals`, ... below), then the run facts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any, Callable
 
 import yaml
 
-FILTER_STAGES = ("quality", "dedup", "privacy")
+from pipeline.stages import registry
+
 MIB = 1024 * 1024
 
 CSS = """
@@ -121,10 +124,6 @@ def _missing(stats: dict[str, Any], stage: str) -> str:
     return f'<p class="muted">{_esc(stage)}: no shards to read in this build directory</p>'
 
 
-SECTIONS = ("Funnel", "Removal reasons", "Languages", "Document lengths", "Quality signals", "Duplicates",
-            "PII", "Tokenizer", "Training", "Run facts")
-
-
 def _funnel_html(stats: dict[str, Any], fig: Figures) -> str:
     rows = [[r["stage"], r["status"], r.get("docs_in"), r.get("docs_removed"), r.get("docs"),
              _pct(r.get("docs_removed_share")), _mib(r.get("bytes_in")), _mib(r.get("bytes_removed")),
@@ -136,7 +135,7 @@ def _funnel_html(stats: dict[str, Any], fig: Figures) -> str:
 
 def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
     parts = [fig("reasons", "removed documents per reason")]
-    for name in FILTER_STAGES:
+    for name in (stage.name for stage in registry.filters()):
         if name not in stats["reasons"]:
             parts.append(_not_run(name))
             continue
@@ -151,7 +150,7 @@ def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
     return "".join(parts)
 
 
-def _languages_html(stats: dict[str, Any], fig: Figures) -> str:
+def languages(stats: dict[str, Any], fig: Figures) -> str:
     if stats["languages"] is None:
         return _not_run("quality (language ID)")
     rows = [[r["lang"], r["before"], r["after"], _pct(r["kept_share"])] for r in stats["languages"]]
@@ -172,7 +171,7 @@ def _lengths_html(stats: dict[str, Any], fig: Figures) -> str:
             + _table(["length", "documents", "mean", "p10", "median", "p90", "max"], rows))
 
 
-def _signals_html(stats: dict[str, Any], fig: Figures) -> str:
+def signals(stats: dict[str, Any], fig: Figures) -> str:
     signals = stats["signals"]
     if signals is None:
         return _missing(stats, "quality")
@@ -183,7 +182,7 @@ def _signals_html(stats: dict[str, Any], fig: Figures) -> str:
                      rows, numeric_from=3))
 
 
-def _duplicates_html(stats: dict[str, Any], fig: Figures) -> str:
+def duplicates(stats: dict[str, Any], fig: Figures) -> str:
     dup = stats["duplicates"]
     if dup is None:
         return _not_run("dedup")
@@ -200,7 +199,7 @@ def _duplicates_html(stats: dict[str, Any], fig: Figures) -> str:
     return "".join(parts)
 
 
-def _pii_html(stats: dict[str, Any], fig: Figures) -> str:
+def pii(stats: dict[str, Any], fig: Figures) -> str:
     pii = stats["pii"]
     if pii is None:
         return _not_run("privacy")
@@ -217,7 +216,7 @@ def _pii_html(stats: dict[str, Any], fig: Figures) -> str:
     return "".join(parts)
 
 
-def _tokenizer_html(stats: dict[str, Any], fig: Figures) -> str:
+def tokenizer(stats: dict[str, Any], fig: Figures) -> str:
     tok = stats["tokenizer"]
     if tok is None:
         return _not_run("tokenizer")
@@ -240,7 +239,7 @@ def _tokenizer_html(stats: dict[str, Any], fig: Figures) -> str:
     ])
 
 
-def _training_html(stats: dict[str, Any], fig: Figures) -> str:
+def training(stats: dict[str, Any], fig: Figures) -> str:
     tr = stats["training"]
     if tr is None:
         return _not_run("pretrain")
@@ -312,11 +311,12 @@ def _deltas_html(rows: list[dict[str, Any]], other: str) -> str:
             f'<th class="num">Δ</th></tr></thead><tbody>{"".join(body)}</tbody></table></details>')
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any], Figures], str]] = {
-    "Funnel": _funnel_html, "Removal reasons": _reasons_html, "Languages": _languages_html,
-    "Document lengths": _lengths_html, "Quality signals": _signals_html, "Duplicates": _duplicates_html,
-    "PII": _pii_html, "Tokenizer": _tokenizer_html, "Training": _training_html, "Run facts": _run_html,
-}
+def sections() -> list[tuple[str, str, Callable[[dict[str, Any], Figures], str]]]:
+    """(title, stats key, renderer) of every section in page order; the key names the numbers
+    a comparison shows beneath the section (compare.py)."""
+    own = [(section.title, section.key, section.render) for stage in registry for section in stage.report]
+    return [("Funnel", "funnel", _funnel_html), ("Removal reasons", "reasons", _reasons_html),
+            ("Document lengths", "lengths", _lengths_html), *own, ("Run facts", "run", _run_html)]
 
 
 def render(stats: dict[str, Any], charts: dict[str, bytes], other: Other | None = None) -> str:
@@ -325,10 +325,11 @@ def render(stats: dict[str, Any], charts: dict[str, bytes], other: Other | None 
     fig = Figures(charts, other)
     deltas = stats.get("compare", {}).get("deltas", {})
     status = ", ".join(f"{name} {status}" for name, status in stats["stages"].items())
-    nav = " · ".join(f'<a href="#s{i}">{_esc(title)}</a>' for i, title in enumerate(SECTIONS))
-    body = "".join(f'<h2 id="s{i}">{_esc(title)}</h2>{RENDERERS[title](stats, fig)}'
+    page = sections()
+    nav = " · ".join(f'<a href="#s{i}">{_esc(title)}</a>' for i, (title, _, _) in enumerate(page))
+    body = "".join(f'<h2 id="s{i}">{_esc(title)}</h2>{render_section(stats, fig)}'
                    + (_deltas_html(deltas.get(title, []), other.build_dir) if other else "")
-                   for i, title in enumerate(SECTIONS))
+                   for i, (title, _, render_section) in enumerate(page))
     title = f"Corpus build report: {run['input'] or 'unknown input'}"
     compared = f'<p class="sub">compared with {_esc(other.build_dir)}</p>' if other else ""
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -26,7 +26,7 @@ STYLE = {
     "grid.alpha": 0.3,
     "axes.axisbelow": True,
 }
-STAGE_COLORS = {"input": "#6b7280", "quality": "#2563eb", "dedup": "#d97706", "privacy": "#059669"}
+INPUT_COLOR = "#6b7280"  # stages bring their own colours (pipeline/stages.py)
 BEFORE_COLOR, AFTER_COLOR = "#93c5fd", "#1d4ed8"
 
 
@@ -58,13 +58,13 @@ def _bar_height(n: float) -> float:
     return 1.2 + 0.28 * max(n, 1)
 
 
-def funnel_chart(stages: Sequence[str], docs: Sequence[int], docs_removed_share: Sequence[float | None],
-                 mib: Sequence[float], mib_removed_share: Sequence[float | None]) -> bytes:
+def funnel_chart(stages: Sequence[str], colors: Sequence[str], docs: Sequence[int],
+                 docs_removed_share: Sequence[float | None], mib: Sequence[float],
+                 mib_removed_share: Sequence[float | None]) -> bytes:
     """Documents and MiB left after each stage; bars annotated with the share that stage removed."""
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, 3.6)
         fig.suptitle("Left after each stage (−x% = share that stage removed)", fontweight="bold")
-        colors = [STAGE_COLORS.get(s, "#6b7280") for s in stages]
         panels = ((docs, docs_removed_share, "Documents", "documents", "{x:,.0f}"),
                   (mib, mib_removed_share, "Size", "MiB", "{x:,.1f}"))
         for ax, (values, shares, title, unit, fmt) in zip(fig.subplots(1, 2), panels):
@@ -97,9 +97,8 @@ def _counted_bars(labels: Sequence[str], counts: Sequence[int], colors: Sequence
         return _png(fig)
 
 
-def reasons_chart(labels: Sequence[str], counts: Sequence[int], stages: Sequence[str]) -> bytes:
+def reasons_chart(labels: Sequence[str], counts: Sequence[int], colors: Sequence[str]) -> bytes:
     """Removed documents per (stage, reason), one horizontal bar each, coloured by stage."""
-    colors = [STAGE_COLORS.get(s, "#6b7280") for s in stages]
     return _counted_bars(labels, counts, colors, "Removal reasons", "removed documents")
 
 
@@ -120,9 +119,9 @@ def languages_chart(langs: Sequence[str], before: Sequence[int], after: Sequence
         return _png(fig)
 
 
-def pii_chart(entities: Sequence[str], counts: Sequence[int]) -> bytes:
+def pii_chart(entities: Sequence[str], counts: Sequence[int], color: str) -> bytes:
     """PII entities replaced by placeholders, per entity type."""
-    return _counted_bars(entities, counts, STAGE_COLORS["privacy"], "PII entities replaced", "entities found (count)")
+    return _counted_bars(entities, counts, color, "PII entities replaced", "entities found (count)")
 
 
 def lengths_chart(before: dict, after: dict, before_label: str, after_label: str) -> bytes:
@@ -143,7 +142,7 @@ def lengths_chart(before: dict, after: dict, before_label: str, after_label: str
         return _png(fig)
 
 
-def signals_chart(signals: Sequence[dict]) -> bytes:
+def signals_chart(signals: Sequence[dict], color: str) -> bytes:
     """One histogram per quality signal with its thresholds drawn as red dashed lines."""
     cols = 3
     rows = -(-len(signals) // cols)
@@ -154,7 +153,7 @@ def signals_chart(signals: Sequence[dict]) -> bytes:
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax, signal in zip(axes, signals):
             hist = signal["histogram"]
-            ax.stairs(hist["counts"], hist["edges"], fill=True, color=STAGE_COLORS["quality"], alpha=0.7)
+            ax.stairs(hist["counts"], hist["edges"], fill=True, color=color, alpha=0.7)
             for t in signal["thresholds"]:
                 ax.axvline(t["value"], color="#b91c1c", linestyle="--", linewidth=1.2)
             if signal["log_x"]:
@@ -168,13 +167,13 @@ def signals_chart(signals: Sequence[dict]) -> bytes:
         return _png(fig)
 
 
-def clusters_chart(clusters_by_size: dict[str, int]) -> bytes:
+def clusters_chart(clusters_by_size: dict[str, int], color: str) -> bytes:
     """How many duplicate clusters have 2, 3, ... members."""
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, 3)
         ax = fig.subplots()
         sizes = list(clusters_by_size)
-        bars = ax.bar(sizes, list(clusters_by_size.values()), color=STAGE_COLORS["dedup"])
+        bars = ax.bar(sizes, list(clusters_by_size.values()), color=color)
         ax.bar_label(bars, labels=[f"{n:,}" for n in clusters_by_size.values()], padding=2, fontsize=8)
         ax.set_title("Duplicate clusters by size")
         ax.set_xlabel("documents in the cluster (1 kept, the rest removed)")

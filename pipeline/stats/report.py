@@ -6,6 +6,10 @@ document text reaches the report; the one exception, boilerplate lines, goes thr
 scrubber first (boilerplate.py). Every number the HTML shows is in stats.json; the HTML
 (html.py) needs nothing beyond itself: charts are PNG data URIs, the same PNGs are written
 beside it. `--compare` adds the other build's figures side by side and the deltas (compare.py).
+
+The funnel, the removal reasons, the document lengths and the run facts cover every registered
+stage; each stage adds its own sections (its `report` in pipeline/stages.py), whose numbers,
+charts and HTML are the functions below and in html.py.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from pipeline import manifest as manifests
 from pipeline.config import BuildConfig
 from pipeline.errors import InputError
 from pipeline.shards import write_bytes, write_json
+from pipeline.stage import BuildContext, ReportSection, Stage
+from pipeline.stages import registry
 from pipeline.stats import boilerplate, compare, html, plots, shard_stats
 
-FILTER_STAGES = ("quality", "dedup", "privacy")  # stages that remove documents, in order
-ALL_STAGES = (*FILTER_STAGES, "tokenizer", "pretrain")
 TOP_LANGUAGES = 15
 NOT_RUN = "not run"
 MIB = 1024 * 1024
@@ -63,13 +68,18 @@ def _share(part: int | float | None, whole: int | float | None) -> float | None:
     return part / whole if part is not None and whole else None
 
 
-def _funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Documents and bytes entering the pipeline, then left after each filter stage."""
+def _ran(manifest: dict[str, Any], stage: str) -> bool:
+    """Whether a filter stage finished in this build (its documents can be read)."""
+    return "docs_in" in manifest.get("stages", {}).get(stage, {})
+
+
+def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Documents and bytes entering the pipeline, then left after each stage (its funnel row)."""
     stages = manifest.get("stages", {})
     shards = manifest.get("input_shards", [])
     # The first stage's counts measure bytes the way every later row does; shard sums are the
     # fallback when no filter stage ran.
-    first_ran = next((stages[s] for s in FILTER_STAGES if "docs_in" in stages.get(s, {})), None)
+    first_ran = next((stages[s.name] for s in registry.filters() if _ran(manifest, s.name)), None)
     if first_ran is not None:
         rows = [{"stage": "input", "status": "done",
                  "docs": first_ran["docs_in"], "bytes": first_ran["bytes_in"]}]
@@ -78,23 +88,13 @@ def _funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                  "docs": sum(s["docs"] for s in shards), "bytes": sum(s["bytes"] for s in shards)}]
     else:
         rows = [{"stage": "input", "status": NOT_RUN}]
-    for name in FILTER_STAGES:
-        section = stages.get(name)
-        if section is None or "docs_in" not in section:
-            rows.append({"stage": name, "status": section.get("status", NOT_RUN) if section else NOT_RUN})
-            continue
-        counts = {k: section[k] for k in ("docs_in", "docs_kept", "docs_removed",
-                                          "bytes_in", "bytes_kept", "bytes_removed")}
-        rows.append({"stage": name, "status": section["status"], **counts,
-                     "docs": counts["docs_kept"], "bytes": counts["bytes_kept"],
-                     "docs_removed_share": _share(counts["docs_removed"], counts["docs_in"]),
-                     "bytes_removed_share": _share(counts["bytes_removed"], counts["bytes_in"])})
-    tok = stages.get("tokenizer")
-    if tok is not None and "train_tokens" in tok:
-        # Tokens exist only after tokenization: one more row, every document encoded.
-        rows.append({"stage": "tokenizer", "status": tok.get("status"),
-                     "docs": tok["train_docs"] + tok["val_docs"], "bytes": tok["train_bytes"] + tok["val_bytes"],
-                     "tokens": tok["train_tokens"] + tok["val_tokens"]})
+    for stage in registry:
+        section = stages.get(stage.name)
+        row = manifests.funnel_row(stage, section) if section is not None else None
+        if row is not None:
+            rows.append({"stage": stage.name, "status": section.get("status"), **row})
+        elif stage.filters:  # a filter stage that did not run still has its place in the funnel
+            rows.append({"stage": stage.name, "status": section.get("status", NOT_RUN) if section else NOT_RUN})
     return rows
 
 
@@ -128,12 +128,12 @@ def _pii(privacy: dict[str, Any], by_language: dict[str, dict[str, int]] | None)
 def _reasons(stages: dict[str, Any], build_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """Per filter stage: each reason's count and one removed document's id, most frequent first."""
     result = {}
-    for name in FILTER_STAGES:
-        if name not in stages:
+    for stage in registry.filters():
+        if stage.name not in stages:
             continue
-        examples = shard_stats.reason_examples(build_dir, name)
-        ranked = sorted(stages[name].get("reasons", {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        result[name] = [{"reason": r, "documents": n, "example_id": examples.get(r)} for r, n in ranked]
+        examples = shard_stats.reason_examples(build_dir, stage.out)
+        ranked = sorted(stages[stage.name].get("reasons", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        result[stage.name] = [{"reason": r, "documents": n, "example_id": examples.get(r)} for r, n in ranked]
     return result
 
 
@@ -197,13 +197,14 @@ def _training(pretrain: dict[str, Any], tok: dict[str, Any], metrics: list[dict[
 def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     stages = manifest.get("stages", {})
     timings = []
-    for name in ALL_STAGES:
-        section = stages.get(name)
+    for stage in registry:
+        section = stages.get(stage.name)
         if section is None:
-            timings.append({"stage": name, "status": NOT_RUN})
+            if stage.summarised:
+                timings.append({"stage": stage.name, "status": NOT_RUN})
             continue
         shards = section.get("shards", [])
-        timings.append({"stage": name, "status": section.get("status"), "seconds": section.get("seconds"),
+        timings.append({"stage": stage.name, "status": section.get("status"), "seconds": section.get("seconds"),
                         "shards": len(shards) if shards else None,
                         "shards_skipped": sum(bool(s.get("skipped")) for s in shards) if shards else None,
                         "docs_per_s": _share(section.get("docs_in"), section.get("seconds"))})
@@ -215,90 +216,153 @@ def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
             "config": manifest.get("config")}
 
 
-def collect_stats(build_dir: Path, manifest: dict[str, Any], metrics: list[dict[str, Any]]) -> dict[str, Any]:
+def stage_sections() -> list[tuple[Stage, ReportSection]]:
+    """Every registered stage's own report sections, in build order."""
+    return [(stage, section) for stage in registry for section in stage.report]
+
+
+def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Every number the report shows: from the manifest, the training metrics and the shards' columns."""
     stages = manifest.get("stages", {})
-    quality, privacy = stages.get("quality", {}), stages.get("privacy", {})
-    tok, pretrain = stages.get("tokenizer"), stages.get("pretrain")
-    ran = [name for name in FILTER_STAGES if "docs_in" in stages.get(name, {})]
+    ran = [stage.name for stage in registry.filters() if _ran(manifest, stage.name)]
     config = manifest.get("config") or BuildConfig().model_dump(mode="json")
     counters = {name: {k: v for k, v in stages[name].get("extra", {}).items()
                        if not k.startswith(SECTION_EXTRAS)}
-                for name in FILTER_STAGES if name in stages}
-    sample_path = build_dir / "model" / "sample.txt"
-    sample = sample_path.read_text(encoding="utf-8") if sample_path.exists() else None
-    return {
-        "stages": {name: stages[name].get("status") if name in stages else NOT_RUN for name in ALL_STAGES},
-        "funnel": _funnel(manifest),
+                for name in ran}
+    stats = {
+        "stages": {stage.name: stages[stage.name].get("status") if stage.name in stages else NOT_RUN
+                   for stage in registry if stage.summarised},
+        "funnel": funnel(manifest),
         "reasons": _reasons(stages, build_dir),
         "counters": {name: c for name, c in counters.items() if c},
-        "languages": _languages(quality.get("extra", {})) or None,
-        "lengths": shard_stats.length_distributions(build_dir, ran),
-        "signals": shard_stats.quality_signals(build_dir, config) if "quality" in ran else None,
-        "duplicates": _duplicates(build_dir, manifest, config) if "dedup" in ran else None,
-        "pii": _pii(privacy, shard_stats.pii_by_language(build_dir) if "privacy" in ran else None),
-        "tokenizer": _tokenizer(tok) if tok is not None else None,
-        "training": _training(pretrain or {}, tok or {}, metrics, sample) if pretrain or metrics else None,
-        "run": _run_facts(manifest),
+        "lengths": shard_stats.length_distributions(build_dir, [registry.get(name).out for name in ran]),
     }
+    for _, section in stage_sections():
+        stats[section.key] = section.collect(build_dir, manifest, config)
+    return stats | {"run": _run_facts(manifest)}
 
 
-def _duplicates(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+# ----------------------------------------------------------------------------- stage sections
+# Each: (build_dir, manifest, config) -> the section's numbers, or None when its stage did not run.
+
+
+def languages(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]] | None:
+    return _languages(manifest.get("stages", {}).get("quality", {}).get("extra", {})) or None
+
+
+def signals(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]] | None:
+    return shard_stats.quality_signals(build_dir, config) if _ran(manifest, "quality") else None
+
+
+def duplicates(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    if not _ran(manifest, "dedup"):
+        return None
     dedup = manifest["stages"]["dedup"]
     reasons = dedup.get("reasons", {})
+    clusters = dedup.get("build_steps", {}).get("dedup_clusters", {})
+    decisions = build_dir / clusters["artifact"] if "artifact" in clusters else None
     privacy = BuildConfig.model_validate({"privacy": config.get("privacy", {})}).privacy
     return {"exact_duplicates": reasons.get("exact_duplicate", 0),
             "near_duplicates": reasons.get("near_duplicate", 0),
             "contained": reasons.get("contained_in", 0),
             "earlier_builds": reasons.get("duplicate_of_earlier_build", 0),
             "boilerplate_lines_removed": dedup.get("extra", {}).get("boilerplate_lines_removed"),
-            **(shard_stats.duplicate_clusters(build_dir) or {}),
-            "top_boilerplate_lines": boilerplate.top_lines(build_dir, manifest, privacy)}
+            **(shard_stats.duplicate_clusters(decisions) or {}),
+            "top_boilerplate_lines": boilerplate.top_lines(build_dir, manifest, decisions, privacy)}
 
+
+def pii(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    privacy = manifest.get("stages", {}).get("privacy", {})
+    return _pii(privacy, shard_stats.pii_by_language(build_dir) if _ran(manifest, "privacy") else None)
+
+
+def tokenizer(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    tok = manifest.get("stages", {}).get("tokenizer")
+    return _tokenizer(tok) if tok is not None else None
+
+
+def training(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    stages = manifest.get("stages", {})
+    pretrain, tok = stages.get("pretrain"), stages.get("tokenizer")
+    model_dir = build_dir / registry.get("pretrain").out
+    metrics = load_metrics(model_dir / "metrics.jsonl")
+    sample_path = model_dir / "sample.txt"
+    sample = sample_path.read_text(encoding="utf-8") if sample_path.exists() else None
+    return _training(pretrain or {}, tok or {}, metrics, sample) if pretrain or metrics else None
 
 
 # ----------------------------------------------------------------------------- charts
 
 
+def _color(stage: str) -> str:
+    return plots.INPUT_COLOR if stage == "input" else registry.get(stage).color
+
+
 def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes per chart name, only for the sections that have data."""
     charts: dict[str, bytes] = {}
-    funnel = [r for r in stats["funnel"] if r.get("docs") is not None and r["stage"] != "tokenizer"]
+    # Documents and bytes only: a row counting tokens (the tokenizer's) is a table row, not a bar.
+    funnel = [r for r in stats["funnel"] if r.get("docs") is not None and "tokens" not in r]
     if len(funnel) > 1:
         charts["funnel"] = plots.funnel_chart(
-            [r["stage"] for r in funnel],
+            [r["stage"] for r in funnel], [_color(r["stage"]) for r in funnel],
             [r["docs"] for r in funnel], [r.get("docs_removed_share") for r in funnel],
             [r["bytes"] / MIB for r in funnel], [r.get("bytes_removed_share") for r in funnel])
     reasons = [(s, r["reason"], r["documents"]) for s, rs in stats["reasons"].items() for r in rs]
     if reasons:
         charts["reasons"] = plots.reasons_chart([f"{s}: {r}" for s, r, _ in reasons],
-                                                [n for *_, n in reasons], [s for s, *_ in reasons])
-    if stats["languages"]:
-        langs = stats["languages"]
-        charts["languages"] = plots.languages_chart([r["lang"] for r in langs], [r["before"] for r in langs],
-                                                    [r["after"] for r in langs])
+                                                [n for *_, n in reasons], [_color(s) for s, *_ in reasons])
     if stats["lengths"]:
         lengths = stats["lengths"]
         charts["lengths"] = plots.lengths_chart(lengths["before"], lengths["after"],
                                                 lengths["before_stage"], lengths["after_stage"])
-    if stats["signals"]:
-        charts["signals"] = plots.signals_chart(stats["signals"])
-    if stats["duplicates"] and stats["duplicates"].get("clusters"):
-        charts["clusters"] = plots.clusters_chart(stats["duplicates"]["clusters_by_size"])
-    if stats["pii"] and stats["pii"]["entities"]:
-        ents = stats["pii"]["entities"]
-        charts["pii"] = plots.pii_chart([e["entity"] for e in ents], [e["count"] for e in ents])
-    if stats["pii"] and stats["pii"]["by_language"]:
-        charts["pii_languages"] = plots.pii_languages_chart(stats["pii"]["by_language"])
-    if stats["tokenizer"] and stats["tokenizer"]["languages"]:
-        langs = stats["tokenizer"]["languages"]
-        charts["tokenizer"] = plots.tokenizer_chart([r["lang"] for r in langs], [r["bytes_per_token"] for r in langs],
-                                                    [r["tokens_per_word"] for r in langs])
-    curves = (stats["training"] or {}).get("curves")
-    if curves and (curves["train_loss"] or curves["val_loss"]):
-        charts["loss"] = plots.loss_chart(curves["train_loss"], curves["val_loss"],
-                                          curves["train_bpb"], curves["val_bpb"])
+    for stage, section in stage_sections():
+        if stats.get(section.key):
+            charts |= section.charts(stats[section.key], stage.color)
     return charts
+
+
+# Each stage section's charts: (its numbers, its stage's colour) -> {chart name: PNG}.
+
+
+def languages_charts(langs: list[dict[str, Any]], color: str) -> dict[str, bytes]:
+    return {"languages": plots.languages_chart([r["lang"] for r in langs], [r["before"] for r in langs],
+                                               [r["after"] for r in langs])}
+
+
+def signals_charts(signals: list[dict[str, Any]], color: str) -> dict[str, bytes]:
+    return {"signals": plots.signals_chart(signals, color)}
+
+
+def duplicates_charts(duplicates: dict[str, Any], color: str) -> dict[str, bytes]:
+    if not duplicates.get("clusters"):
+        return {}
+    return {"clusters": plots.clusters_chart(duplicates["clusters_by_size"], color)}
+
+
+def pii_charts(pii: dict[str, Any], color: str) -> dict[str, bytes]:
+    charts = {}
+    if pii["entities"]:
+        ents = pii["entities"]
+        charts["pii"] = plots.pii_chart([e["entity"] for e in ents], [e["count"] for e in ents], color)
+    if pii["by_language"]:
+        charts["pii_languages"] = plots.pii_languages_chart(pii["by_language"])
+    return charts
+
+
+def tokenizer_charts(tok: dict[str, Any], color: str) -> dict[str, bytes]:
+    if not tok["languages"]:
+        return {}
+    langs = tok["languages"]
+    return {"tokenizer": plots.tokenizer_chart([r["lang"] for r in langs], [r["bytes_per_token"] for r in langs],
+                                               [r["tokens_per_word"] for r in langs])}
+
+
+def training_charts(training: dict[str, Any], color: str) -> dict[str, bytes]:
+    curves = training.get("curves")
+    if not curves or not (curves["train_loss"] or curves["val_loss"]):
+        return {}
+    return {"loss": plots.loss_chart(curves["train_loss"], curves["val_loss"], curves["train_bpb"], curves["val_bpb"])}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -306,8 +370,7 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
 
 def build_stats(build_dir: Path) -> dict[str, Any]:
     """Read one build directory and return its report numbers."""
-    manifest = _read_json(build_dir / "manifest.json", "build manifest")
-    return collect_stats(build_dir, manifest, load_metrics(build_dir / "model" / "metrics.jsonl"))
+    return collect_stats(build_dir, _read_json(build_dir / "manifest.json", "build manifest"))
 
 
 def write_report(build_dir: Path, compare_to: Path | None = None) -> Path:
@@ -337,12 +400,18 @@ def write_report(build_dir: Path, compare_to: Path | None = None) -> Path:
     return html_path
 
 
-def funnel_table(stats: dict[str, Any]) -> list[dict[str, Any]]:
+def report_step(ctx: BuildContext) -> dict:
+    """Build step of the report stage: the report of the build as its manifest stands now."""
+    path = write_report(ctx.build_dir)
+    return {"note": str(path)}
+
+
+def funnel_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The funnel as rows of plain columns, for a Prefect table artifact."""
     return [{"stage": r["stage"], "docs": r.get("docs"), "docs_removed": r.get("docs_removed"),
              "docs_removed_share": r.get("docs_removed_share"), "bytes": r.get("bytes"),
              "bytes_removed_share": r.get("bytes_removed_share"), "tokens": r.get("tokens")}
-            for r in stats["funnel"] if r.get("docs") is not None]
+            for r in rows if r.get("docs") is not None]
 
 
 def markdown_summary(stats: dict[str, Any]) -> str:
@@ -358,23 +427,23 @@ def markdown_summary(stats: dict[str, Any]) -> str:
         if reasons:
             top = ", ".join(f"`{r['reason']}` {r['documents']:,}" for r in reasons[:5])
             lines.append(f"\n**{stage}** top removal reasons: {top}")
-    if stats["languages"]:
-        top = ", ".join(f"{r['lang']} {r['before']:,} → {r['after']:,}" for r in stats["languages"][:8])
+    if stats.get("languages"):
+        top = ", ".join(f"{r['lang']} {r['before']:,} → {r['after']:,}" for r in stats.get("languages")[:8])
         lines.append(f"\n**languages** (docs before → after quality): {top}")
-    dup = stats["duplicates"]
+    dup = stats.get("duplicates")
     if dup:
         lines.append(f"\n**dedup**: {dup['exact_duplicates']:,} exact, {dup['near_duplicates']:,} near, "
                      f"{dup['contained']:,} contained, {dup['earlier_builds']:,} in earlier builds; "
                      f"{dup.get('clusters', 0):,} clusters")
-    pii = stats["pii"]
+    pii = stats.get("pii")
     if pii:
         top = ", ".join(f"{e['entity']} {e['count']:,}" for e in pii["entities"] if e["count"])
         lines.append(f"\n**PII replaced**: {pii['total']:,} ({top}); NER on {pii['ner_documents'] or 0:,} documents")
-    tok = stats["tokenizer"]
+    tok = stats.get("tokenizer")
     if tok and tok.get("bytes_per_token"):
         lines.append(f"\n**tokenizer**: vocab {tok['vocab_size']:,}, {tok['bytes_per_token']:.2f} bytes/token, "
                      f"{tok['vocab_used_share']:.1%} of the vocabulary used")
-    training = stats["training"] or {}
+    training = stats.get("training") or {}
     if training.get("final_val_loss") is not None:
         bpb = training["val_bits_per_byte"]
         lines.append(f"\n**model**: validation loss {training['initial_val_loss']:.3f} → "

@@ -149,11 +149,11 @@ def quality_signals(build_dir: Path, config: dict[str, Any]) -> list[dict[str, A
     return signals or None
 
 
-def duplicate_clusters(build_dir: Path) -> dict[str, Any] | None:
-    """Clusters by size (from dedup's global decisions), and their count."""
-    path = build_dir / "dedup" / "_decisions.parquet"
-    if not path.exists():
+def duplicate_clusters(decisions: Path | None) -> dict[str, Any] | None:
+    """Clusters by size (from dedup's build-wide decisions file), and their count."""
+    if decisions is None or not decisions.exists():
         return None
+    path = decisions
     table = pq.read_table(path, columns=["dup_cluster", "dup_cluster_size"])
     sizes = table.group_by("dup_cluster").aggregate([("dup_cluster_size", "max")]).column("dup_cluster_size_max")
     by_size = {int(row["values"]): int(row["counts"]) for row in pc.value_counts(sizes).to_pylist()}

@@ -29,6 +29,7 @@ from tokenizers import Tokenizer
 
 from pipeline.config import TokenizerConfig
 from pipeline.shards import atomic_path
+from pipeline.stage import ShardContext, StageResult
 from pipeline.tokenizer import token_file
 from pipeline.tokenizer.train import EOT_ID, has_lang, hash_unit, read_batches
 
@@ -150,14 +151,35 @@ def encode_shard(
     shard_path: Path, tokenizer_path: Path, out_dir: Path, name: str, cfg: TokenizerConfig, seed: int,
     parallel: bool = True,
 ) -> dict:
-    """Encode one Parquet shard to `out_dir/{train,val}-{name}.bin` (+ index, + token counts).
+    """Encode one Parquet shard, streamed batch by batch (see `encode_batches`)."""
+    columns = ["id", "text", "lang"] if has_lang(shard_path) else ["id", "text"]
+    batches = read_batches(shard_path, cfg.batch_size, columns)
+    return encode_batches(batches, tokenizer_path, out_dir, name, cfg, seed, parallel)
+
+
+def encode_step(table: pa.Table, ctx: ShardContext) -> StageResult:
+    """Shard step of the tokenizer stage: the shard encoded with the tokenizer the build trained."""
+    cfg: TokenizerConfig = ctx.config
+    columns = ["id", "text", "lang"] if "lang" in table.column_names else ["id", "text"]
+    batches = table.select(columns).to_batches(max_chunksize=cfg.batch_size)
+    stats = encode_batches(batches, ctx.artifacts["tokenizer_train"], ctx.out_dir, ctx.shard, cfg, ctx.seed,
+                           parallel=not ctx.shares_cores)
+    files = [ctx.out_dir / f"{split}-{ctx.shard}.bin" for split in SPLITS] + [counts_path(ctx.out_dir, ctx.shard)]
+    return StageResult(extra=stats, files=files)
+
+
+def encode_batches(
+    batches: Iterable[pa.RecordBatch], tokenizer_path: Path, out_dir: Path, name: str, cfg: TokenizerConfig,
+    seed: int, parallel: bool = True,
+) -> dict:
+    """Encode one shard's batches to `out_dir/{train,val}-{name}.bin` (+ index, + token counts).
 
     `parallel`: encode on every core (the job has the machine), else on one thread (other shard
     jobs run beside it; see `library_threads`).
 
     Returns {train,val}_{docs,tokens,bytes} (tokens include each document's delimiter, bytes are
     the UTF-8 bytes of the texts) and `langs`: {lang: {docs, bytes, tokens, words}} over both
-    splits, tokens without delimiters.
+    splits, tokens without delimiters (documents without a `lang` column count as "und").
     """
     tokenizer = load_tokenizer(tokenizer_path)
     vocab_size = tokenizer.get_vocab_size()
@@ -167,8 +189,6 @@ def encode_shard(
     stats = {f"{s}_{key}": 0 for s in SPLITS for key in ("docs", "tokens", "bytes")}
     token_counts = np.zeros(vocab_size, dtype=np.int64)
     per_lang: list[pa.Table] = []
-    columns = ["id", "text", "lang"] if has_lang(shard_path) else ["id", "text"]
-    batches = read_batches(shard_path, cfg.batch_size, columns)
     for batch, ids in encoded_batches(tokenizer, batches, parallel):
         text = batch.column("text")
         flat, lens = with_delimiters(ids)
@@ -180,7 +200,8 @@ def encode_shard(
             lengths[split].append(lens[mask])
             stats[f"{split}_docs"] += int(mask.sum())
             stats[f"{split}_bytes"] += int(nbytes[mask].sum())
-        lang = pc.fill_null(batch.column("lang"), NO_LANG) if "lang" in columns else pa.array([NO_LANG] * len(text))
+        has_lang_column = "lang" in batch.schema.names
+        lang = pc.fill_null(batch.column("lang"), NO_LANG) if has_lang_column else pa.array([NO_LANG] * len(text))
         per_lang.append(pa.table({
             "lang": lang, "bytes": nbytes, "tokens": lens - 1, "words": word_counts(text),
         }))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from pipeline.stage import BuildContext
 from pipeline.tokenizer.encode import counts_path
 from pipeline.tokenizer.train import longest_tokens, token_bytes
 
@@ -39,8 +40,41 @@ def partial_character_ids(tokenizer: Tokenizer) -> np.ndarray:
     return np.array(out, dtype=bool)
 
 
+SPLIT_TOTALS = ("train_docs", "val_docs", "train_tokens", "val_tokens", "train_bytes", "val_bytes")
+
+
+def stage_summary(ctx: BuildContext) -> dict:
+    """The tokenizer stage's manifest entry: split totals, the vocabulary and its statistics."""
+    records = ctx.records["encode"]
+    trained = ctx.artifacts["tokenizer_train"]
+    totals = {key: sum(r["extra"][key] for r in records) for key in SPLIT_TOTALS}
+    return totals | {
+        "vocab_size": trained["vocab_size"],
+        "train_seconds": trained["seconds"],
+        "stats": summarize([r["extra"] | {"name": r["name"]} for r in records],
+                           ctx.build_dir / trained["artifact"], ctx.folder),
+        "shards": records,
+    }
+
+
+def headline(summary: dict) -> dict[str, str]:
+    docs = summary["train_docs"] + summary["val_docs"]
+    tokens = summary["train_tokens"] + summary["val_tokens"]
+    return {"docs in": f"{docs:,}", "docs out": f"{tokens:,} tok",
+            "MB in": f"{(summary['train_bytes'] + summary['val_bytes']) / 1e6:.2f}"}
+
+
+def funnel_row(summary: dict) -> dict | None:
+    """Tokens exist only after tokenization: one more funnel row, every document encoded."""
+    if "train_tokens" not in summary:
+        return None
+    return {"docs": summary["train_docs"] + summary["val_docs"], "bytes": summary["train_bytes"] + summary["val_bytes"],
+            "tokens": summary["train_tokens"] + summary["val_tokens"]}
+
+
 def summarize(records: list[dict], tokenizer_path: Path, tokens_dir: Path) -> dict:
-    """Merge the encode records (each with `langs`) and `_counts/*.npy` into corpus statistics."""
+    """Merge the encode records (each with `name` and `langs`) and `_counts/*.npy` into corpus
+    statistics."""
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     vocab_size = tokenizer.get_vocab_size()
     langs: dict[str, dict[str, int]] = {}

@@ -48,6 +48,8 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from pipeline.config import TokenizerConfig
 from pipeline.errors import InputError
+from pipeline.shards import combined_fingerprint, fingerprint
+from pipeline.stage import BuildContext
 
 EOT = "<|endoftext|>"
 EOT_ID = 0
@@ -199,6 +201,16 @@ def train_tokenizer(shard_paths: Sequence[Path], cfg: TokenizerConfig, out_path:
         "language_bytes": dict(sorted(per_lang.items())),
         "longest_tokens": longest_tokens(tokenizer),
     }
+
+
+def train_step(ctx: BuildContext) -> dict:
+    """Build step: the tokenizer, trained once on every shard the stage reads."""
+    out = ctx.build_dir / "tokenizer" / "tokenizer.json"
+    paths = [path for _, path in ctx.sources]
+    fp = combined_fingerprint([fingerprint(p) for p in paths] + [ctx.config_hash])
+    record = ctx.once("tokenizer_train", fp, [out],
+                      lambda: train_tokenizer(paths, ctx.config, out) | {"artifact": ctx.artifact(out)})
+    return record | {"note": f"vocab {record['vocab_size']:,}"}
 
 
 def token_bytes(tokenizer: Tokenizer) -> list[bytes]:

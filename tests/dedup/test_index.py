@@ -1,7 +1,7 @@
 """Set-level dedup across builds: a build dedups against the index of earlier builds, then grows it.
 
-Runs the dedup steps as the flow does (signature jobs per shard, then `steps.dedup_decisions`),
-without Prefect. Texts: Debian fortunes (../shared/data/corpora/fortunes_multilingual.jsonl).
+Runs the dedup stage's first two steps as the flow does (a signature job per shard, then the
+clustering build step), without Prefect. Texts: Debian fortunes (../shared/data/corpora/fortunes_multilingual.jsonl).
 """
 
 from pathlib import Path
@@ -14,6 +14,7 @@ from pipeline import steps
 from pipeline.config import BuildConfig
 from pipeline.errors import InputError
 from pipeline.jobs import run_job
+from pipeline.stages import registry
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +33,12 @@ def write_shards(folder: Path, ids: list[str], texts: list[str], shards: int = 2
 
 
 def decide(build_dir: Path, sources: list[tuple[str, Path]], cfg: BuildConfig) -> tuple[dict[str, dict], dict]:
-    jobs = steps.shard_jobs("dedup_signatures", "dedup", sources, build_dir / "dedup", cfg)
-    for job in jobs:
-        run_job(job)
-    path, record = steps.dedup_decisions(build_dir, jobs, cfg)
-    return {row["id"]: row for row in pq.read_table(path).to_pylist()}, record
+    stage = registry.get("dedup")
+    signatures, clusters = stage.steps[:2]
+    ctx = steps.build_context(build_dir, stage, sources, cfg)
+    ctx.records[signatures.name] = [run_job(job) for job in steps.shard_jobs(stage, signatures, ctx)]
+    record = clusters.run(ctx)
+    return {row["id"]: row for row in pq.read_table(build_dir / record["artifact"]).to_pylist()}, record
 
 
 @pytest.fixture()
@@ -79,7 +81,7 @@ def test_rerun_of_the_first_build_reads_only_parts_before_its_own(two_builds, fo
     tmp_path, cfg, (a, _), _ = two_builds
     first_part = sorted((tmp_path / "index").iterdir())[0]
     before = {f.name: f.read_bytes() for f in first_part.iterdir()}
-    (tmp_path / "A" / "dedup" / "_done" / "decisions.json").unlink()  # force the global step again
+    (tmp_path / "A" / "dedup" / "_done" / "dedup_clusters.json").unlink()  # force the build step again
     again, record = decide(tmp_path / "A", [(p.stem, p) for p in sorted((tmp_path / "A-in").glob("*.parquet"))], cfg)
     assert again == a and record["earlier_files"] == 0
     assert {f.name: f.read_bytes() for f in first_part.iterdir()} == before

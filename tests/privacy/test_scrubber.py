@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.config import PrivacyConfig
 from pipeline.privacy.scrubber import PII_COUNTS_TYPE, detect, run_shard, scrub_texts
+from pipeline.stage import ShardContext
 
 STRUCTURED = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"]
 # Character-span recall on presidio's synthetic set. Phone numbers there are random digits in many
@@ -87,7 +88,7 @@ def test_run_shard_scrubs_planted_pii_in_sample_data_and_keeps_every_row(sample_
     pii = ground_truth["pii"]
     ids = set(random.Random(3).sample(sorted(pii), 50))
     table = sample_table.filter(pa.array([i in ids for i in sample_table["id"].to_pylist()]))
-    result = run_shard(table, PrivacyConfig())  # no `lang` column: the stage identifies languages
+    result = run_shard(table, ShardContext(PrivacyConfig(), stage="privacy"))  # no `lang` column: it identifies languages
 
     assert result.kept.num_rows == table.num_rows and result.removed.num_rows == 0
     assert result.kept.column_names == [*table.column_names, "pii_counts"]
@@ -112,7 +113,8 @@ def test_run_shard_gives_an_empty_map_to_a_clean_document_and_is_deterministic()
         "text": ["To be, or not to be: that is the question.", "Write to ophelia@elsinore.dk today."],
         "lang": ["en", "en"],
     })
-    first, second = run_shard(table, PrivacyConfig()), run_shard(table, PrivacyConfig())
+    ctx = ShardContext(PrivacyConfig(), stage="privacy")
+    first, second = run_shard(table, ctx), run_shard(table, ctx)
     assert first.kept.equals(second.kept) and first.extra == second.extra
     assert first.kept["pii_counts"].to_pylist() == [[], [("EMAIL_ADDRESS", 1)]]
     assert first.kept["text"].to_pylist()[1] == "Write to <EMAIL_ADDRESS> today."

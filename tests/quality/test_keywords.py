@@ -16,6 +16,7 @@ import pytest
 from pipeline.config import QualityConfig
 from pipeline.quality.keywords import SHIPPED, load_blocklists, keyword_share, url_blocked
 from pipeline.quality.stage import run_shard
+from pipeline.stage import ShardContext
 
 
 def _config() -> QualityConfig:
@@ -73,7 +74,7 @@ def test_stage_keeps_clean_prose_and_drops_it_with_listed_words_above_the_share(
     listed = f"{shakespeare}\n\n" + " ".join(e for e in _entries("en") if e.isalpha())
     assert keyword_share(listed, lists, "en") > QualityConfig().keywords.max_share
     table = pa.table({"id": ["clean", "listed"], "text": [shakespeare, listed]})
-    result = run_shard(table, _config())
+    result = run_shard(table, ShardContext(_config(), stage="quality"))
     removed = dict(zip(result.removed["id"].to_pylist(), result.removed["reason"].to_pylist()))
     assert removed.get("clean") != "keyword_share"
     assert removed.get("listed") == "keyword_share"
@@ -84,7 +85,7 @@ def test_keyword_share_column_is_there_for_every_row_even_when_nothing_is_droppe
     with (shared_data / "langid" / "lingua_dev.jsonl").open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     texts = [r["text"] for r in rows if r["lang"] == "en" and r["kind"] == "sentence"][:20]
-    result = run_shard(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), _config())
+    result = run_shard(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), ShardContext(_config(), stage="quality"))
     shares = result.kept["keyword_share"].to_pylist() + result.removed["keyword_share"].to_pylist()
     assert len(shares) == len(texts) and all(s is not None and s <= 0.1 for s in shares)
     assert "keyword_share" not in set(result.removed["reason"].to_pylist())
@@ -102,7 +103,7 @@ def test_url_blocklist_drops_listed_domains_and_their_subdomains_only(tmp_path: 
     })
     cfg = _config()
     cfg.keywords.url_blocklist = str(domains)
-    result = run_shard(table, cfg)
+    result = run_shard(table, ShardContext(cfg, stage="quality"))
     removed = dict(zip(result.removed["id"].to_pylist(), result.removed["reason"].to_pylist()))
     assert removed.get("listed") == removed.get("sub") == "url_blocklist"
     assert removed.get("other") != "url_blocklist"

@@ -17,6 +17,7 @@ import pytest
 from pipeline.config import LinguaConfig, PerplexityConfig, QualityConfig
 from pipeline.quality import perplexity
 from pipeline.quality.stage import run_shard
+from pipeline.stage import ShardContext
 
 REFERENCE = perplexity.DEFAULT_REFERENCE
 
@@ -99,7 +100,7 @@ def test_drop_tail_removes_tail_documents_and_leaves_languages_without_reference
     table = pa.table({"id": rows["id"].to_pylist() + ["nl"], "text": rows["text"].to_pylist() + [dutch[:3000]]})
     cfg = QualityConfig(languages=["en", "nl"], lingua=LinguaConfig(enabled=False),
                         perplexity=PerplexityConfig(drop_tail=True))
-    result = run_shard(table, cfg)
+    result = run_shard(table, ShardContext(cfg, stage="quality"))
     removed = result.removed.to_pylist()
     tails = [r for r in removed if r["reason"] == "perplexity_tail"]
     # Shakespeare's verse is far from the modern prose of the English reference: all tail.

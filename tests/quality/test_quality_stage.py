@@ -18,6 +18,7 @@ import pytest
 from pipeline.config import QualityConfig
 from pipeline.quality.signals import columns
 from pipeline.quality.stage import run_shard
+from pipeline.stage import ShardContext
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 LANG_REASONS = {"lang_not_kept", "lang_low_score"}
@@ -48,7 +49,7 @@ def mixed_shard(shared_data: Path) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def mixed_result(mixed_shard: pa.Table):
-    return run_shard(mixed_shard, QualityConfig())
+    return run_shard(mixed_shard, ShardContext(QualityConfig(), stage="quality"))
 
 
 def _reasons(result) -> dict[str, str | None]:
@@ -97,7 +98,7 @@ def test_language_counts_before_and_after_filtering(mixed_shard, mixed_result) -
 
 
 def test_rerun_on_its_own_output_replaces_its_columns_and_keeps_the_same_rows(mixed_result) -> None:
-    again = run_shard(mixed_result.kept, QualityConfig())
+    again = run_shard(mixed_result.kept, ShardContext(QualityConfig(), stage="quality"))
     assert again.removed.num_rows == 0
     assert again.kept.equals(mixed_result.kept)
 
@@ -112,7 +113,7 @@ def sample_result() -> tuple[dict, dict[str, dict]]:
     table = pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.glob("part-*.parquet")))
     ids = table["id"].to_pylist()
     picked = [i for i, id_ in enumerate(ids) if i % 3 == 0 or id_ in truth["junk"]]
-    result = run_shard(table.take(picked), QualityConfig())
+    result = run_shard(table.take(picked), ShardContext(QualityConfig(), stage="quality"))
     rows = result.kept.to_pylist() + result.removed.to_pylist()
     assert len(rows) == len(picked)
     print("\nquality on sample_data:", len(picked), "docs, removed:", result.reasons)

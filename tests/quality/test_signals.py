@@ -15,6 +15,7 @@ import pytest
 from pipeline.config import QualityConfig
 from pipeline.quality.signals import columns, judge
 from pipeline.quality.stage import run_shard
+from pipeline.stage import ShardContext
 
 ALL_ON = QualityConfig(c4={"enabled": True}, fineweb={"enabled": True})
 
@@ -28,7 +29,7 @@ def pages(shared_data: Path) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def result(pages: pa.Table):
-    return run_shard(pages, ALL_ON)
+    return run_shard(pages, ShardContext(ALL_ON, stage="quality"))
 
 
 def test_every_signal_column_is_filled_on_kept_and_removed_rows(result) -> None:

@@ -1,0 +1,56 @@
+"""The pretrain stage: a compact GPT trained on the tokenizer stage's token shards (loop.py),
+then one document written from scratch by it, for the report (sample.py)."""
+
+from __future__ import annotations
+
+from pipeline.errors import BuildError, InputError
+from pipeline.shards import combined_fingerprint, fingerprint, write_bytes
+from pipeline.stage import BuildContext
+from pipeline.stages import registry
+from pipeline.steps import read_summary
+
+
+def pretrain(ctx: BuildContext) -> dict:
+    """Build step: train until the step or wall-clock budget ends (skipped when an identical run
+    finished), reporting each step to `ctx.on_progress`."""
+    from pipeline.tokenizer.token_file import read_tokens
+    from pipeline.train.loop import train
+    from pipeline.train.sample import sample
+
+    build_dir, cfg = ctx.build_dir, ctx.config
+    tokens = read_summary(build_dir, registry.get("tokenizer"))
+    tokenizer_path = build_dir / "tokenizer" / "tokenizer.json"
+    if tokens is None or not tokenizer_path.exists():
+        raise InputError(f"{build_dir}: no tokens/ yet. Run the tokenizer stage first (--stages tokenizer,pretrain).")
+    tokens_dir = build_dir / registry.get("tokenizer").out
+    token_files = sorted(tokens_dir.glob("*.bin"))
+    if not any(len(read_tokens(p)) for p in token_files if p.name.startswith("val-")):
+        raise BuildError(f"{tokens_dir}: the validation split is empty; raise tokenizer.val_fraction or give more text.")
+    # Text bytes per val token (delimiters counted as tokens, not bytes): turns nats per token
+    # into bits per byte.
+    val_bytes_per_token = tokens["val_bytes"] / tokens["val_tokens"]
+    fp = combined_fingerprint([fingerprint(p) for p in token_files] + [ctx.config_hash])
+    model_dir = ctx.folder
+    on_step = (lambda p: ctx.on_progress(p["step"], cfg.max_steps)) if ctx.on_progress else None
+
+    def train_then_sample() -> dict:
+        record = train(tokens_dir, model_dir, cfg, int(tokens["vocab_size"]), ctx.seed, val_bytes_per_token, on_step)
+        # A new document written from scratch by the model, for the report: what it has learnt.
+        write_bytes(sample(build_dir, "", max_new_tokens=200, seed=ctx.seed).encode(), model_dir / "sample.txt")
+        return record
+
+    record = ctx.once("pretrain", fp, [model_dir / "ckpt.pt", model_dir / "metrics.jsonl", model_dir / "sample.txt"],
+                      train_then_sample)
+    return record | {"note": f"val loss {record['final_val_loss']:.3f}"}
+
+
+def stage_summary(ctx: BuildContext) -> dict:
+    """The training record: steps, tokens seen, losses, bits per byte, throughput."""
+    return {key: value for key, value in ctx.artifacts["pretrain"].items() if key != "note"}
+
+
+def headline(summary: dict) -> dict[str, str]:
+    detail = (f"model: {summary['params']:,} parameters, validation loss {summary['initial_val_loss']:.3f} -> "
+              f"[bold]{summary['final_val_loss']:.3f}[/] nats/token = [bold]{summary['final_val_bpb']:.3f}[/] "
+              f"bits/byte after {summary['steps']:,} steps ({summary['tokens_per_s']:,.0f} tokens/s)")
+    return {"docs in": f"{summary['tokens_seen']:,} tok", "docs out": f"{summary['steps']:,} steps", "detail": detail}
