@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test bench bench-envs clean
+.PHONY: install run test bench bench-envs docs clean
 
 install: $(STAMP)
 
@@ -48,6 +48,12 @@ $(TRANSFORMERS_VENV)/.installed:
 	test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
 	$(@D)/bin/python -m pip install --quiet tokenizers==0.23.3 transformers pyarrow pytest pydantic pyyaml numpy
 	touch $@
+
+# The config reference is generated from the pydantic models (tests/test_config_reference.py
+# fails when the committed page is stale).
+docs: $(STAMP)
+	$(BIN)/python -m pipeline.config_reference > docs/config.md.tmp
+	mv docs/config.md.tmp docs/config.md
 
 clean:
 	rm -rf build .pytest_cache
