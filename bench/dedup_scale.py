@@ -13,7 +13,7 @@ documents in a 2-process pool, then `steps.dedup_decisions` (band keys grouped p
 candidates verified, union-find, boilerplate lines) in a fresh process of its own, so its peak
 RSS (`ru_maxrss`) is the global step's alone; bytes per document = (peak RSS - RSS after imports)
 / documents. Containment is off (`containment: false`; the default skips it above 200k
-documents anyway; README "Dedup"). The per-shard apply step (step 3) is not timed.
+documents anyway; docs/dedup.md). The per-shard apply step (step 3) is not timed.
 
 Needs ../shared/data/corpora/{tinyshakespeare.txt,fortunes_multilingual.jsonl,cc_docs.jsonl};
 skips without them.

@@ -278,7 +278,7 @@ def main(with_workers: bool = True) -> dict:
         results["stage"] = stage_speed(docs)
         results["agreement"] = {"chain": agreement(ours, theirs, docs)}
         # The one rule defined differently: datatrove's words are spaCy tokens, so every comma or
-        # full stop is a "word" without letters; ours are whitespace tokens (see README).
+        # full stop is a "word" without letters; ours are whitespace tokens (see docs/quality.md).
         ours_na, _ = run_ours(docs, None, no_alpha=True)
         theirs_na, _, _ = run_datatrove(path, None, tmp, no_alpha=True)
         results["agreement"]["chain_without_alpha_words_rule"] = agreement(ours_na, theirs_na, docs)
