@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-envs docs clean
 
 install: $(STAMP)
 
@@ -29,6 +29,31 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Peer libraries for the side-by-side benchmarks, each in a venv of its own (never a product
+# dependency). bench/ reads DATATROVE_VENV too, so `DATATROVE_VENV=/elsewhere make bench-envs bench`
+# builds and uses the same venv.
+DATATROVE_VENV ?= .bench-venvs/datatrove
+TRANSFORMERS_VENV ?= .bench-venvs/transformers
+
+bench-envs: $(DATATROVE_VENV)/.installed $(TRANSFORMERS_VENV)/.installed
+
+$(DATATROVE_VENV)/.installed:
+	test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	$(@D)/bin/python -m pip install --quiet "datatrove[processing]==0.10.1" spacy orjson aiohttp
+	touch $@
+
+# What tests/tokenizer/test_tokenizer_train.py needs to load tokenizer.json in transformers.
+$(TRANSFORMERS_VENV)/.installed:
+	test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	$(@D)/bin/python -m pip install --quiet tokenizers==0.23.3 transformers pyarrow pytest pydantic pyyaml numpy
+	touch $@
+
+# The config reference is generated from the pydantic models (tests/test_config_reference.py
+# fails when the committed page is stale).
+docs: $(STAMP)
+	$(BIN)/python -m pipeline.config_reference > docs/config.md.tmp
+	mv docs/config.md.tmp docs/config.md
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,6 +1,6 @@
 """The datatrove side of bench/quality_vs_datatrove.py; runs in the datatrove venv, not ours.
 
-    /work/bench-venvs/datatrove/bin/python bench/_datatrove_chain.py IN.jsonl OUT.jsonl [FILTER|chain] [no_alpha]
+    .bench-venvs/datatrove/bin/python bench/_datatrove_chain.py IN.jsonl OUT.jsonl [FILTER|chain] [no_alpha]
 
 Chains GopherQualityFilter -> GopherRepetitionFilter -> C4QualityFilter -> FineWebQualityFilter
 (datatrove defaults; C4 rewrites the text the next filter sees) over every document of IN, and

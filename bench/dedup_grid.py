@@ -12,6 +12,8 @@ precision >= 0.99 on every set.
 For the best settings, signature CPU cost (docs per CPU second, best of 3) on the pages of
 bench/dedup_signatures_vs_datatrove.py, beside the default in the same run.
 
+Needs ../shared/data/neardup/udhr_variant_pairs_dev.jsonl and ../shared/data/corpora/cc_docs.jsonl
+(the data of those two benchmarks); skips without them.
 Run: .venv/bin/python -m bench.dedup_grid (about 15 minutes on a loaded 2-core machine);
 writes bench/results/dedup_grid.json and .md.
 """
@@ -22,10 +24,10 @@ import os
 import time
 
 
-from bench.dedup_quality import planted, udhr
-from bench.dedup_signatures_vs_datatrove import ours, pages
+from bench.dedup_quality import PAIRS, planted, udhr
+from bench.dedup_signatures_vs_datatrove import CC_DOCS, ours, pages
 from pipeline.config import DedupConfig
-from bench import write_results
+from bench import needs_data, skipping, write_results
 
 # (shingle, ngram, threshold, false_negative_weight, containment_threshold); the first row is the
 # default, the second the default before it. Containment joins two texts of equal length at
@@ -83,6 +85,7 @@ def label(key: tuple) -> str:
 
 
 def main(cost_of: int = 3) -> dict:
+    needs_data(PAIRS, CC_DOCS)
     start = time.perf_counter()
     results = {"loadavg_start": os.getloadavg(), "rows": [row(key) for key in GRID]}
     for r in results["rows"]:
@@ -121,4 +124,5 @@ def markdown(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(markdown(main()))
+    with skipping("dedup_grid"):
+        print(markdown(main()))

@@ -16,6 +16,7 @@ Two documents count as duplicates when `find_duplicates` puts them in the same `
    cluster that joins two base documents, or an edit with a base document other than its own,
    counts as false positives.
 
+Needs ../shared/data/neardup/udhr_variant_pairs_dev.jsonl; skips without it.
 Run: .venv/bin/python -m bench.dedup_quality (one to two minutes); writes
 bench/results/dedup_quality.json and .md.
 """
@@ -28,7 +29,6 @@ import random
 import time
 from collections import Counter, defaultdict
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -37,10 +37,9 @@ import pyarrow.parquet as pq
 from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.exact import normalise
 from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
-from bench import write_results
+from bench import REPO, SHARED_DATA, needs_data, skipping, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-PAIRS = REPO.parent / "shared/data/neardup/udhr_variant_pairs_dev.jsonl"
+PAIRS = SHARED_DATA / "neardup" / "udhr_variant_pairs_dev.jsonl"
 NORMALISATION = ("letter_case", "diacritics", "unicode_encoding_variant")
 BUCKETS = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001]
 
@@ -227,8 +226,7 @@ def _score_planted(ids, cluster, origin, kind_of, measure, cfg: DedupConfig) -> 
 
 
 def main() -> dict:
-    if not PAIRS.exists():
-        raise SystemExit(f"{PAIRS}: missing; needs ../shared/data")
+    needs_data(PAIRS)
     start = time.perf_counter()
     cfg = DedupConfig()
     off = cfg.model_copy(update={"containment": False})
@@ -239,7 +237,7 @@ def main() -> dict:
         "udhr_pairs": udhr(cfg),
         "planted": planted(cfg, off),
     }
-    # Word 5-grams at containment 0.8, the default before character 7-grams (README "Dedup").
+    # Word 5-grams at containment 0.8, the default before character 7-grams (docs/dedup.md).
     word = cfg.model_copy(update={"minhash": cfg.minhash.model_copy(update={"shingle": "word", "ngram": 5}),
                                   "containment_threshold": 0.8})
     results["word_5grams"] = {"udhr_pairs": udhr(word),
@@ -283,4 +281,5 @@ def markdown(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    with skipping("dedup_quality"):
+        print(json.dumps(main(), indent=2))

@@ -13,8 +13,10 @@ documents in a 2-process pool, then the dedup stage's clustering step (band keys
 candidates verified, union-find, boilerplate lines) in a fresh process of its own, so its peak
 RSS (`ru_maxrss`) is the global step's alone; bytes per document = (peak RSS - RSS after imports)
 / documents. Containment is off (`containment: false`; the default skips it above 200k
-documents anyway; README "Dedup"). The per-shard apply step (step 3) is not timed.
+documents anyway; docs/dedup.md). The per-shard apply step (step 3) is not timed.
 
+Needs ../shared/data/corpora/{tinyshakespeare.txt,fortunes_multilingual.jsonl,cc_docs.jsonl};
+skips without them.
 Run: .venv/bin/python -m bench.dedup_scale [--sizes 100000,300000,1000000]
 (100k: ~30 s, 1M: ~3.5 min on this 2-core machine at load ~2; generated shards go to
 $TMPDIR/dedup_scale_*, removed after)
@@ -34,10 +36,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench import write_results
+from bench import REPO, SHARED_DATA, needs_data, skipping, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "corpora"
+SHARED = SHARED_DATA / "corpora"
+TEXTS = [SHARED / name for name in ("tinyshakespeare.txt", "fortunes_multilingual.jsonl", "cc_docs.jsonl")]
 SHARD_DOCS = 10_000
 WINDOW, WINDOWS = 12, 5
 WORKERS = 2
@@ -221,6 +223,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(sizes: list[int] = (100_000, 300_000)) -> list[dict]:
+    needs_data(*TEXTS)
     rows = []
     for n in sizes:
         work = Path(tempfile.mkdtemp(prefix=f"dedup_scale_{n}_"))
@@ -236,4 +239,5 @@ def main(sizes: list[int] = (100_000, 300_000)) -> list[dict]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="100000,300000")
-    main([int(s) for s in parser.parse_args().sizes.split(",")])
+    with skipping("dedup_scale"):
+        main([int(s) for s in parser.parse_args().sizes.split(",")])

@@ -13,8 +13,8 @@ Pages: (1) the 30 real Common Crawl documents (../shared/data/corpora/cc_docs.js
 characters), repeated 20 times; (2) 600 pages of ~7.5k characters joined from consecutive
 sample_data/ documents (multilingual real text).
 
-datatrove's venv (never a product dependency): python3.11 -m venv /work/bench-venvs/datatrove &&
-/work/bench-venvs/datatrove/bin/pip install "datatrove[processing]==0.10.1" spacy orjson aiohttp
+Needs ../shared/data/corpora/cc_docs.jsonl and datatrove's venv (`make bench-envs`, never a
+product dependency); skips without either.
 Run: .venv/bin/python -m bench.dedup_signatures_vs_datatrove (about a minute)
 """
 
@@ -26,12 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from bench import write_results
+from bench import DATATROVE_PYTHON, REPO, SHARED_DATA, needs_data, needs_datatrove, skipping, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-DATATROVE_PYTHON = Path(os.environ.get("DATATROVE_VENV", "/work/bench-venvs/datatrove")) / "bin" / "python"
+CC_DOCS = SHARED_DATA / "corpora" / "cc_docs.jsonl"
 ROUNDS = 3
 
 
@@ -56,7 +54,7 @@ def pages() -> dict[str, list[str]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cc = [json.loads(line)["text"] for line in (REPO.parent / "shared/data/corpora/cc_docs.jsonl").open(encoding="utf-8")]
+    cc = [json.loads(line)["text"] for line in CC_DOCS.open(encoding="utf-8")]
     table = pa.concat_tables(pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
     joined, current = [], []
     for text in table.column("text").to_pylist():
@@ -85,36 +83,36 @@ def ours(texts: list[str], cfg=None) -> float:
 
 
 def main() -> dict:
+    needs_data(CC_DOCS)
+    needs_datatrove()
     results: dict = {"loadavg_start": os.getloadavg(), "rounds": ROUNDS, "sets": {}}
     for name, texts in pages().items():
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
             f.writelines(json.dumps(t) + "\n" for t in texts)
-        ours_best, theirs = float("inf"), None
+        ours_best = float("inf")
         for _ in range(ROUNDS):
             ours_best = min(ours_best, ours(texts))
-        if DATATROVE_PYTHON.exists():
-            out = subprocess.run(
-                [str(DATATROVE_PYTHON), "-c",
-                 f"import sys; sys.path.insert(0, {str(REPO)!r}); "
-                 f"from bench.dedup_signatures_vs_datatrove import datatrove_worker; datatrove_worker({f.name!r})"],
-                capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""},
-            )
-            theirs = json.loads(out.stdout.strip().splitlines()[-1])["cpu_seconds"]
+        out = subprocess.run(
+            [str(DATATROVE_PYTHON), "-c",
+             f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+             f"from bench.dedup_signatures_vs_datatrove import datatrove_worker; datatrove_worker({f.name!r})"],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""},
+        )
+        theirs = json.loads(out.stdout.strip().splitlines()[-1])["cpu_seconds"]
         for _ in range(ROUNDS):  # ours again after datatrove, so both saw the same load
             ours_best = min(ours_best, ours(texts))
         os.unlink(f.name)
-        row = {"docs": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts)),
-               "ours_docs_per_cpu_s": round(len(texts) / ours_best, 1)}
-        if theirs is not None:
-            row["datatrove_docs_per_cpu_s"] = round(len(texts) / theirs, 1)
-            row["ratio"] = round(theirs / ours_best, 2)
-        results["sets"][name] = row
+        results["sets"][name] = {
+            "docs": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts)),
+            "ours_docs_per_cpu_s": round(len(texts) / ours_best, 1),
+            "datatrove_docs_per_cpu_s": round(len(texts) / theirs, 1), "ratio": round(theirs / ours_best, 2),
+        }
     results["loadavg_end"] = os.getloadavg()
     lines = ["# MinHash signatures: ours vs datatrove (`.venv/bin/python -m bench.dedup_signatures_vs_datatrove`)", "",
              "| pages | docs | mean chars | ours docs/CPU-s | datatrove docs/CPU-s | ratio |", "|---|---|---|---|---|---|"]
     for name, row in results["sets"].items():
         lines.append(f"| {name} | {row['docs']} | {row['mean_chars']} | {row['ours_docs_per_cpu_s']} | "
-                     f"{row.get('datatrove_docs_per_cpu_s', 'n/a')} | {row.get('ratio', 'n/a')} |")
+                     f"{row['datatrove_docs_per_cpu_s']} | {row['ratio']} |")
     lines += ["", f"loadavg {results['loadavg_start']} -> {results['loadavg_end']} (2 cores, shared)", ""]
     write_results("dedup_signatures_vs_datatrove", results, "\n".join(lines))
     return results
@@ -124,4 +122,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--datatrove-worker":
         datatrove_worker(sys.argv[2])
     else:
-        print(json.dumps(main(), indent=2))
+        with skipping("dedup_signatures_vs_datatrove"):
+            print(json.dumps(main(), indent=2))

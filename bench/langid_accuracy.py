@@ -7,6 +7,7 @@ got a label, `und` is the share labelled undetermined. Cost: CPU seconds per tex
 rows and on sample_data/ documents, the share of texts that needed lingua, and lingua's load
 time and peak memory (each measured in a fresh process).
 
+Needs ../shared/data/langid/lingua_dev.jsonl; skips without it.
 Run: .venv/bin/python -m bench.langid_accuracy  ->  bench/results/langid_accuracy.{json,md}
 """
 
@@ -19,16 +20,14 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from pipeline.config import QualityConfig
 from pipeline.quality.langid import LINGUA_LANGUAGES, Fallback, detect_languages
-from bench import RESULTS_DIR, write_results
+from bench import REPO, RESULTS_DIR, SHARED_DATA, needs_data, skipping, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "langid" / "lingua_dev.jsonl"
+DATA = SHARED_DATA / "langid" / "lingua_dev.jsonl"
 KINDS = ("sentence", "word_pair", "single_word")
 
 # Peak memory from /proc (VmHWM): ru_maxrss of a child starts at its parent's peak on Linux.
@@ -115,6 +114,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> dict:
+    needs_data(DATA)
     with DATA.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     for r in rows:
@@ -139,5 +139,6 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    main()
-    print((RESULTS_DIR / "langid_accuracy.md").read_text())
+    with skipping("langid_accuracy"):
+        main()
+        print((RESULTS_DIR / "langid_accuracy.md").read_text())

@@ -6,7 +6,8 @@ allow-list: naive `AnalyzerEngine.analyze` per document against the stage's `det
 Reports docs/s per core (CPU time of this process), the ratio, whether the detections
 (type, start, end) are equal document by document, and wall-clock docs/s of the stage over
 all cores (one process per core, each given an equal slice).
-Run: `.venv/bin/python -m bench.privacy_speed` (needs ../shared/data). Results go to
+Needs ../shared/data/corpora/{cc_docs.jsonl,tinyshakespeare.txt}; skips without them.
+Run: `.venv/bin/python -m bench.privacy_speed`. Results go to
 bench/results/privacy_speed.{json,md}.
 """
 
@@ -17,12 +18,10 @@ import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-from bench import write_results
+from bench import SHARED_DATA, needs_data, skipping, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "corpora"
+SHARED = SHARED_DATA / "corpora"
 N_DOCS, DOC_CHARS = 1000, 900
 
 
@@ -75,6 +74,7 @@ def _cpu_timed(fn, texts):
 
 
 def main() -> dict:
+    needs_data(SHARED / "cc_docs.jsonl", SHARED / "tinyshakespeare.txt")
     texts = paragraph_docs()
     naive(texts[:5]), stage(texts[:5])  # load spaCy and presidio outside the timing
     load_before = os.getloadavg()
@@ -121,4 +121,5 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    with skipping("privacy_speed"):
+        print(json.dumps(main(), indent=2))

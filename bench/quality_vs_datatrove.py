@@ -16,6 +16,7 @@ each word once, as in a long-running worker); three rounds interleave datatrove'
 and ours with `alpha_words_tokens: spacy`, and each keeps its fastest round.
 Agreement is keep/drop per document, for the whole chain and for each rule family alone.
 Also: `corpus build --stages quality` on all of sample_data/ with 1 and 2 workers (wall time).
+Needs datatrove's venv (`make bench-envs`); skips without it. The documents are in the clone.
 Results: bench/results/quality_vs_datatrove.{json,md}.
 """
 
@@ -36,11 +37,9 @@ import pyarrow.parquet as pq
 
 from pipeline.config import QualityConfig
 from pipeline.stage import ShardContext
-from bench import RESULTS_DIR, write_results
+from bench import DATATROVE_PYTHON, REPO, RESULTS_DIR, needs_datatrove, skipping, write_results
 
-REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data"
-DATATROVE_PYTHON = Path(os.environ.get("DATATROVE_VENV", "/work/bench-venvs/datatrove")) / "bin" / "python"
 FAMILIES = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 # Our config section behind each datatrove filter.
 SPEED_ROUNDS = 3
@@ -251,10 +250,7 @@ def markdown(results: dict) -> str:
 
 
 def main(with_workers: bool = True) -> dict:
-    if not DATATROVE_PYTHON.exists():
-        raise SystemExit(f"error: {DATATROVE_PYTHON} not found. Create the venv: see bench/README.md "
-                         "(python3.11 -m venv /work/bench-venvs/datatrove && .../pip install "
-                         "'datatrove[processing]' spacy orjson aiohttp).")
+    needs_datatrove()
     docs = english_documents()
     results = {
         "corpus": f"{len(docs)} English documents of sample_data/ ({dict(Counter(d['source'] for d in docs))})",
@@ -284,7 +280,7 @@ def main(with_workers: bool = True) -> dict:
         results["stage"] = stage_speed(docs)
         results["agreement"] = {"chain": agreement(ours, theirs, docs)}
         # The one rule defined differently: datatrove's words are spaCy tokens, so every comma or
-        # full stop is a "word" without letters; ours are whitespace tokens (see README).
+        # full stop is a "word" without letters; ours are whitespace tokens (see docs/quality.md).
         ours_na, _ = run_ours(docs, None, no_alpha=True)
         theirs_na, _, _ = run_datatrove(path, None, tmp, no_alpha=True)
         results["agreement"]["chain_without_alpha_words_rule"] = agreement(ours_na, theirs_na, docs)
@@ -304,5 +300,6 @@ def main(with_workers: bool = True) -> dict:
 
 
 if __name__ == "__main__":
-    res = main(with_workers="--no-workers" not in sys.argv)
-    print((RESULTS_DIR / "quality_vs_datatrove.md").read_text())
+    with skipping("quality_vs_datatrove"):
+        main(with_workers="--no-workers" not in sys.argv)
+        print((RESULTS_DIR / "quality_vs_datatrove.md").read_text())

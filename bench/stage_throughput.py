@@ -1,4 +1,4 @@
-"""Single-process throughput of every text stage on sample_data/ (docs/s and MB/s).
+"""Single-process throughput of every text stage on sample_data/ (docs/s and MB/s); needs only the clone.
 
 Run by hand (`make bench`); results go to bench/results/stage_throughput.json. Numbers from
 this 2-core machine are noisy: compare runs made the same day, on the same machine.

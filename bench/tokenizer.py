@@ -20,6 +20,7 @@ The machine is shared and noisy: the sides of a comparison run in turn, forwards
 threads; the workers' own for the stage in worker processes) are summed over its eight runs, so
 that a drift of the machine's speed weighs on every side alike. Ratios come from those sums, with
 the ratio of each cycle beside them for the spread; the load average is recorded.
+Needs the files of ../shared/data that tests/tokenizer/test_round_trip.py reads; skips without them.
 Run: `.venv/bin/python -m bench.tokenizer` (about 6 minutes on 2 busy cores). Results go to
 bench/results/tokenizer.{json,md}.
 """
@@ -44,11 +45,9 @@ from pipeline.config import TokenizerConfig
 from pipeline.tokenizer.encode import encode_shard, load_tokenizer
 from pipeline.tokenizer.stats import summarize
 from pipeline.tokenizer.train import EOT, _texts, added_tokens, hash_unit, train_tokenizer
-from tests.tokenizer.test_round_trip import all_texts
-from bench import write_results
+from tests.tokenizer.test_round_trip import SOURCES, all_texts
+from bench import REPO, SHARED_DATA, needs_data, skipping, write_results
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 VOCAB = 8192  # compression and round trip
 SPEED_VOCAB = 16_384  # training and encoding speed: the issue's measurement was at 16k
 CYCLES = 4  # A B .. B A cycles per comparison: two runs a side each
@@ -210,7 +209,7 @@ def multilingual_rows() -> list[dict]:
     rows = []
     for name, lang_key in (("langid/lingua_dev.jsonl", "lang"), ("corpora/fortunes_multilingual.jsonl", "lang"),
                            ("langid/udhr_paragraphs_dev.jsonl", "bcp47")):
-        with (SHARED / name).open(encoding="utf-8") as f:
+        with (SHARED_DATA / name).open(encoding="utf-8") as f:
             rows += [{"id": r["id"], "text": r["text"], "lang": r[lang_key]} for r in map(json.loads, f)]
     return rows
 
@@ -260,7 +259,7 @@ def compression(tmp: Path) -> dict:
 
 
 def round_trip(tmp: Path) -> dict:
-    texts = all_texts(SHARED)
+    texts = all_texts(SHARED_DATA)
     tokenizer = load_tokenizer(tmp / "ours_gpt2.json")
     ids = [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
     decoded = tokenizer.decode_batch(ids, skip_special_tokens=True)
@@ -319,6 +318,7 @@ def markdown(r: dict) -> str:
 
 
 def main() -> dict:
+    needs_data(*(SHARED_DATA / name for name in [*SOURCES, "corpora/tinyshakespeare.txt"]))
     results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
                "load_start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
@@ -331,4 +331,5 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    print(markdown(main()))
+    with skipping("tokenizer"):
+        print(markdown(main()))

