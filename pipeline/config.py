@@ -214,6 +214,12 @@ class DedupConfig(Section):
     # 0.85, not 0.8: with character 7-grams two versions of one text in neighbouring languages or
     # orthographies (Serbian / Bosnian UDHR) reach containment 0.8 without being copies.
     containment_threshold: float = Field(0.85, gt=0, le=1)
+    # Edited partial copies (passages cut from a longer document and lightly revised): containment
+    # that suffices for a document of 800+ characters inside one 1.5x its size or more
+    # (pipeline/dedup/containment.py). On bench/edited_copies.py's set, recall 0.976 at precision
+    # 1.0 (0.549 with containment_threshold alone), UDHR pairs unchanged
+    # (bench/results/dedup_quality.md, dedup_grid.md); 1 = off.
+    partial_copy_threshold: float = Field(0.5, gt=0, le=1)
     # Containment holds every cluster representative's MinHash in one process (datasketch's
     # ensemble is in memory); a build with more documents skips it (README "Dedup").
     containment_max_documents: int = Field(200_000, ge=0)
