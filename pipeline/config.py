@@ -183,6 +183,21 @@ class MinHashConfig(Section):
     false_negative_weight: float = Field(0.8, gt=0, lt=1)
     seed: int = Field(1, ge=0)
 
+    @model_validator(mode="after")
+    def _bandable(self) -> MinHashConfig:
+        # datasketch's LSH refuses fewer than two bands, which a high threshold with few
+        # permutations asks for (16 at 0.95, 32 at 0.98): refused here, before any work starts.
+        from pipeline.dedup.lsh import lsh_params
+
+        try:
+            lsh_params(self.threshold, self.num_perm, self.false_negative_weight)
+        except ValueError:
+            raise ValueError(
+                f"num_perm {self.num_perm} is too few for threshold {self.threshold} (false_negative_weight "
+                f"{self.false_negative_weight}): LSH needs at least 2 bands; raise num_perm or lower threshold"
+            ) from None
+        return self
+
 
 class LinesConfig(Section):
     """Line-level dedup: lines in many documents (banners, navigation, footers) are boilerplate."""
