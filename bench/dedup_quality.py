@@ -6,7 +6,9 @@ Two documents count as duplicates when `find_duplicates` puts them in the same `
    MIT): `near_duplicate: true` for case, orthography-reform, diacritic and Unicode-encoding
    variants; `false` for transliterations and other languages (null = undecided, not scored).
    "Normalisation variants" are letter_case, diacritics and unicode_encoding_variant.
-2. Planted edits of real documents: base documents of sample_data/ (real text, see its README;
+2. Edited copies (bench/edited_copies.py): passages cut from real English articles, verbatim or
+   lightly revised, against independent cuts on the same topics; recall by true containment.
+3. Planted edits of real documents: base documents of sample_data/ (real text, see its README;
    the planted copies there are left out) get one edit each: a deleted word span, an inserted
    span of another document, swapped first/last lines, or an excerpt (a contiguous span, some
    with a tail of another document). The true Jaccard and containment are measured on the
@@ -16,13 +18,15 @@ Two documents count as duplicates when `find_duplicates` puts them in the same `
    cluster that joins two base documents, or an edit with a base document other than its own,
    counts as false positives.
 
-Needs ../shared/data/neardup/udhr_variant_pairs_dev.jsonl; skips without it.
+Needs ../shared/data/neardup/udhr_variant_pairs_dev.jsonl and the edited-copy set's pages and
+WordNet (bench/edited_copies.py); skips without them.
 Run: .venv/bin/python -m bench.dedup_quality (one to two minutes); writes
 bench/results/dedup_quality.json and .md.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -38,6 +42,8 @@ from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.exact import normalise
 from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
 from bench import REPO, SHARED_DATA, needs_data, skipping, write_results
+from bench import edited_copies as edited_copies_set
+from bench.edited_copies import EditedCopies
 
 PAIRS = SHARED_DATA / "neardup" / "udhr_variant_pairs_dev.jsonl"
 NORMALISATION = ("letter_case", "diacritics", "unicode_encoding_variant")
@@ -92,6 +98,46 @@ def _cross_pair_merges(pairs: list[dict], cluster: dict[str, str]) -> int:
             members[cluster[f"{p['pair_id']}/{s}"]].append((p["pair_id"], p["article"], p[f"code_{s}"][:3]))
     return sum(1 for group in members.values() for x, y in combinations(group, 2)
                if x[0] != y[0] and x[1:] != y[1:])
+
+
+# ---------------------------------------------------------------------------- edited copies
+EDITED_BUCKETS = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001]
+
+
+@functools.cache
+def edited_set() -> EditedCopies:
+    return edited_copies_set.build()
+
+
+def edited_copies(cfg: DedupConfig) -> dict:
+    """bench/edited_copies.py's set: a copy is found when it shares its source's cluster; any
+    other pair of different origins in one cluster (a negative with a source or a copy, two
+    sources) is a false positive."""
+    made = edited_set()
+    cluster = clusters_of(made.ids, made.texts, cfg)
+    family = {i: made.answers[i][1] if made.answers.get(i, ("negative",))[0] != "negative" else i for i in made.ids}
+    members = defaultdict(list)
+    for i in made.ids:
+        members[cluster[i]].append(i)
+    fp = sum(1 for group in members.values() for a, b in combinations(group, 2) if family[a] != family[b])
+    scores, buckets = {}, {}
+    for kind in ("near_copy", "light_revision", "negative"):
+        answers = [a for a, (k, _) in made.answers.items() if k == kind]
+        merged = {a: cluster[a] == cluster[made.answers[a][1]] if kind != "negative" else len(members[cluster[a]]) > 1
+                  for a in answers}
+        if kind != "negative":
+            scores[kind] = prf(sum(merged.values()), 0, sum(not m for m in merged.values()))
+        hist = defaultdict(lambda: [0, 0])
+        for a in answers:
+            b = np.digitize(made.containment[a]["char7"], EDITED_BUCKETS) - 1
+            key = f"{EDITED_BUCKETS[b]:.1f}-{min(EDITED_BUCKETS[b + 1], 1.0):.1f}"
+            hist[key][0] += merged[a]
+            hist[key][1] += 1
+        buckets[kind] = {k: f"{v[0]}/{v[1]}" for k, v in sorted(hist.items())}
+    tp = sum(s["tp"] for s in scores.values())
+    fn = sum(s["fn"] for s in scores.values())
+    return {"all": prf(tp, fp, fn), "by_kind": scores, "merged_by_char7_containment": buckets,
+            "sizes": dict(Counter(k for k, _ in made.answers.values()), sources=len(made.ids) - len(made.answers))}
 
 
 # ---------------------------------------------------------------------------- planted edits
@@ -227,16 +273,23 @@ def _score_planted(ids, cluster, origin, kind_of, measure, cfg: DedupConfig) -> 
 
 def main() -> dict:
     needs_data(PAIRS)
+    edited_copies_set.needs()
     start = time.perf_counter()
     cfg = DedupConfig()
     off = cfg.model_copy(update={"containment": False})
     results = {
         "loadavg": os.getloadavg(),
         "config": {"shingle": cfg.minhash.shingle, "ngram": cfg.minhash.ngram, "threshold": cfg.minhash.threshold,
-                   "num_perm": cfg.minhash.num_perm, "containment_threshold": cfg.containment_threshold},
+                   "num_perm": cfg.minhash.num_perm, "containment_threshold": cfg.containment_threshold,
+                   "partial_copy_threshold": cfg.partial_copy_threshold},
         "udhr_pairs": udhr(cfg),
+        "edited_copies": edited_copies(cfg),
         "planted": planted(cfg, off),
     }
+    # The default before edited partial copies (issue 18): containment_threshold alone.
+    before = cfg.model_copy(update={"partial_copy_threshold": 1.0})
+    results["partial_copies_off"] = {"udhr_pairs": udhr(before), "edited_copies": edited_copies(before),
+                                     "planted": planted(before, off)}
     # Word 5-grams at containment 0.8, the default before character 7-grams (docs/dedup.md).
     word = cfg.model_copy(update={"minhash": cfg.minhash.model_copy(update={"shingle": "word", "ngram": 5}),
                                   "containment_threshold": 0.8})
@@ -251,12 +304,17 @@ def markdown(r: dict) -> str:
     c = r["config"]
     rows = ["# dedup quality (`.venv/bin/python -m bench.dedup_quality`)", "",
             f"Defaults: {c['shingle']} {c['ngram']}-grams, Jaccard {c['threshold']}, "
-            f"containment {c['containment_threshold']}, {c['num_perm']} permutations.", "",
+            f"containment {c['containment_threshold']}, edited partial copies {c['partial_copy_threshold']}, "
+            f"{c['num_perm']} permutations.", "",
             "| set | precision | recall | F1 | tp / fp / fn |", "|---|---|---|---|---|"]
     def row(name, s):
         rows.append(f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['tp']} / {s['fp']} / {s['fn']} |")
     row("UDHR pairs, all labelled", r["udhr_pairs"]["all_labelled"])
     row("UDHR pairs, normalisation variants", r["udhr_pairs"]["normalisation_variants"])
+    e = r["edited_copies"]
+    row("edited copies, all", e["all"])
+    for kind, s in e["by_kind"].items():
+        row(f"edited copies, {kind.replace('_', ' ')} (recall only)", s)
     for label in ("containment_on", "containment_off"):
         p = r["planted"][label]
         row(f"planted edits, all ({label})", p["all"])
@@ -265,8 +323,25 @@ def markdown(r: dict) -> str:
     rows += ["", "Merged / planted by true measure (containment for excerpts, Jaccard otherwise), containment on:", ""]
     for kind, hist in r["planted"]["containment_on"]["recall_by_true_measure"].items():
         rows.append(f"- {kind}: " + ", ".join(f"{k}: {v}" for k, v in hist.items()))
+    rows += ["", f"Edited copies (bench/edited_copies.py: {e['sizes']}), merged / total by true containment "
+             "in the source (character 7-grams; a negative counts as merged when it shares a cluster):", ""]
+    for kind, hist in e["merged_by_char7_containment"].items():
+        rows.append(f"- {kind.replace('_', ' ')}: " + ", ".join(f"{k}: {v}" for k, v in hist.items()))
     rows += ["", "UDHR merged / total by variant type (label):", ""]
     rows += [f"- {k}: {v}" for k, v in r["udhr_pairs"]["by_variant_type"].items()]
+    off = r["partial_copies_off"]
+    rows += ["", "With `partial_copy_threshold: 1` (off: the default before, containment_threshold alone):", "",
+             "| set | precision | recall | F1 | tp / fp / fn |", "|---|---|---|---|---|"]
+    row("UDHR pairs, all labelled", off["udhr_pairs"]["all_labelled"])
+    row("UDHR pairs, normalisation variants", off["udhr_pairs"]["normalisation_variants"])
+    row("edited copies, all", off["edited_copies"]["all"])
+    for kind, s in off["edited_copies"]["by_kind"].items():
+        row(f"edited copies, {kind.replace('_', ' ')} (recall only)", s)
+    row("planted edits, all (containment_on)", off["planted"]["containment_on"]["all"])
+    row("planted excerpt (containment_on)", off["planted"]["containment_on"]["by_edit"]["excerpt"])
+    rows += ["", "Edited copies merged / total by true containment, partial copies off:", ""]
+    for kind, hist in off["edited_copies"]["merged_by_char7_containment"].items():
+        rows.append(f"- {kind.replace('_', ' ')}: " + ", ".join(f"{k}: {v}" for k, v in hist.items()))
     alt = r["word_5grams"]
     rows += ["", "With `minhash.shingle: word`, `ngram: 5`, `containment_threshold: 0.8` (the default before):", "",
              "| set | precision | recall | F1 | tp / fp / fn |", "|---|---|---|---|---|"]

@@ -183,6 +183,21 @@ class MinHashConfig(Section):
     false_negative_weight: float = Field(0.8, gt=0, lt=1)
     seed: int = Field(1, ge=0)
 
+    @model_validator(mode="after")
+    def _bandable(self) -> MinHashConfig:
+        # datasketch's LSH refuses fewer than two bands, which a high threshold with few
+        # permutations asks for (16 at 0.95, 32 at 0.98): refused here, before any work starts.
+        from pipeline.dedup.lsh import lsh_params
+
+        try:
+            lsh_params(self.threshold, self.num_perm, self.false_negative_weight)
+        except ValueError:
+            raise ValueError(
+                f"num_perm {self.num_perm} is too few for threshold {self.threshold} (false_negative_weight "
+                f"{self.false_negative_weight}): LSH needs at least 2 bands; raise num_perm or lower threshold"
+            ) from None
+        return self
+
 
 class LinesConfig(Section):
     """Line-level dedup: lines in many documents (banners, navigation, footers) are boilerplate."""
@@ -214,6 +229,12 @@ class DedupConfig(Section):
     # 0.85, not 0.8: with character 7-grams two versions of one text in neighbouring languages or
     # orthographies (Serbian / Bosnian UDHR) reach containment 0.8 without being copies.
     containment_threshold: float = Field(0.85, gt=0, le=1)
+    # Edited partial copies (passages cut from a longer document and lightly revised): containment
+    # that suffices for a document of 800+ characters inside one 1.5x its size or more
+    # (pipeline/dedup/containment.py). On bench/edited_copies.py's set, recall 0.976 at precision
+    # 1.0 (0.549 with containment_threshold alone), UDHR pairs unchanged
+    # (bench/results/dedup_quality.md, dedup_grid.md); 1 = off.
+    partial_copy_threshold: float = Field(0.5, gt=0, le=1)
     # Containment holds every cluster representative's MinHash in one process (datasketch's
     # ensemble is in memory); a build with more documents skips it (README "Dedup").
     containment_max_documents: int = Field(200_000, ge=0)

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from pipeline.config import BuildConfig
+from pipeline.stages import registry
 
 INTRO = """\
 # Config reference
@@ -111,13 +112,9 @@ def _cell(text: str) -> str:
 
 
 def build_sections() -> list[tuple[str, type[BaseModel]]]:
-    """The build config's top-level keys, then its sections in the order BuildConfig declares them.
-
-    The one place that knows where sections come from: a stage registry can supply them instead.
-    """
-    return [("", BuildConfig)] + [
-        (key, field.annotation) for key, field in BuildConfig.model_fields.items() if _is_model(field.annotation)
-    ]
+    """The build config's top-level keys (with the service section), then each registered
+    stage's section in build order (pipeline/stages.py)."""
+    return [("", BuildConfig)] + [(stage.name, stage.config) for stage in registry]
 
 
 def main() -> None:

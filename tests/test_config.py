@@ -63,3 +63,16 @@ def test_no_setting_accepts_a_negative_number(key):
 def test_no_share_or_threshold_accepts_more_than_one(key):
     with pytest.raises(InputError, match=re.escape(key)):
         load_config(None, [f"{key}=1.5"])
+
+
+@pytest.mark.parametrize("num_perm, threshold", [(16, 0.95), (32, 0.98)])
+def test_minhash_settings_without_two_lsh_bands_are_rejected_when_read(num_perm, threshold):
+    # datasketch would refuse them only when the first signatures are computed.
+    overrides = [f"dedup.minhash.num_perm={num_perm}", f"dedup.minhash.threshold={threshold}"]
+    with pytest.raises(InputError, match=rf"'dedup\.minhash'.*num_perm {num_perm} .*threshold {threshold}") as error:
+        load_config(None, overrides)
+    assert "\n" not in str(error.value)
+
+
+def test_sixteen_permutations_are_accepted_at_a_threshold_they_can_band():
+    assert load_config(None, ["dedup.minhash.num_perm=16", "dedup.minhash.threshold=0.9"]).dedup.minhash.num_perm == 16

@@ -14,6 +14,22 @@ much larger than Q: one matching hash value is worth (1 + |X|/|Q|) / num_perm of
 So a candidate also needs MIN_MATCHES equal hash values; at 128 permutations that keeps
 containment >= 0.8 within reach for containers up to ~20x the excerpt and makes a match from
 chance (unrelated texts share no hash value) impossible.
+
+Edited partial copies (passages cut from an article and lightly revised: words replaced by
+synonyms, sentences reordered) keep only 0.55-0.9 of their character 7-grams, since every
+replaced word takes the ~11 shingles around it along. So a second, lower threshold
+(`partial_threshold`) holds for a document that is
+- a part of a longer one: the container has at least PARTIAL_MIN_RATIO times its shingles. Two
+  versions of one text of about one length (a translation into a neighbouring language, such as
+  the Serbian and Bosnian UDHR, with containment 0.5-0.8) are the near-duplicate step's to judge;
+- long enough, PARTIAL_MIN_CHARS normalised characters: half of a UDHR article or a quote of a
+  dozen words is the formulas of its genre ("Everyone has the right to ...");
+- verified by PARTIAL_MIN_MATCHES equal hash values: two unrelated texts in one language share
+  0.1-0.2 of their character 7-grams, which at a container ratio of 10 or more is as many hash
+  values as a containment of 0.5 would give; ten keeps the estimate to containers up to ~5x the
+  copy (expected matches at the threshold: num_perm / 2 / (1 + ratio)).
+Independent texts on the same topic stay below 0.2 (bench/edited_copies.py; results in
+bench/results/dedup_quality.md).
 """
 
 from __future__ import annotations
@@ -32,33 +48,54 @@ NUM_PART, M = 4, 2
 # instead of 151/180 with no false positive (bench/dedup_quality.py), as the near-duplicate LSH
 # weighs misses more for the same reason.
 QUERY_SLACK = 0.1
+# An edited partial copy (see above): at least this long, its container this many times larger,
+# verified by this many equal hash values.
+PARTIAL_MIN_CHARS, PARTIAL_MIN_RATIO, PARTIAL_MIN_MATCHES = 800, 1.5, 10
 VERIFY_BATCH = 1 << 17  # candidate pairs compared at once: (batch, num_perm) bools, 16 MB
 
 
 def containers(
-    hashvalues: np.ndarray, sizes: np.ndarray, rank: np.ndarray, threshold: float, seed: int, scheme: str
+    hashvalues: np.ndarray, sizes: np.ndarray, lengths: np.ndarray, rank: np.ndarray,
+    threshold: float, partial_threshold: float, seed: int, scheme: str,
 ) -> np.ndarray:
     """For each row, the row that contains it, or -1: (n,) int64.
 
-    hashvalues: (n, num_perm) MinHash values; sizes: (n,) distinct shingles per row; rank: (n,)
-    the representative order (0 = the longest text). A row's container must rank before it, so
-    containment points from shorter to longer documents and never forms a cycle; of several
-    verified containers, the one ranked first (longest, then lowest id) is taken. seed and scheme
-    name the MinHash family the values come from; equal values are all this step compares.
+    hashvalues: (n, num_perm) MinHash values; sizes: (n,) distinct shingles per row; lengths:
+    (n,) normalised characters per row; rank: (n,) the representative order (0 = the longest
+    text). A row's container must rank before it, so containment points from shorter to longer
+    documents and never forms a cycle; of several verified containers, the one ranked first
+    (longest, then lowest id) is taken. A row is contained at `threshold`, or at
+    `partial_threshold` as an edited partial copy (see above). seed and scheme name the MinHash
+    family the values come from; equal values are all this step compares.
     """
     n, num_perm = hashvalues.shape
     out = np.full(n, -1, dtype=np.int64)
     if n < 2:
         return out
     sizes = sizes.astype(np.int64)
-    q, c = _candidates(hashvalues, sizes, rank, max(threshold - QUERY_SLACK, 0.05))
+    uppers = _partition_uppers(sizes)
+    q, c = _candidates(hashvalues, sizes, rank, max(threshold - QUERY_SLACK, 0.05), uppers=uppers)
+    whole = np.ones(len(q), dtype=bool)  # (n_pairs,) candidates of the main threshold
+    partial = lengths >= PARTIAL_MIN_CHARS  # (n,) rows that may be edited partial copies
+    if partial_threshold < threshold and partial.any():
+        # Only these rows ask at the lower threshold: its candidates cost more band lookups. A
+        # pair found only here is verified as a partial copy only: a candidate shares a whole
+        # band of values by its making, so the few matches the main threshold asks of a large
+        # container are no evidence for a pair that the main query did not find.
+        q2, c2 = _candidates(hashvalues, sizes, rank, max(partial_threshold - QUERY_SLACK, 0.05), partial, uppers)
+        pairs = np.union1d(q * n + c, q2 * n + c2)
+        whole = np.isin(pairs, q * n + c)
+        q, c = pairs // n, pairs % n
     verified = np.zeros(len(q), dtype=bool)
     for at in range(0, len(q), VERIFY_BATCH):
         qs, cs = q[at : at + VERIFY_BATCH], c[at : at + VERIFY_BATCH]
         matches = (hashvalues[cs] == hashvalues[qs]).sum(axis=1)  # (batch,)
         jaccard = matches / num_perm
         contained = jaccard * (sizes[qs] + sizes[cs]) / (1 + jaccard) / sizes[qs]
-        verified[at : at + VERIFY_BATCH] = (contained >= threshold) & (matches >= MIN_MATCHES)
+        main = whole[at : at + VERIFY_BATCH] & (contained >= threshold) & (matches >= MIN_MATCHES)
+        edited = (partial[qs] & (sizes[cs] >= PARTIAL_MIN_RATIO * sizes[qs]) & (contained >= partial_threshold)
+                  & (matches >= PARTIAL_MIN_MATCHES))
+        verified[at : at + VERIFY_BATCH] = main | edited
     q, c = q[verified], c[verified]
     first = np.lexsort((rank[c], q))  # per query, its verified containers best-ranked first
     q, c = q[first], c[first]
@@ -67,12 +104,21 @@ def containers(
     return out
 
 
+def _partition_uppers(sizes: np.ndarray) -> np.ndarray:
+    """Upper set size of each of the ensemble's size partitions (datasketch's optimal partitions;
+    pure Python over the distinct sizes, so computed once per step)."""
+    distinct, counts = np.unique(sizes, return_counts=True)
+    return np.array([upper for _, upper in optimal_partitions(distinct, counts, NUM_PART)])
+
+
 def _candidates(
-    hashvalues: np.ndarray, sizes: np.ndarray, rank: np.ndarray, threshold: float
+    hashvalues: np.ndarray, sizes: np.ndarray, rank: np.ndarray, threshold: float,
+    asks: np.ndarray | None = None, uppers: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (query, candidate container) that datasketch's MinHashLSHEnsemble(threshold)
-    finds for every row queried against all rows, where the candidate ranks first: two
-    (n_pairs,) int64 arrays, sorted by query, then candidate.
+    finds for every row (every row where `asks`, (n,) bool) queried against all rows, where the
+    candidate ranks first: two (n_pairs,) int64 arrays, sorted by query, then candidate.
+    uppers: `_partition_uppers(sizes)`, if already computed.
 
     The ensemble's own index and queries cost milliseconds of pure Python per row (17 s CPU of
     the 21 s containment took on sample_data's 9k documents). This takes its size partitions and
@@ -82,18 +128,18 @@ def _candidates(
     n, num_perm = hashvalues.shape
     # Built for its parameters only (its constructor optimises them; nothing is indexed).
     ensemble = MinHashLSHEnsemble(threshold=threshold, num_perm=num_perm, num_part=NUM_PART, m=M)
-    distinct, counts = np.unique(sizes, return_counts=True)
-    uppers = np.array([upper for _, upper in optimal_partitions(distinct, counts, NUM_PART)])
+    uppers = _partition_uppers(sizes) if uppers is None else uppers
     part = np.searchsorted(uppers, sizes)  # (n,) the partition each row is indexed in
     # The ensemble's query: in partition p, the first b bands of r rows, by the ratio upper_p / size.
     choice = np.searchsorted(ensemble.xqs, uppers[None, :] / sizes[:, None], side="left")  # (n, n_part)
     bands, rows = ensemble.params[np.minimum(choice, len(ensemble.params) - 1)].transpose(2, 0, 1)
+    askers = np.arange(n) if asks is None else np.flatnonzero(asks)  # the rows that query
     group_of = {}  # (r, band) -> (n,) group id of each row's values in that band
     found = []
     for p in range(len(uppers)):
         indexed = np.flatnonzero(part == p)
-        for r in np.unique(rows[:, p]):
-            asking = np.flatnonzero(rows[:, p] == r)
+        for r in np.unique(rows[askers, p]):
+            asking = askers[rows[askers, p] == r]
             for band in range(bands[asking, p].max()):
                 if (r, band) not in group_of:
                     values = np.ascontiguousarray(hashvalues[:, band * r : (band + 1) * r])

@@ -407,8 +407,9 @@ def _join_containers(
     rank[order] = np.arange(total)
     heads = np.flatnonzero((near_rep == np.arange(total)) & eligible)
     sizes = docs.column("shingles").to_numpy()[heads]
-    inside = containers(docs.hashvalues(heads), sizes, rank[heads],
-                        cfg.containment_threshold, cfg.minhash.seed, SCHEME)
+    lengths = docs.column("length").to_numpy()[heads]
+    inside = containers(docs.hashvalues(heads), sizes, lengths, rank[heads], cfg.containment_threshold,
+                        cfg.partial_copy_threshold, cfg.minhash.seed, SCHEME)
     final = np.arange(total)
     contained = np.flatnonzero(inside >= 0)
     for h in contained[np.argsort(rank[heads[contained]], kind="stable")]:

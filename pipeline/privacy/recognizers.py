@@ -4,13 +4,16 @@ Phone numbers: presidio's PhoneRecognizer accepts only numbers valid in 8 countr
 numbers written the way people write them elsewhere (`0496 46 46 70`, `(71) 4233-6306`,
 `01.84.17.61.18`) pass through. Shapes that are phone numbers on their face score high on their
 own; bare digit groups (`374 780 163`) only count when a phone word stands near them, because
-without one they are as likely a quantity, a year range or a reference number.
+without one they are as likely a quantity, a year range or a reference number, or when a word
+that names a phone number stands right before them ("my registered 668 5702", "my number is
+...").
 """
 
 from __future__ import annotations
 
 import regex
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.predefined_recognizers import IbanRecognizer
 
 PHONE_SCORE = 0.6  # above the default privacy.min_score (0.4)
 BARE_DIGITS_SCORE = 0.2  # below it, unless a phone word is near
@@ -22,6 +25,19 @@ PHONE_WORDS = regex.compile(
     regex.IGNORECASE,
 )
 WINDOW_BEFORE, WINDOW_AFTER = 40, 20
+# Words too common to count anywhere in the window ("the number of seats", "registered in 1999")
+# that name a phone number when they stand right before one, up to a linking word or two ("My CN
+# number is 13812345678", "on my registered 668 5702"). "number" after the name of another kind
+# of number (card, account, order, ...) does not.
+RIGHT_BEFORE = regex.compile(
+    r"(?:\b(?<!\b(?:card|account|acct|order|reference|ref|serial|tracking|invoice|policy|customer|member"
+    r"|id|passport|licen[cs]e|registration|model|part|case|ticket|flight|confirmation|transaction|routing"
+    r"|tax|security|house|room|page|item|batch|version|claim|patient|employee|student|vat|bank|pin)\s+)"
+    r"(?:number|no|nr|num)\.?|\bregistered|\bmobile|\bcell|\bphone|\btel|\bwhatsapp|\bcall|\btext)"
+    r"(?:\s+(?:is|was|at|on|to|me|my|here|now))*\s*[:#]?\s*$",
+    regex.IGNORECASE,
+)
+RIGHT_BEFORE_CHARS = 48  # how far back RIGHT_BEFORE looks
 
 
 class PhoneShapeRecognizer(PatternRecognizer):
@@ -46,7 +62,8 @@ class PhoneShapeRecognizer(PatternRecognizer):
                 continue
             if result.score < PHONE_SCORE:
                 window = text[max(0, result.start - WINDOW_BEFORE) : result.end + WINDOW_AFTER]
-                if PHONE_WORDS.search(window):
+                before = text[max(0, result.start - RIGHT_BEFORE_CHARS) : result.start]
+                if PHONE_WORDS.search(window) or RIGHT_BEFORE.search(before):
                     result.score = PHONE_SCORE
             found.append(result)
         return found
@@ -145,3 +162,35 @@ class StreetAddressRecognizer(_GroupPatternRecognizer):
         ("us military", r"\b(?:PSC|Unit)[ \t]\d{4},?[ \t]Box[ \t]\d{4}(?:,?\s*(?:APO|FPO|DPO)[ \t]A[AEP][ \t]\d{5})?", 0, ADDRESS_SCORE),
         ("apartment", r"\b(?:Apt|Apartment)\.?[ \t]#?\d{1,5}\b", 0, ADDRESS_SCORE),
     ]
+
+
+class EmailOnIpRecognizer(PatternRecognizer):
+    """E-mail addresses whose domain is an IP address (`name@1.2.3.4`, RFC 5321's `name@[1.2.3.4]`,
+    `name@[IPv6:...]`): presidio's e-mail recognizer wants a domain with a public suffix, so only
+    the IP was found and the user name stayed. The whole address is the e-mail; scoring above the
+    IP recognizer (0.6) makes the anonymizer keep it over the IP inside it."""
+
+    PATTERNS = [
+        Pattern("e-mail on an IPv4 address", r"\b[\w.+-]+@(?:\d{1,3}\.){3}\d{1,3}\b", 0.8),
+        Pattern("e-mail on an address literal", r"\b[\w.+-]+@\[(?:IPv6:[0-9A-Fa-f:.]+|(?:\d{1,3}\.){3}\d{1,3})\]", 0.8),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(supported_entity="EMAIL_ADDRESS", patterns=self.PATTERNS, name="EmailOnIpRecognizer")
+
+
+class ExactIbanRecognizer(IbanRecognizer):
+    """presidio's IBAN recognizer, matched case-sensitively and validated on the exact match.
+
+    The registry builds presidio's with the engine's case-insensitive flags, and its validation
+    accepts (at the pattern's score, above privacy.min_score) a match that is an IBAN only once
+    upper-cased: "LV80 bANK ..." or an IBAN with the next word joined ("... 7601 failed"). IBANs
+    are written in capitals (ISO 13616); only a match whose checksum and country format hold as
+    written is one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(regex_flags=regex.DOTALL | regex.MULTILINE, name="ExactIbanRecognizer")
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return super().validate_result(pattern_text) is True  # None: valid only upper-cased

@@ -246,13 +246,19 @@ class DocumentView:
         return levels[n]
 
     def top_ngram_char_fraction(self, n: int) -> float:
-        """Share of characters in the most frequent word n-gram (all its occurrences)."""
+        """Share of characters in the most frequent word n-gram (all its occurrences).
+
+        The paper's "characters contained within" an n-gram include the spaces between its words:
+        the phrase is its words joined by one space, as datatrove counts it. Without them a phrase
+        of short words reads far lower (0.26 instead of datatrove's 0.35 on one of datatrove's
+        test texts), and the paper's thresholds (0.20, 0.18, 0.16) let through pages it removes.
+        """
         ids, _ = self.ngram_ids(n)
         if not ids:
             return 0.0
         top, count = Counter(ids).most_common(1)[0]
         first = ids.index(top)
-        chars = self._chars_before[first + n] - self._chars_before[first]
+        chars = self._chars_before[first + n] - self._chars_before[first] + n - 1
         return chars * count / max(len(self.text), 1)
 
     def dup_ngram_char_fraction(self, n: int) -> float:

@@ -8,13 +8,14 @@ units; labels are drawn literally (no mathtext), because reason names and langua
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Sequence
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import NullFormatter, StrMethodFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
 STYLE = {
     "text.parse_math": False,  # a "$" in a label is data, not a formula
@@ -144,10 +145,16 @@ def lengths_chart(before: dict, after: dict, before_label: str, after_label: str
 
 def signals_chart(signals: Sequence[dict], color: str) -> bytes:
     """One histogram per quality signal with its thresholds drawn as red dashed lines."""
+    with matplotlib.rc_context(STYLE):
+        return _png(signals_figure(signals, color))
+
+
+def signals_figure(signals: Sequence[dict], color: str) -> Figure:
+    """`signals_chart`'s figure, drawn once the caller saves it (under STYLE)."""
     cols = 3
     rows = -(-len(signals) // cols)
     with matplotlib.rc_context(STYLE):
-        fig = _figure(9, 2.1 * rows + 0.5)
+        fig = _figure(9, 2.4 * rows + 0.5)
         fig.suptitle("Quality signals of every document that reached the rules (red: thresholds)",
                      fontweight="bold")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -158,13 +165,18 @@ def signals_chart(signals: Sequence[dict], color: str) -> bytes:
                 ax.axvline(t["value"], color="#b91c1c", linestyle="--", linewidth=1.2)
             if signal["log_x"]:
                 _log_x(ax)
-            ax.set_title(f"{signal['label']} ({signal['beyond_threshold']:,} beyond)", fontsize=8)
+                # Every other power of ten: "100,000" and "1,000,000" side by side run together.
+                ax.xaxis.set_major_locator(LogLocator(base=100))
+            # A third of the figure's width holds ~35 bold characters at this size: longer labels
+            # ran into the neighbouring chart's title. The count goes on a line of its own.
+            label = textwrap.fill(signal["label"], 35)
+            ax.set_title(f"{label}\n({signal['beyond_threshold']:,} beyond)", fontsize=8)
             ax.set_xlabel(signal["signal"], fontsize=7)
             ax.set_ylabel("documents", fontsize=7)
             ax.tick_params(labelsize=7)
         for ax in axes[len(signals):]:
             ax.set_visible(False)
-        return _png(fig)
+        return fig
 
 
 def clusters_chart(clusters_by_size: dict[str, int], color: str) -> bytes:

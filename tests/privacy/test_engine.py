@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+
+from pipeline.config import PrivacyConfig
 from pipeline.privacy.engine import PATTERN_LANGUAGE, ner_analyzer, pattern_analyzer
+from pipeline.privacy.scrubber import scrub_texts
 
 
 def _synth_rows(shared_data, label: str) -> list[dict]:
@@ -68,3 +73,62 @@ def test_card_numbers_outside_presidios_regex_are_found_if_luhn_valid():
 
     assert [cards(n) for n in valid] == [["CREDIT_CARD"], ["CREDIT_CARD"]]
     assert [cards(n) for n in invalid] == [[], []]
+
+
+def _detected(text: str) -> list[tuple[str, str]]:
+    """(entity, covered text) of every detection the pattern engine keeps at min_score 0.4."""
+    results = pattern_analyzer().analyze(text, language=PATTERN_LANGUAGE, score_threshold=0.4)
+    return sorted((r.entity_type, text[r.start : r.end]) for r in results)
+
+
+def test_jcb_15_digit_card_is_scrubbed():
+    # Issue 18's held-out number (prefix 2131) and one of the 1800 range, both Luhn-valid.
+    for number in ("213176828496175", "180031415926531"):
+        assert _detected(f"Charge it to {number} please.") == [("CREDIT_CARD", number)]
+
+
+def test_cards_of_other_issuer_ranges_and_groupings_are_found():
+    # Mir (2200), Amex in its printed 4-6-5 grouping (presidio's own Amex test number).
+    for number in ("2200 0123 4567 8907", "3714 496353 98431"):
+        assert _detected(f"card: {number}") == [("CREDIT_CARD", number)]
+
+
+# presidio-analyzer's own credit-card test cases (microsoft/presidio,
+# presidio-analyzer/tests/test_credit_card_recognizer.py, MIT): its negatives fail the Luhn check.
+PRESIDIO_CARD_NEGATIVES = [
+    "4012-8888-8888-1882", "my credit card number is 4012-8888-8888-1882",
+    "36168002586008", "my credit card number is 36168002586008",
+]
+PRESIDIO_CARD_POSITIVES = [
+    "4012888888881881", "4012-8888-8888-1881", "4012 8888 8888 1881", "122000000000003", "371449635398431",
+    "5555555555554444", "5019717010103742", "30569309025904", "6011000400000000", "3528000700000000",
+    "6759649826438453", "4111111111111111", "4917300800000000", "4484070000000000",
+]
+
+
+def test_presidios_own_card_negatives_are_left_alone():
+    # Not as a card, and not as a phone number after "number is" either.
+    assert [_detected(text) for text in PRESIDIO_CARD_NEGATIVES] == [[], [], [], []]
+
+
+def test_presidios_own_card_positives_are_found():
+    assert [_detected(n) for n in PRESIDIO_CARD_POSITIVES] == [[("CREDIT_CARD", n)] for n in PRESIDIO_CARD_POSITIVES]
+
+
+def test_iban_followed_by_a_word_is_found_without_the_word():
+    # A case-insensitive match took "fail" for a fifth group and the checksum then failed.
+    assert _detected("Transfer to BE68 5390 0754 7034 failed") == [("IBAN_CODE", "BE68 5390 0754 7034")]
+
+
+def test_iban_lookalike_with_lower_case_letters_is_not_an_iban():
+    # Valid only once upper-cased; presidio scored it 0.5, above min_score.
+    assert _detected("Reference LV80 bANK 0000 4351 9500 1 attached.") == []
+
+
+def test_email_address_on_an_ip_is_one_email(sample_table):
+    # An IRC join line in a real German fortune of sample_data/ (Debian fortunes-de): the user
+    # name went through as `user@<IP_ADDRESS>`.
+    text = sample_table.filter(pa.compute.equal(sample_table["id"], "fortune-de-g0022"))["text"][0].as_py()
+    (scrubbed,), (counts,) = scrub_texts([text], ["de"], PrivacyConfig())
+    assert counts == {"EMAIL_ADDRESS": 2}
+    assert scrubbed.count("[~<EMAIL_ADDRESS>]") == 2

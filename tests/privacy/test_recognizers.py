@@ -71,3 +71,14 @@ def test_street_addresses_in_us_uk_and_german_formats():
 
 def test_numbers_before_capitalised_words_are_not_addresses():
     assert addresses("In 1999 Three Men Walk into the 2 Great Halls of 1066 Battle Abbey.") == []
+
+
+# Held-out sentences of issue 18 (presidio-research's synthetic style; the numbers are fake).
+def test_a_number_right_after_a_word_naming_it_is_a_phone_number():
+    assert found("I didn't get any message on my registered 668 5702") == ["668 5702"]
+    assert found("My CN number is 13812345678") == ["13812345678"]
+
+
+def test_a_number_after_another_kind_of_number_word_is_not_a_phone_number():
+    assert found("My account number is 40881234 and my order number: 7734512") == []
+    assert found("The number of seats was 1234567 in the end.") == []

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
 from pipeline.config import GopherQualityConfig, GopherRepetitionConfig, QualityConfig
@@ -124,9 +126,20 @@ def test_a_line_repeated_on_one_line_is_removed_for_its_top_ngram(chunk: str) ->
     line = "You are all resolved rather to die than to famish?"
     doc = DocumentView(" ".join([line] * 30), "en")  # no newline: the line rules cannot see it
     assert doc.dup_line_fraction == 0
-    # each 4-word phrase recurs 30 times: a third of the text, over the 0.16 limit
-    assert rules.top_ngrams(doc, REPETITION) == "gopher_top_4_gram"
+    # each phrase recurs 30 times; the top 3-gram "You are all" (11 characters with its spaces)
+    # covers 0.22 of the text, over the 0.18 limit
+    assert rules.top_ngrams(doc, REPETITION) == "gopher_top_3_gram"
     assert rules.top_ngrams(DocumentView(chunk, "en"), REPETITION) is None
+
+
+def test_top_ngram_share_counts_the_spaces_between_its_words(sample_table) -> None:
+    # Seven Russian fortunes by one author (sample_data/, Debian fortunes-ru), each signed
+    # "-- Евгений Кащеев": the signature's 2-gram, 14 characters with its space, 7 times in 466
+    # characters is 0.21 of the text, over the paper's 0.20 (0.195 counting its letters only).
+    text = sample_table.filter(pa.compute.equal(sample_table["id"], "fortune-ru-g0055"))["text"][0].as_py()
+    doc = DocumentView(text, "ru")
+    assert doc.top_ngram_char_fraction(2) == pytest.approx(len("Евгений Кащеев") * 7 / len(text))
+    assert rules.top_ngrams(doc, REPETITION) == "gopher_top_2_gram"
 
 
 def test_a_passage_pasted_twice_is_removed_for_duplicate_ngrams(chunk: str) -> None:
@@ -210,7 +223,7 @@ def test_ngram_ids_give_the_same_fractions_as_tuples_of_words(shakespeare_chunks
         doc = DocumentView(text, "en")
         for n in range(2, 11):
             top = Counter(zip(*(doc.words[i:] for i in range(n)))).most_common(1)
-            expected_top = sum(map(len, top[0][0])) * top[0][1] / len(text) if top else 0.0
+            expected_top = len(" ".join(top[0][0])) * top[0][1] / len(text) if top else 0.0
             assert doc.top_ngram_char_fraction(n) == pytest.approx(expected_top)
             expected_dup = _dup_ngram_chars_by_tuples(doc.words, n) / len(text)
             assert doc.dup_ngram_char_fraction(n) == pytest.approx(expected_dup)
