@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export DO_NOT_TRACK := 1
 
-.PHONY: install run test bench bench-envs docs clean
+.PHONY: install run test lint bench bench-envs docs clean
 
 install: $(STAMP)
 
@@ -24,8 +24,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/corpus build --input sample_data --out $(BUILD)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
+
+# ruff's lint rules and format check over the whole tree (pyproject.toml [tool.ruff]); `ruff
+# check --fix . && ruff format .` mends most of what it finds.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -64,10 +64,29 @@ def main(src: str, dst: str, only: str = "chain", no_alpha: str = "") -> None:
 
     with open(dst, "w", encoding="utf-8") as f:
         for doc, reason, seconds in results:
-            f.write(json.dumps({"id": doc.id, "kept": reason is None, "reason": reason,
-                                "text": doc.text if reason is None else None, "cpu_s": seconds}) + "\n")
-    print(json.dumps({"cpu_s": cpu, "wall_s": wall, "docs": len(docs),
-                      "version": importlib.metadata.version("datatrove"), "pid": os.getpid()}))
+            f.write(
+                json.dumps(
+                    {
+                        "id": doc.id,
+                        "kept": reason is None,
+                        "reason": reason,
+                        "text": doc.text if reason is None else None,
+                        "cpu_s": seconds,
+                    }
+                )
+                + "\n"
+            )
+    print(
+        json.dumps(
+            {
+                "cpu_s": cpu,
+                "wall_s": wall,
+                "docs": len(docs),
+                "version": importlib.metadata.version("datatrove"),
+                "pid": os.getpid(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

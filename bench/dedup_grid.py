@@ -24,12 +24,11 @@ from __future__ import annotations
 import os
 import time
 
-
 from bench import edited_copies as edited_copies_set
+from bench import needs_data, skipping, write_results
 from bench.dedup_quality import PAIRS, edited_copies, planted, udhr
 from bench.dedup_signatures_vs_datatrove import CC_DOCS, ours, pages
 from pipeline.config import DedupConfig
-from bench import needs_data, skipping, write_results
 
 # (shingle, ngram, threshold, false_negative_weight, containment_threshold, partial_copy_threshold);
 # the first row is the default, the second the default before it (no edited partial copies).
@@ -47,8 +46,9 @@ ROUNDS = 3
 
 def setting(shingle: str, ngram: int, threshold: float, weight: float, contained: float, partial: float) -> DedupConfig:
     cfg = DedupConfig()
-    mh = cfg.minhash.model_copy(update={"shingle": shingle, "ngram": ngram, "threshold": threshold,
-                                        "false_negative_weight": weight})
+    mh = cfg.minhash.model_copy(
+        update={"shingle": shingle, "ngram": ngram, "threshold": threshold, "false_negative_weight": weight}
+    )
     return cfg.model_copy(update={"minhash": mh, "containment_threshold": contained, "partial_copy_threshold": partial})
 
 
@@ -56,17 +56,32 @@ def row(key: tuple) -> dict:
     cfg = setting(*key)
     u = udhr(cfg)
     p = planted(cfg, cfg.model_copy(update={"containment": False}))
-    sets = {"udhr_all": u["all_labelled"], "udhr_variants": u["normalisation_variants"],
-            "planted_on": p["containment_on"]["all"], "excerpt_on": p["containment_on"]["by_edit"]["excerpt"],
-            "planted_off": p["containment_off"]["all"]}
-    return {"key": key, "setting": label(key), **sets, "edited": edited_copies(cfg)["all"],
-            "min_precision": min(s["precision"] for s in sets.values()), "udhr_by_variant_type": u["by_variant_type"]}
+    sets = {
+        "udhr_all": u["all_labelled"],
+        "udhr_variants": u["normalisation_variants"],
+        "planted_on": p["containment_on"]["all"],
+        "excerpt_on": p["containment_on"]["by_edit"]["excerpt"],
+        "planted_off": p["containment_off"]["all"],
+    }
+    return {
+        "key": key,
+        "setting": label(key),
+        **sets,
+        "edited": edited_copies(cfg)["all"],
+        "min_precision": min(s["precision"] for s in sets.values()),
+        "udhr_by_variant_type": u["by_variant_type"],
+    }
 
 
 def meets(r: dict) -> bool:
     """Issues 4 and 18's targets."""
-    return (r["udhr_variants"]["f1"] >= 0.95 and r["excerpt_on"]["f1"] >= 0.8 and r["min_precision"] >= 0.99
-            and r["edited"]["f1"] >= 0.8 and r["edited"]["precision"] >= 0.95)
+    return (
+        r["udhr_variants"]["f1"] >= 0.95
+        and r["excerpt_on"]["f1"] >= 0.8
+        and r["min_precision"] >= 0.99
+        and r["edited"]["f1"] >= 0.8
+        and r["edited"]["precision"] >= 0.95
+    )
 
 
 def signature_cost(keys: list[tuple]) -> dict:
@@ -83,9 +98,12 @@ def signature_cost(keys: list[tuple]) -> dict:
 
 def label(key: tuple) -> str:
     shingle, ngram, threshold, weight, contained, partial = key
-    return (f"{shingle}-{ngram} @{threshold}" + (f" fn-weight {weight}" if weight != 0.8 else "")
-            + (f" containment {contained}" if contained != 0.8 else "")
-            + (f" partial {partial}" if partial < 1 else " partial off"))
+    return (
+        f"{shingle}-{ngram} @{threshold}"
+        + (f" fn-weight {weight}" if weight != 0.8 else "")
+        + (f" containment {contained}" if contained != 0.8 else "")
+        + (f" partial {partial}" if partial < 1 else " partial off")
+    )
 
 
 def main(cost_of: int = 3) -> dict:
@@ -97,9 +115,17 @@ def main(cost_of: int = 3) -> dict:
         r["meets_targets"] = meets(r)
     # Signature cost of the default and of the best other settings (meeting the targets, then
     # precision >= 0.99, then variant F1, then planted F1), one per shingle kind and length.
-    ranked = sorted(results["rows"][1:], key=lambda r: (
-        r["meets_targets"], r["min_precision"] >= 0.99, r["udhr_variants"]["f1"], r["edited"]["f1"],
-        r["planted_on"]["f1"]), reverse=True)
+    ranked = sorted(
+        results["rows"][1:],
+        key=lambda r: (
+            r["meets_targets"],
+            r["min_precision"] >= 0.99,
+            r["udhr_variants"]["f1"],
+            r["edited"]["f1"],
+            r["planted_on"]["f1"],
+        ),
+        reverse=True,
+    )
     chosen = list(GRID[:2])  # the default and the one before it
     for r in ranked:
         if all(r["key"][:2] != key[:2] for key in chosen) and len(chosen) <= cost_of:
@@ -112,16 +138,25 @@ def main(cost_of: int = 3) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = ["# MinHash settings grid (`.venv/bin/python -m bench.dedup_grid`)", "",
-             "P / R / F1 per set (bench/dedup_quality.py's sets; planted = containment on).", "",
-             "| setting | UDHR variants | UDHR all labelled | edited copies | planted edits | planted excerpts | "
-             "planted, containment off | min P (UDHR, planted) | targets |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# MinHash settings grid (`.venv/bin/python -m bench.dedup_grid`)",
+        "",
+        "P / R / F1 per set (bench/dedup_quality.py's sets; planted = containment on).",
+        "",
+        "| setting | UDHR variants | UDHR all labelled | edited copies | planted edits | planted excerpts | "
+        "planted, containment off | min P (UDHR, planted) | targets |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results["rows"]:
-        cells = [f"{s['precision']:.3f} / {s['recall']:.3f} / {s['f1']:.3f}"
-                 for s in (r[k] for k in ("udhr_variants", "udhr_all", "edited", "planted_on", "excerpt_on", "planted_off"))]
-        lines.append(f"| {r['setting']} | " + " | ".join(cells)
-                     + f" | {r['min_precision']:.3f} | {'yes' if r['meets_targets'] else 'no'} |")
+        cells = [
+            f"{s['precision']:.3f} / {s['recall']:.3f} / {s['f1']:.3f}"
+            for s in (r[k] for k in ("udhr_variants", "udhr_all", "edited", "planted_on", "excerpt_on", "planted_off"))
+        ]
+        lines.append(
+            f"| {r['setting']} | "
+            + " | ".join(cells)
+            + f" | {r['min_precision']:.3f} | {'yes' if r['meets_targets'] else 'no'} |"
+        )
     lines += ["", "Signature docs per CPU second (best of 3, `pipeline.dedup.minhash.signatures`):", ""]
     for name, costs in results["signature_docs_per_cpu_s"].items():
         lines.append(f"- {name}: " + ", ".join(f"{k}: {v}" for k, v in costs.items()))

@@ -38,12 +38,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import DedupConfig, MinHashConfig
-from pipeline.dedup.exact import normalise
-from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
 from bench import REPO, SHARED_DATA, needs_data, skipping, write_results
 from bench import edited_copies as edited_copies_set
 from bench.edited_copies import EditedCopies
+from pipeline.config import DedupConfig, MinHashConfig
+from pipeline.dedup.exact import normalise
+from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
 
 PAIRS = SHARED_DATA / "neardup" / "udhr_variant_pairs_dev.jsonl"
 NORMALISATION = ("letter_case", "diacritics", "unicode_encoding_variant")
@@ -53,8 +53,14 @@ BUCKETS = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001]
 def prf(tp: int, fp: int, fn: int) -> dict:
     p = tp / (tp + fp) if tp + fp else 1.0
     r = tp / (tp + fn) if tp + fn else 1.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": round(p, 4), "recall": round(r, 4),
-            "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+    }
 
 
 def clusters_of(ids: list[str], texts: list[str], cfg: DedupConfig) -> dict[str, str]:
@@ -96,8 +102,7 @@ def _cross_pair_merges(pairs: list[dict], cluster: dict[str, str]) -> int:
     for p in pairs:
         for s in "ab":
             members[cluster[f"{p['pair_id']}/{s}"]].append((p["pair_id"], p["article"], p[f"code_{s}"][:3]))
-    return sum(1 for group in members.values() for x, y in combinations(group, 2)
-               if x[0] != y[0] and x[1:] != y[1:])
+    return sum(1 for group in members.values() for x, y in combinations(group, 2) if x[0] != y[0] and x[1:] != y[1:])
 
 
 # ---------------------------------------------------------------------------- edited copies
@@ -123,8 +128,10 @@ def edited_copies(cfg: DedupConfig) -> dict:
     scores, buckets = {}, {}
     for kind in ("near_copy", "light_revision", "negative"):
         answers = [a for a, (k, _) in made.answers.items() if k == kind]
-        merged = {a: cluster[a] == cluster[made.answers[a][1]] if kind != "negative" else len(members[cluster[a]]) > 1
-                  for a in answers}
+        merged = {
+            a: cluster[a] == cluster[made.answers[a][1]] if kind != "negative" else len(members[cluster[a]]) > 1
+            for a in answers
+        }
         if kind != "negative":
             scores[kind] = prf(sum(merged.values()), 0, sum(not m for m in merged.values()))
         hist = defaultdict(lambda: [0, 0])
@@ -136,8 +143,12 @@ def edited_copies(cfg: DedupConfig) -> dict:
         buckets[kind] = {k: f"{v[0]}/{v[1]}" for k, v in sorted(hist.items())}
     tp = sum(s["tp"] for s in scores.values())
     fn = sum(s["fn"] for s in scores.values())
-    return {"all": prf(tp, fp, fn), "by_kind": scores, "merged_by_char7_containment": buckets,
-            "sizes": dict(Counter(k for k, _ in made.answers.values()), sources=len(made.ids) - len(made.answers))}
+    return {
+        "all": prf(tp, fp, fn),
+        "by_kind": scores,
+        "merged_by_char7_containment": buckets,
+        "sizes": dict(Counter(k for k, _ in made.answers.values()), sources=len(made.ids) - len(made.answers)),
+    }
 
 
 # ---------------------------------------------------------------------------- planted edits
@@ -149,9 +160,14 @@ def base_documents(limit: int, rng: random.Random) -> list[tuple[str, str]]:
     planted = set(truth["junk"])
     for kind in ("exact_duplicates", "normalised_duplicates", "near_duplicates"):
         planted |= set(truth[kind])
-    table = pa.concat_tables(pq.read_table(p, columns=["id", "text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
-    docs = [(i, t) for i, t in zip(table.column("id").to_pylist(), table.column("text").to_pylist())
-            if i not in planted and len(t.split()) >= 150]
+    table = pa.concat_tables(
+        pq.read_table(p, columns=["id", "text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+    )
+    docs = [
+        (i, t)
+        for i, t in zip(table.column("id").to_pylist(), table.column("text").to_pylist())
+        if i not in planted and len(t.split()) >= 150
+    ]
     docs.sort()
     rng.shuffle(docs)
     chosen, seen = [], defaultdict(set)  # shingle -> chosen documents having it
@@ -195,7 +211,7 @@ def plant(kind: str, text: str, donor: str, rng: random.Random) -> str:
         at, src = rng.randrange(0, n), rng.randrange(0, max(1, len(other) - k))
         return " ".join(words[:at] + other[src : src + k] + words[at:])
     if kind == "boilerplate":  # first and last lines swapped for another document's
-        lines, donor_lines = text.split("\n"), [l for l in donor.split("\n") if l.strip()]
+        lines, donor_lines = text.split("\n"), [line for line in donor.split("\n") if line.strip()]
         lines[0], lines[-1] = donor_lines[0], donor_lines[-1]
         return "\n".join(lines)
     if kind == "excerpt":  # 15-90% of the words, contiguous; half of them with a foreign tail
@@ -228,8 +244,9 @@ def planted(cfg_on: DedupConfig, cfg_off: DedupConfig, n_base: int = 900, seed: 
         ids.append(copy_id)
         texts.append(copy)
         origin[copy_id], kind_of[copy_id] = base_id, kind
-        measure[copy_id] = (containment(copy, text, cfg_on.minhash) if kind == "excerpt"
-                            else jaccard(copy, text, cfg_on.minhash))
+        measure[copy_id] = (
+            containment(copy, text, cfg_on.minhash) if kind == "excerpt" else jaccard(copy, text, cfg_on.minhash)
+        )
     results = {"documents": len(ids), "base_documents": len(bases)}
     for label, cfg in (("containment_on", cfg_on), ("containment_off", cfg_off)):
         cluster = clusters_of(ids, texts, cfg)
@@ -261,14 +278,22 @@ def _score_planted(ids, cluster, origin, kind_of, measure, cfg: DedupConfig) -> 
             hist[key][1] += 1
         buckets[kind] = {k: f"{v[0]}/{v[1]}" for k, v in sorted(hist.items())}
     # Pairs of two base documents of different families in one cluster.
-    base_fp = sum(1 for group in members.values() for a, b in combinations(group, 2)
-                  if a not in origin and b not in origin and family[a] != family[b])
+    base_fp = sum(
+        1
+        for group in members.values()
+        for a, b in combinations(group, 2)
+        if a not in origin and b not in origin and family[a] != family[b]
+    )
     tp = sum(s["tp"] for s in scores.values())
     fn = sum(s["fn"] for s in scores.values())
     fp = sum(s["fp"] for s in scores.values()) + base_fp
-    return {"all": prf(tp, fp, fn), "by_edit": scores, "base_pairs_merged": base_fp,
-            "recall_by_true_measure": buckets,
-            "measure": "containment for excerpts, Jaccard for the other edits"}
+    return {
+        "all": prf(tp, fp, fn),
+        "by_edit": scores,
+        "base_pairs_merged": base_fp,
+        "recall_by_true_measure": buckets,
+        "measure": "containment for excerpts, Jaccard for the other edits",
+    }
 
 
 def main() -> dict:
@@ -279,22 +304,33 @@ def main() -> dict:
     off = cfg.model_copy(update={"containment": False})
     results = {
         "loadavg": os.getloadavg(),
-        "config": {"shingle": cfg.minhash.shingle, "ngram": cfg.minhash.ngram, "threshold": cfg.minhash.threshold,
-                   "num_perm": cfg.minhash.num_perm, "containment_threshold": cfg.containment_threshold,
-                   "partial_copy_threshold": cfg.partial_copy_threshold},
+        "config": {
+            "shingle": cfg.minhash.shingle,
+            "ngram": cfg.minhash.ngram,
+            "threshold": cfg.minhash.threshold,
+            "num_perm": cfg.minhash.num_perm,
+            "containment_threshold": cfg.containment_threshold,
+            "partial_copy_threshold": cfg.partial_copy_threshold,
+        },
         "udhr_pairs": udhr(cfg),
         "edited_copies": edited_copies(cfg),
         "planted": planted(cfg, off),
     }
     # The default before edited partial copies (issue 18): containment_threshold alone.
     before = cfg.model_copy(update={"partial_copy_threshold": 1.0})
-    results["partial_copies_off"] = {"udhr_pairs": udhr(before), "edited_copies": edited_copies(before),
-                                     "planted": planted(before, off)}
+    results["partial_copies_off"] = {
+        "udhr_pairs": udhr(before),
+        "edited_copies": edited_copies(before),
+        "planted": planted(before, off),
+    }
     # Word 5-grams at containment 0.8, the default before character 7-grams (docs/dedup.md).
-    word = cfg.model_copy(update={"minhash": cfg.minhash.model_copy(update={"shingle": "word", "ngram": 5}),
-                                  "containment_threshold": 0.8})
-    results["word_5grams"] = {"udhr_pairs": udhr(word),
-                              "planted": planted(word, word.model_copy(update={"containment": False}))}
+    word = cfg.model_copy(
+        update={"minhash": cfg.minhash.model_copy(update={"shingle": "word", "ngram": 5}), "containment_threshold": 0.8}
+    )
+    results["word_5grams"] = {
+        "udhr_pairs": udhr(word),
+        "planted": planted(word, word.model_copy(update={"containment": False})),
+    }
     results["seconds"] = round(time.perf_counter() - start, 1)
     write_results("dedup_quality", results, markdown(results))
     return results
@@ -302,13 +338,22 @@ def main() -> dict:
 
 def markdown(r: dict) -> str:
     c = r["config"]
-    rows = ["# dedup quality (`.venv/bin/python -m bench.dedup_quality`)", "",
-            f"Defaults: {c['shingle']} {c['ngram']}-grams, Jaccard {c['threshold']}, "
-            f"containment {c['containment_threshold']}, edited partial copies {c['partial_copy_threshold']}, "
-            f"{c['num_perm']} permutations.", "",
-            "| set | precision | recall | F1 | tp / fp / fn |", "|---|---|---|---|---|"]
+    rows = [
+        "# dedup quality (`.venv/bin/python -m bench.dedup_quality`)",
+        "",
+        f"Defaults: {c['shingle']} {c['ngram']}-grams, Jaccard {c['threshold']}, "
+        f"containment {c['containment_threshold']}, edited partial copies {c['partial_copy_threshold']}, "
+        f"{c['num_perm']} permutations.",
+        "",
+        "| set | precision | recall | F1 | tp / fp / fn |",
+        "|---|---|---|---|---|",
+    ]
+
     def row(name, s):
-        rows.append(f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['tp']} / {s['fp']} / {s['fn']} |")
+        rows.append(
+            f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['tp']} / {s['fp']} / {s['fn']} |"
+        )
+
     row("UDHR pairs, all labelled", r["udhr_pairs"]["all_labelled"])
     row("UDHR pairs, normalisation variants", r["udhr_pairs"]["normalisation_variants"])
     e = r["edited_copies"]
@@ -323,15 +368,24 @@ def markdown(r: dict) -> str:
     rows += ["", "Merged / planted by true measure (containment for excerpts, Jaccard otherwise), containment on:", ""]
     for kind, hist in r["planted"]["containment_on"]["recall_by_true_measure"].items():
         rows.append(f"- {kind}: " + ", ".join(f"{k}: {v}" for k, v in hist.items()))
-    rows += ["", f"Edited copies (bench/edited_copies.py: {e['sizes']}), merged / total by true containment "
-             "in the source (character 7-grams; a negative counts as merged when it shares a cluster):", ""]
+    rows += [
+        "",
+        f"Edited copies (bench/edited_copies.py: {e['sizes']}), merged / total by true containment "
+        "in the source (character 7-grams; a negative counts as merged when it shares a cluster):",
+        "",
+    ]
     for kind, hist in e["merged_by_char7_containment"].items():
         rows.append(f"- {kind.replace('_', ' ')}: " + ", ".join(f"{k}: {v}" for k, v in hist.items()))
     rows += ["", "UDHR merged / total by variant type (label):", ""]
     rows += [f"- {k}: {v}" for k, v in r["udhr_pairs"]["by_variant_type"].items()]
     off = r["partial_copies_off"]
-    rows += ["", "With `partial_copy_threshold: 1` (off: the default before, containment_threshold alone):", "",
-             "| set | precision | recall | F1 | tp / fp / fn |", "|---|---|---|---|---|"]
+    rows += [
+        "",
+        "With `partial_copy_threshold: 1` (off: the default before, containment_threshold alone):",
+        "",
+        "| set | precision | recall | F1 | tp / fp / fn |",
+        "|---|---|---|---|---|",
+    ]
     row("UDHR pairs, all labelled", off["udhr_pairs"]["all_labelled"])
     row("UDHR pairs, normalisation variants", off["udhr_pairs"]["normalisation_variants"])
     row("edited copies, all", off["edited_copies"]["all"])
@@ -343,8 +397,13 @@ def markdown(r: dict) -> str:
     for kind, hist in off["edited_copies"]["merged_by_char7_containment"].items():
         rows.append(f"- {kind.replace('_', ' ')}: " + ", ".join(f"{k}: {v}" for k, v in hist.items()))
     alt = r["word_5grams"]
-    rows += ["", "With `minhash.shingle: word`, `ngram: 5`, `containment_threshold: 0.8` (the default before):", "",
-             "| set | precision | recall | F1 | tp / fp / fn |", "|---|---|---|---|---|"]
+    rows += [
+        "",
+        "With `minhash.shingle: word`, `ngram: 5`, `containment_threshold: 0.8` (the default before):",
+        "",
+        "| set | precision | recall | F1 | tp / fp / fn |",
+        "|---|---|---|---|---|",
+    ]
     row("UDHR pairs, all labelled", alt["udhr_pairs"]["all_labelled"])
     row("UDHR pairs, normalisation variants", alt["udhr_pairs"]["normalisation_variants"])
     row("planted edits, all (containment_on)", alt["planted"]["containment_on"]["all"])

@@ -49,9 +49,13 @@ def word_stream() -> list[str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    texts = pa.concat_tables(
-        pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
-    ).column("text").to_pylist()
+    texts = (
+        pa.concat_tables(
+            pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        )
+        .column("text")
+        .to_pylist()
+    )
     texts.append((SHARED / "tinyshakespeare.txt").read_text(encoding="utf-8"))
     for name in ("fortunes_multilingual.jsonl", "cc_docs.jsonl"):
         with (SHARED / name).open(encoding="utf-8") as f:
@@ -111,13 +115,15 @@ def global_step(ctx, result: multiprocessing.Queue) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     record = stage.cluster(ctx)
     path = ctx.build_dir / record["artifact"]
-    result.put({
-        "wall_s": time.perf_counter() - wall,
-        "cpu_s": time.process_time() - cpu,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "base_rss_bytes": base,
-        "decisions": str(path),
-    })
+    result.put(
+        {
+            "wall_s": time.perf_counter() - wall,
+            "cpu_s": time.process_time() - cpu,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "base_rss_bytes": base,
+            "decisions": str(path),
+        }
+    )
 
 
 def rss_bytes() -> int:
@@ -162,16 +168,21 @@ def run_size(n: int, work: Path) -> dict:
     decisions = pq.read_table(decided["decisions"], columns=["id", "dup_cluster", "duplicate_of", "reason"])
     cluster = dict(zip(decisions.column("id").to_pylist(), decisions.column("dup_cluster").to_pylist()))
     # A planted copy is found when it shares a cluster with its original (either may be kept).
-    found = {kind: sum(1 for i, c in cluster.items() if f"-{kind}-" in i and c == cluster[i[:8]])
-             for kind in ("exact", "near")}
+    found = {
+        kind: sum(1 for i, c in cluster.items() if f"-{kind}-" in i and c == cluster[i[:8]])
+        for kind in ("exact", "near")
+    }
     removed = decisions.filter(pc.is_valid(decisions.column("reason")))
     pairs = list(zip(removed.column("id").to_pylist(), removed.column("duplicate_of").to_pylist()))
     # A removed document must belong with what it is a duplicate of: the same original's id prefix.
     wrongly_removed = sum(1 for i, of in pairs if i[:8] != of[:8])
     counts = pc.value_counts(removed.column("reason"))
     signature_files = [ctx.folder / record["outputs"][0] for record in ctx.records[dedup.steps[0].name]]
-    band_bytes = sum(pq.read_metadata(f).num_rows for f in signature_files) * 8 * len(
-        [c for c in pq.read_schema(signature_files[0]).names if c.startswith("band_")])
+    band_bytes = (
+        sum(pq.read_metadata(f).num_rows for f in signature_files)
+        * 8
+        * len([c for c in pq.read_schema(signature_files[0]).names if c.startswith("band_")])
+    )
     return {
         "documents": n,
         "shards": len(jobs),
@@ -215,10 +226,16 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['loadavg'][0]:.1f} |"
         )
     for small, large in zip(rows, rows[1:]):
-        slope = (large["global_peak_rss_mb"] - small["global_peak_rss_mb"]) * 2**20 / (large["documents"] - small["documents"])
-        lines.append(f"\nGlobal step, {small['documents']:,} -> {large['documents']:,} documents: "
-                     f"{slope:,.0f} bytes of peak RSS per added document; wall time x{large['global_wall_s'] / max(small['global_wall_s'], 0.1):.1f}, "
-                     f"signatures CPU x{large['signatures_cpu_s'] / small['signatures_cpu_s']:.1f} for x{large['documents'] / small['documents']:.1f} documents.")
+        slope = (
+            (large["global_peak_rss_mb"] - small["global_peak_rss_mb"])
+            * 2**20
+            / (large["documents"] - small["documents"])
+        )
+        lines.append(
+            f"\nGlobal step, {small['documents']:,} -> {large['documents']:,} documents: "
+            f"{slope:,.0f} bytes of peak RSS per added document; wall time x{large['global_wall_s'] / max(small['global_wall_s'], 0.1):.1f}, "
+            f"signatures CPU x{large['signatures_cpu_s'] / small['signatures_cpu_s']:.1f} for x{large['documents'] / small['documents']:.1f} documents."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -38,9 +38,10 @@ def datatrove_worker(pages_path: str) -> None:
     from datatrove.data import Document
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
 
-    texts = [json.loads(line) for line in open(pages_path, encoding="utf-8")]
+    with open(pages_path, encoding="utf-8") as f:
+        texts = [json.loads(line) for line in f]
     best = float("inf")
-    for r in range(ROUNDS):
+    for _ in range(ROUNDS):
         with tempfile.TemporaryDirectory() as out:
             step = MinhashDedupSignature(output_folder=out, config=MinhashConfig())
             docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
@@ -55,7 +56,9 @@ def pages() -> dict[str, list[str]]:
     import pyarrow.parquet as pq
 
     cc = [json.loads(line)["text"] for line in CC_DOCS.open(encoding="utf-8")]
-    table = pa.concat_tables(pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
+    table = pa.concat_tables(
+        pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+    )
     joined, current = [], []
     for text in table.column("text").to_pylist():
         current.append(text)
@@ -93,26 +96,40 @@ def main() -> dict:
         for _ in range(ROUNDS):
             ours_best = min(ours_best, ours(texts))
         out = subprocess.run(
-            [str(DATATROVE_PYTHON), "-c",
-             f"import sys; sys.path.insert(0, {str(REPO)!r}); "
-             f"from bench.dedup_signatures_vs_datatrove import datatrove_worker; datatrove_worker({f.name!r})"],
-            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""},
+            [
+                str(DATATROVE_PYTHON),
+                "-c",
+                f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+                f"from bench.dedup_signatures_vs_datatrove import datatrove_worker; datatrove_worker({f.name!r})",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": ""},
         )
         theirs = json.loads(out.stdout.strip().splitlines()[-1])["cpu_seconds"]
         for _ in range(ROUNDS):  # ours again after datatrove, so both saw the same load
             ours_best = min(ours_best, ours(texts))
         os.unlink(f.name)
         results["sets"][name] = {
-            "docs": len(texts), "mean_chars": round(sum(map(len, texts)) / len(texts)),
+            "docs": len(texts),
+            "mean_chars": round(sum(map(len, texts)) / len(texts)),
             "ours_docs_per_cpu_s": round(len(texts) / ours_best, 1),
-            "datatrove_docs_per_cpu_s": round(len(texts) / theirs, 1), "ratio": round(theirs / ours_best, 2),
+            "datatrove_docs_per_cpu_s": round(len(texts) / theirs, 1),
+            "ratio": round(theirs / ours_best, 2),
         }
     results["loadavg_end"] = os.getloadavg()
-    lines = ["# MinHash signatures: ours vs datatrove (`.venv/bin/python -m bench.dedup_signatures_vs_datatrove`)", "",
-             "| pages | docs | mean chars | ours docs/CPU-s | datatrove docs/CPU-s | ratio |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# MinHash signatures: ours vs datatrove (`.venv/bin/python -m bench.dedup_signatures_vs_datatrove`)",
+        "",
+        "| pages | docs | mean chars | ours docs/CPU-s | datatrove docs/CPU-s | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in results["sets"].items():
-        lines.append(f"| {name} | {row['docs']} | {row['mean_chars']} | {row['ours_docs_per_cpu_s']} | "
-                     f"{row['datatrove_docs_per_cpu_s']} | {row['ratio']} |")
+        lines.append(
+            f"| {name} | {row['docs']} | {row['mean_chars']} | {row['ours_docs_per_cpu_s']} | "
+            f"{row['datatrove_docs_per_cpu_s']} | {row['ratio']} |"
+        )
     lines += ["", f"loadavg {results['loadavg_start']} -> {results['loadavg_end']} (2 cores, shared)", ""]
     write_results("dedup_signatures_vs_datatrove", results, "\n".join(lines))
     return results

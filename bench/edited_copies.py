@@ -56,10 +56,88 @@ COPIES_PER_KIND = 2  # near copies and light revisions per source, each from its
 INDEPENDENT_NGRAM = 8  # a negative sharing a run of this many words with a source is a copy
 # Words a light revision leaves alone: function words have no synonym worth the name.
 STOP = frozenset(
-    "a an the and or but if of to in on at by for with from as is are was were be been being it its "
-    "this that these those he she they we you i me him her them us his their our your my not no so "
-    "than then there here what which who whom whose when where why how all any some can could will "
-    "would shall should may might must do does did have has had".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "he",
+        "she",
+        "they",
+        "we",
+        "you",
+        "i",
+        "me",
+        "him",
+        "her",
+        "them",
+        "us",
+        "his",
+        "their",
+        "our",
+        "your",
+        "my",
+        "not",
+        "no",
+        "so",
+        "than",
+        "then",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "some",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+    ]
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“(]?[A-Z0-9])")
 _WORD = re.compile(r"[a-z]+")
@@ -257,8 +335,10 @@ def wordnet_synonyms() -> dict[str, list[str]]:
 
 def _topic_similarity(a: list[list[str]], b: list[list[str]]) -> np.ndarray:
     """tf-idf cosine of the content words of each article of a against each of b: (len(a), len(b))."""
-    counts = [Counter(w for p in paragraphs for w in _WORD.findall(p.lower()) if w not in STOP and len(w) > 2)
-              for paragraphs in a + b]
+    counts = [
+        Counter(w for p in paragraphs for w in _WORD.findall(p.lower()) if w not in STOP and len(w) > 2)
+        for paragraphs in a + b
+    ]
     df = Counter(w for c in counts for w in c)
     vocab = {w: i for i, w in enumerate(sorted(df))}
     matrix = np.zeros((len(counts), len(vocab)))

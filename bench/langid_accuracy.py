@@ -23,9 +23,9 @@ from dataclasses import replace
 
 import pyarrow.parquet as pq
 
+from bench import REPO, RESULTS_DIR, SHARED_DATA, needs_data, skipping, write_results
 from pipeline.config import QualityConfig
 from pipeline.quality.langid import LINGUA_LANGUAGES, Fallback, detect_languages
-from bench import REPO, RESULTS_DIR, SHARED_DATA, needs_data, skipping, write_results
 
 DATA = SHARED_DATA / "langid" / "lingua_dev.jsonl"
 KINDS = ("sentence", "word_pair", "single_word")
@@ -46,8 +46,13 @@ print(time.process_time() - start, (peak_kb() - base) / 1024)
 
 def load_cost(low_accuracy: bool, languages: tuple[str, ...]) -> dict:
     """lingua's load: CPU seconds and peak-memory growth, in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", _LOAD_PROBE, "low" if low_accuracy else "high", ",".join(languages)],
-                         cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_PROBE, "low" if low_accuracy else "high", ",".join(languages)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return {"load_cpu_s": round(float(out[0]), 2), "load_mem_mb": round(float(out[1]))}
 
 
@@ -57,8 +62,12 @@ def score(rows: list[dict], labels: list[str]) -> dict:
         pairs = [(r["gold"], label) for r, label in zip(rows, labels) if r["kind"] == kind]
         right = sum(g == p for g, p in pairs)
         und = sum(p == "und" for _, p in pairs)
-        out[kind] = {"n": len(pairs), "accuracy": round(right / len(pairs), 4),
-                     "precision": round(right / max(len(pairs) - und, 1), 4), "und": round(und / len(pairs), 4)}
+        out[kind] = {
+            "n": len(pairs),
+            "accuracy": round(right / len(pairs), 4),
+            "precision": round(right / max(len(pairs) - und, 1), 4),
+            "und": round(und / len(pairs), 4),
+        }
     return out
 
 
@@ -69,13 +78,29 @@ def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep
     start = time.process_time()
     labels, _ = detect_languages(texts, fb)
     seconds = time.process_time() - start
-    unsure = sum(1 for t in texts if detect_languages([t], Fallback(enabled=False))[1][0] < fb.below_score
-                 or len(" ".join(t.split())) < fb.short_chars) if fb.enabled else 0
+    unsure = (
+        sum(
+            1
+            for t in texts
+            if detect_languages([t], Fallback(enabled=False))[1][0] < fb.below_score
+            or len(" ".join(t.split())) < fb.short_chars
+        )
+        if fb.enabled
+        else 0
+    )
     start = time.process_time()
     detect_languages(docs, fb)
     doc_seconds = time.process_time() - start
-    doc_unsure = sum(1 for d in docs if detect_languages([d], Fallback(enabled=False))[1][0] < fb.below_score
-                     or len(" ".join(d.split())) < fb.short_chars) if fb.enabled else 0
+    doc_unsure = (
+        sum(
+            1
+            for d in docs
+            if detect_languages([d], Fallback(enabled=False))[1][0] < fb.below_score
+            or len(" ".join(d.split())) < fb.short_chars
+        )
+        if fb.enabled
+        else 0
+    )
     kept_rows = [(r, label) for r, label in zip(rows, labels) if r["gold"] in keep]
     result = {
         "variant": name,
@@ -92,24 +117,37 @@ def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# Language-ID accuracy (lingua_dev.jsonl, {results['rows']} rows in 67 languages)", "",
-             f"load average {results['loadavg']}; CPU seconds, one process.", "",
-             "| variant | sentence | word pair | single word | und (s/wp/w) | texts/s (lingua_dev) | docs/s (sample_data) | to lingua (sample) | lingua load |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Language-ID accuracy (lingua_dev.jsonl, {results['rows']} rows in 67 languages)",
+        "",
+        f"load average {results['loadavg']}; CPU seconds, one process.",
+        "",
+        "| variant | sentence | word pair | single word | und (s/wp/w) | texts/s (lingua_dev) | docs/s (sample_data) | to lingua (sample) | lingua load |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for v in results["variants"]:
         a = v["all_languages"]
         load = f"{v['load_cpu_s']} s, {v['load_mem_mb']} MB" if "load_cpu_s" in v else "-"
-        lines.append(f"| {v['variant']} | {a['sentence']['accuracy']:.2%} | {a['word_pair']['accuracy']:.2%} | "
-                     f"{a['single_word']['accuracy']:.2%} | {a['sentence']['und']:.1%} / {a['word_pair']['und']:.1%} / "
-                     f"{a['single_word']['und']:.1%} | {v['lingua_dev_texts_per_cpu_s']} | {v['sample_docs_per_cpu_s']} | "
-                     f"{v['sample_share_to_lingua']:.1%} | {load} |")
-    lines += ["", "Accuracy counts `und` as wrong. Over the default keep-list languages only "
-              f"({', '.join(results['keep_languages'])}):", "",
-              "| variant | sentence | word pair | single word |", "|---|---|---|---|"]
+        lines.append(
+            f"| {v['variant']} | {a['sentence']['accuracy']:.2%} | {a['word_pair']['accuracy']:.2%} | "
+            f"{a['single_word']['accuracy']:.2%} | {a['sentence']['und']:.1%} / {a['word_pair']['und']:.1%} / "
+            f"{a['single_word']['und']:.1%} | {v['lingua_dev_texts_per_cpu_s']} | {v['sample_docs_per_cpu_s']} | "
+            f"{v['sample_share_to_lingua']:.1%} | {load} |"
+        )
+    lines += [
+        "",
+        "Accuracy counts `und` as wrong. Over the default keep-list languages only "
+        f"({', '.join(results['keep_languages'])}):",
+        "",
+        "| variant | sentence | word pair | single word |",
+        "|---|---|---|---|",
+    ]
     for v in results["variants"]:
         k = v["keep_languages"]
-        lines.append(f"| {v['variant']} | {k['sentence']['accuracy']:.2%} | {k['word_pair']['accuracy']:.2%} | "
-                     f"{k['single_word']['accuracy']:.2%} |")
+        lines.append(
+            f"| {v['variant']} | {k['sentence']['accuracy']:.2%} | {k['word_pair']['accuracy']:.2%} | "
+            f"{k['single_word']['accuracy']:.2%} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -120,8 +158,11 @@ def main() -> dict:
     for r in rows:
         r["gold"] = "no" if r["lang"] == "nb" else r["lang"]
     rows = [r for r in rows if r["gold"] in LINGUA_LANGUAGES]
-    docs = [t for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
-            for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()]
+    docs = [
+        t
+        for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()
+    ]
     keep = QualityConfig().languages
     detect_languages(["load fastText outside the timing"], Fallback(enabled=False))
     variants = [
@@ -130,10 +171,15 @@ def main() -> dict:
         ("fastText + lingua low-accuracy mode", Fallback(low_accuracy=True)),
         ("fastText + lingua over the keep-list only", Fallback(languages=tuple(keep))),
     ]
-    results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-               "rows": len(rows), "sample_docs": len(docs), "keep_languages": keep,
-               "loadavg": [round(x, 2) for x in os.getloadavg()],
-               "variants": [run_variant(name, fb, rows, docs, set(keep)) for name, fb in variants]}
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "rows": len(rows),
+        "sample_docs": len(docs),
+        "keep_languages": keep,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "variants": [run_variant(name, fb, rows, docs, set(keep)) for name, fb in variants],
+    }
     write_results("langid_accuracy", results, markdown(results))
     return results
 

@@ -41,33 +41,64 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from bench import RESULTS_DIR, SHARED_DATA, needs_data, skipping, write_results
 from pipeline.config import PretrainConfig, TokenizerConfig
 from pipeline.tokenizer.encode import encode, load_tokenizer, with_delimiters
 from pipeline.tokenizer.token_file import read_tokens, write_tokens
 from pipeline.tokenizer.train import train_tokenizer
 from pipeline.train.loop import train
 from pipeline.train.sample import load_model
-from bench import RESULTS_DIR, SHARED_DATA, needs_data, skipping, write_results
 
 TEXT = SHARED_DATA / "corpora" / "tinyshakespeare.txt"
-REFERENCE = {"name": "nanoGPT CPU recipe (char level, 4x128, block 64, batch 12, 2000 iters)",
-             "seconds": 68.5, "val_loss_nats_per_char": 1.905, "val_bpb": 2.75, "tokens_per_s": 22_400}
-GPU_REFERENCE = {"name": "nanoGPT shakespeare_char on one GPU (char level, 6x384, block 256, batch 64, "
-                 "5000 iters, dropout 0.2)", "minutes": 3, "val_loss_nats_per_char": 1.4697, "val_bpb": 2.12}
+REFERENCE = {
+    "name": "nanoGPT CPU recipe (char level, 4x128, block 64, batch 12, 2000 iters)",
+    "seconds": 68.5,
+    "val_loss_nats_per_char": 1.905,
+    "val_bpb": 2.75,
+    "tokens_per_s": 22_400,
+}
+GPU_REFERENCE = {
+    "name": "nanoGPT shakespeare_char on one GPU (char level, 6x384, block 256, batch 64, 5000 iters, dropout 0.2)",
+    "minutes": 3,
+    "val_loss_nats_per_char": 1.4697,
+    "val_bpb": 2.12,
+}
 SEED = 1337
 SWEEP_CPU_SECONDS = 40.0  # per sweep run
-BASE = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=8, learning_rate=2e-3,
-            warmup_steps=30, eval_batches=20, threads=1)
+BASE = dict(
+    n_layer=4,
+    n_head=4,
+    n_embd=128,
+    block_size=128,
+    batch_size=8,
+    learning_rate=2e-3,
+    warmup_steps=30,
+    eval_batches=20,
+    threads=1,
+)
 # (vocab, overrides of BASE): the vocabulary, then the rate and the shape at vocab 1024. Kept
 # short: on the shared 2-core machine one 40 CPU-second run can take 2-3 minutes of wall-clock.
 SWEEP = [
-    (512, {}), (1024, {}), (2048, {}),
-    (1024, {"learning_rate": 4e-3}), (1024, {"n_layer": 2, "n_embd": 192, "n_head": 6}),
+    (512, {}),
+    (1024, {}),
+    (2048, {}),
+    (1024, {"learning_rate": 4e-3}),
+    (1024, {"n_layer": 2, "n_embd": 192, "n_head": 6}),
 ]
 # nanoGPT's config/train_shakespeare_char.py, less its dropout; eval every tenth of the run to
 # see where the val loss bottoms out (1 MB of text, no dropout: a long run overfits).
-GPU = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, learning_rate=1e-3,
-           warmup_steps=100, eval_batches=20, device="cuda", compile=True)
+GPU = dict(
+    n_layer=6,
+    n_head=6,
+    n_embd=384,
+    block_size=256,
+    batch_size=64,
+    learning_rate=1e-3,
+    warmup_steps=100,
+    eval_batches=20,
+    device="cuda",
+    compile=True,
+)
 # (vocab, budget; None = the sweep's vocabulary): the 3 minutes, then schedules short enough
 # not to overfit; vocab 300 is nearly byte level, the closest to nanoGPT's characters.
 GPU_RUNS = [(None, {"wall_seconds": 180.0}), (None, {"steps": 1000}), (None, {"steps": 2500}), (300, {"steps": 5000})]
@@ -110,8 +141,17 @@ def full_val_bpb(model_dir: Path, tokens_dir: Path, bytes_per_token: float) -> f
     return nats / math.log(2) / bytes_per_token
 
 
-def run(vocab: int, overrides: dict, work: Path, *, cpu_seconds: float | None = None,
-        wall_seconds: float | None = None, steps: int | None = None, threads: int = 1, evals: int = 4) -> dict:
+def run(
+    vocab: int,
+    overrides: dict,
+    work: Path,
+    *,
+    cpu_seconds: float | None = None,
+    wall_seconds: float | None = None,
+    steps: int | None = None,
+    threads: int = 1,
+    evals: int = 4,
+) -> dict:
     """Train one config, by a CPU-time budget (sweep), a wall-clock one or a step count; measure it."""
     tokens_dir, bytes_per_token = prepare(vocab, work)
     settings = BASE | overrides | {"threads": threads}
@@ -133,31 +173,48 @@ def run(vocab: int, overrides: dict, work: Path, *, cpu_seconds: float | None = 
         for _ in range(2 if probe.compile else 1):
             probed = train(tokens_dir, work / "probe", probe, vocab_size=vocab, seed=SEED)
         tokens_per_step = probe.batch_size * probe.block_size
-        fixed_s = probed["seconds"] - (probe.max_steps - 1) * tokens_per_step / probed["tokens_per_s"]  # step 1 is untimed
+        fixed_s = (
+            probed["seconds"] - (probe.max_steps - 1) * tokens_per_step / probed["tokens_per_s"]
+        )  # step 1 is untimed
         max_steps = int(0.85 * (wall_seconds - fixed_s) * probed["tokens_per_s"] / tokens_per_step)
         budget = wall_seconds
-    cfg = PretrainConfig(**settings, max_steps=max_steps, time_budget_s=budget,
-                         eval_interval=max(1, max_steps // evals))
+    cfg = PretrainConfig(
+        **settings, max_steps=max_steps, time_budget_s=budget, eval_interval=max(1, max_steps // evals)
+    )
     model_dir = work / "model"
     load_before, c0, t0 = os.getloadavg(), time.process_time(), time.perf_counter()
     result = train(tokens_dir, model_dir, cfg, vocab_size=vocab, seed=SEED, val_bytes_per_token=bytes_per_token)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
-        "vocab_size": vocab, **{k: settings[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size",
-                                                         "learning_rate", "threads")},
+        "vocab_size": vocab,
+        **{
+            k: settings[k]
+            for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "learning_rate", "threads")
+        },
         "dropout": cfg.dropout,
-        "params": result["params"], "steps": result["steps"], "planned_steps": max_steps,
-        "tokens_seen": result["tokens_seen"], "bytes_per_token": round(bytes_per_token, 3),
-        "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-        "tokens_per_s": round(result["tokens_per_s"]), "tokens_per_cpu_s": round(result["tokens_seen"] / cpu),
+        "params": result["params"],
+        "steps": result["steps"],
+        "planned_steps": max_steps,
+        "tokens_seen": result["tokens_seen"],
+        "bytes_per_token": round(bytes_per_token, 3),
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "tokens_per_s": round(result["tokens_per_s"]),
+        "tokens_per_cpu_s": round(result["tokens_seen"] / cpu),
         "mfu": result["mfu"] and round(result["mfu"], 4),
         "val_bpb_sampled": result["final_val_bpb"],
         "val_bpb": round(full_val_bpb(model_dir, tokens_dir, bytes_per_token), 4),
-        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        "schedule": f"{steps} steps" if steps else f"{wall_seconds or cpu_seconds:g} {'wall' if wall_seconds else 'CPU'} s",
-        "device": torch.cuda.get_device_name() if result["device"] == "cuda" else "cpu", "compile": cfg.compile,
-        "curve": [(r["step"], r["train_loss"], r["val_bpb"])
-                  for r in map(json.loads, (model_dir / "metrics.jsonl").read_text().splitlines())],
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "schedule": f"{steps} steps"
+        if steps
+        else f"{wall_seconds or cpu_seconds:g} {'wall' if wall_seconds else 'CPU'} s",
+        "device": torch.cuda.get_device_name() if result["device"] == "cuda" else "cpu",
+        "compile": cfg.compile,
+        "curve": [
+            (r["step"], r["train_loss"], r["val_bpb"])
+            for r in map(json.loads, (model_dir / "metrics.jsonl").read_text().splitlines())
+        ],
     }
 
 
@@ -173,14 +230,18 @@ def gpu_key(row: dict) -> tuple:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# pretrain_shakespeare\n\nReference: {REFERENCE['name']}: {REFERENCE['seconds']} s, "
-             f"{REFERENCE['val_bpb']} bits/byte, {REFERENCE['tokens_per_s']:,} tokens/s (measured here earlier).\n",
-             "Bits per byte over the whole val split (last 10% of the text). Load average (1 min) of the "
-             "2-core machine, shared with other work, before and after each run: wall-clock figures under "
-             "load are slower than the machine can do; CPU seconds are the fairer measure. Steps below plan: "
-             "a wall-clock limit stopped the run before its cosine schedule ended.\n"]
-    header = ("| part | vocab | layers x width | block x batch | lr | steps / plan | tokens | wall s | CPU s "
-              "| tok/s | tok/CPU-s | MFU | bits/byte | load before/after |")
+    lines = [
+        f"# pretrain_shakespeare\n\nReference: {REFERENCE['name']}: {REFERENCE['seconds']} s, "
+        f"{REFERENCE['val_bpb']} bits/byte, {REFERENCE['tokens_per_s']:,} tokens/s (measured here earlier).\n",
+        "Bits per byte over the whole val split (last 10% of the text). Load average (1 min) of the "
+        "2-core machine, shared with other work, before and after each run: wall-clock figures under "
+        "load are slower than the machine can do; CPU seconds are the fairer measure. Steps below plan: "
+        "a wall-clock limit stopped the run before its cosine schedule ended.\n",
+    ]
+    header = (
+        "| part | vocab | layers x width | block x batch | lr | steps / plan | tokens | wall s | CPU s "
+        "| tok/s | tok/CPU-s | MFU | bits/byte | load before/after |"
+    )
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for part in ("sweep", "headline", "long"):
         for r in results.get(part, []):
@@ -192,18 +253,22 @@ def markdown(results: dict) -> str:
                 f"| {r['loadavg_before'][0]} / {r['loadavg_after'][0]} |"
             )
     if results.get("gpu"):
-        lines += [f"\n## GPU ({results['gpu'][0]['device']}, device tool)\n",
-                  f"Reference: {GPU_REFERENCE['name']}: ~{GPU_REFERENCE['minutes']} min, "
-                  f"{GPU_REFERENCE['val_loss_nats_per_char']} nats/char = {GPU_REFERENCE['val_bpb']} bits/byte.\n",
-                  "`python -m bench.pretrain_shakespeare --only gpu`. Wall s includes start-up and torch.compile; "
-                  "tok/s and MFU count optimizer steps only (not the first, which compiles). Sampled: the "
-                  "trainer's val estimate (20 random windows); bits/byte: the whole val split, final model. "
-                  "Lowest: the lowest sampled val bits/byte of the curve (step). Every curve is in the JSON "
-                  "(step, train loss, val bits/byte): without dropout, train loss falls to ~0.1 nats/token "
-                  "while val rises, so a long schedule memorises the 1 MB; dropout 0.2 slows that but "
-                  "does not stop it. nanoGPT's figure is its best checkpoint's: compare it with lowest.\n"]
-        header = ("| schedule | vocab | layers x width | block x batch | lr | dropout | compile | steps / plan | tokens "
-                  "| wall s | tok/s | MFU | sampled | lowest (step) | bits/byte |")
+        lines += [
+            f"\n## GPU ({results['gpu'][0]['device']}, device tool)\n",
+            f"Reference: {GPU_REFERENCE['name']}: ~{GPU_REFERENCE['minutes']} min, "
+            f"{GPU_REFERENCE['val_loss_nats_per_char']} nats/char = {GPU_REFERENCE['val_bpb']} bits/byte.\n",
+            "`python -m bench.pretrain_shakespeare --only gpu`. Wall s includes start-up and torch.compile; "
+            "tok/s and MFU count optimizer steps only (not the first, which compiles). Sampled: the "
+            "trainer's val estimate (20 random windows); bits/byte: the whole val split, final model. "
+            "Lowest: the lowest sampled val bits/byte of the curve (step). Every curve is in the JSON "
+            "(step, train loss, val bits/byte): without dropout, train loss falls to ~0.1 nats/token "
+            "while val rises, so a long schedule memorises the 1 MB; dropout 0.2 slows that but "
+            "does not stop it. nanoGPT's figure is its best checkpoint's: compare it with lowest.\n",
+        ]
+        header = (
+            "| schedule | vocab | layers x width | block x batch | lr | dropout | compile | steps / plan | tokens "
+            "| wall s | tok/s | MFU | sampled | lowest (step) | bits/byte |"
+        )
         lines += [header, "|" + "---|" * (header.count("|") - 1)]
         for r in results["gpu"]:
             low_step, _, low = min(r["curve"], key=lambda point: point[2])
@@ -231,7 +296,9 @@ def main(only: str | None = None) -> dict:
                 print(json.dumps(results["sweep"][-1]))
         vocab, chosen = best(results["sweep"])
         if only in (None, "headline"):
-            results["headline"] = [run(vocab, chosen, work, wall_seconds=REFERENCE["seconds"], threads=t) for t in (1, 2)]
+            results["headline"] = [
+                run(vocab, chosen, work, wall_seconds=REFERENCE["seconds"], threads=t) for t in (1, 2)
+            ]
             print(json.dumps(results["headline"]))
         if only in (None, "long"):
             results["long"] = [run(vocab, chosen, work, wall_seconds=600)]

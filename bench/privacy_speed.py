@@ -108,14 +108,15 @@ def main() -> dict:
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
     write_results(
-        "privacy_speed", results,
+        "privacy_speed",
+        results,
         "| | docs/s per core (CPU) | detections |\n|---|---|---|\n"
         f"| naive `AnalyzerEngine.analyze` per doc | {results['naive_docs_per_cpu_s']} | {results['detections']} |\n"
         f"| privacy stage `detect` | {results['stage_docs_per_cpu_s']} | {sum(map(len, stage_out))} "
         f"({len(differing)} documents differ) |\n\n"
         f"{n} English documents of ~{results['mean_chars']} characters; speed-up per core "
         f"{results['speedup_per_core']}x; stage over {workers} processes: "
-        f"{results['stage_docs_per_wall_s_all_cores']} docs/s wall; load average {results['loadavg_before']}.\n"
+        f"{results['stage_docs_per_wall_s_all_cores']} docs/s wall; load average {results['loadavg_before']}.\n",
     )
     return results
 

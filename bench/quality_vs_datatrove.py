@@ -35,9 +35,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench import DATATROVE_PYTHON, REPO, RESULTS_DIR, needs_datatrove, skipping, write_results
 from pipeline.config import QualityConfig
 from pipeline.stage import ShardContext
-from bench import DATATROVE_PYTHON, REPO, RESULTS_DIR, needs_datatrove, skipping, write_results
 
 SAMPLE = REPO / "sample_data"
 FAMILIES = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
@@ -70,8 +70,9 @@ def only(family: str | None, no_alpha: bool = False, alpha_tokens: str = "whites
     return cfg
 
 
-def run_ours(docs: list[dict], family: str | None, no_alpha: bool = False,
-             alpha_tokens: str = "whitespace") -> tuple[dict, dict]:
+def run_ours(
+    docs: list[dict], family: str | None, no_alpha: bool = False, alpha_tokens: str = "whitespace"
+) -> tuple[dict, dict]:
     from pipeline.quality import fineweb
     from pipeline.quality.signals import judge
 
@@ -90,8 +91,13 @@ def run_ours(docs: list[dict], family: str | None, no_alpha: bool = False,
 
 def run_datatrove(path: Path, family: str | None, tmp: Path, no_alpha: bool = False) -> tuple[dict, dict, dict]:
     dst = tmp / f"datatrove-{family or 'chain'}.jsonl"
-    cmd = [str(DATATROVE_PYTHON), str(REPO / "bench" / "_datatrove_chain.py"), str(path), str(dst),
-           family or "chain"] + (["no_alpha"] if no_alpha else [])
+    cmd = [
+        str(DATATROVE_PYTHON),
+        str(REPO / "bench" / "_datatrove_chain.py"),
+        str(path),
+        str(dst),
+        family or "chain",
+    ] + (["no_alpha"] if no_alpha else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"error: datatrove run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
@@ -117,11 +123,11 @@ def agreement(ours: dict, theirs: dict, docs: list[dict]) -> dict:
         "kept_ours": sum(r["kept"] for r in ours.values()),
         "kept_datatrove": sum(r["kept"] for r in theirs.values()),
         "both_kept_same_text": f"{same_text}/{len(both_kept)}",
-        "disagreements_by_reason": dict(Counter(
-            f"ours={ours[i]['reason']} datatrove={theirs[i]['reason']}" for i in differ).most_common()),
+        "disagreements_by_reason": dict(
+            Counter(f"ours={ours[i]['reason']} datatrove={theirs[i]['reason']}" for i in differ).most_common()
+        ),
         "disagreements": [
-            {"id": i, "source": source[i], "ours": ours[i]["reason"], "datatrove": theirs[i]["reason"]}
-            for i in differ
+            {"id": i, "source": source[i], "ours": ours[i]["reason"], "datatrove": theirs[i]["reason"]} for i in differ
         ],
     }
 
@@ -130,8 +136,11 @@ def speed(docs: list[dict], cpu_ours: dict, cpu_theirs: dict) -> dict:
     def rate(ids: list[str], cpu: dict) -> dict:
         seconds = sum(cpu[i] for i in ids)
         mb = sum(len(text_of[i].encode()) for i in ids) / 1e6
-        return {"cpu_s": round(seconds, 3), "docs_per_cpu_s": round(len(ids) / seconds, 1),
-                "mb_per_cpu_s": round(mb / seconds, 3)}
+        return {
+            "cpu_s": round(seconds, 3),
+            "docs_per_cpu_s": round(len(ids) / seconds, 1),
+            "mb_per_cpu_s": round(mb / seconds, 3),
+        }
 
     text_of = {d["id"]: d["text"] for d in docs}
     groups = {"all": [d["id"] for d in docs]}
@@ -140,17 +149,20 @@ def speed(docs: list[dict], cpu_ours: dict, cpu_theirs: dict) -> dict:
     table = {}
     for name, ids in groups.items():
         ours, theirs = rate(ids, cpu_ours), rate(ids, cpu_theirs)
-        table[name] = {"docs": len(ids), "mb": round(sum(len(text_of[i].encode()) for i in ids) / 1e6, 3),
-                       "ours": ours, "datatrove": theirs,
-                       "ratio": round(theirs["cpu_s"] / ours["cpu_s"], 2)}
+        table[name] = {
+            "docs": len(ids),
+            "mb": round(sum(len(text_of[i].encode()) for i in ids) / 1e6, 3),
+            "ours": ours,
+            "datatrove": theirs,
+            "ratio": round(theirs["cpu_s"] / ours["cpu_s"], 2),
+        }
     return table
 
 
 def stage_speed(docs: list[dict]) -> dict:
     """The whole stage (run_shard: language ID, keywords, all rules, Arrow columns) on one table."""
-    from pipeline.quality.stage import run_shard
-
     from pipeline.quality.langid import Fallback, detect_languages
+    from pipeline.quality.stage import run_shard
 
     table = pa.table({"id": [d["id"] for d in docs], "text": [d["text"] for d in docs]})
     cfg = only(None)
@@ -165,8 +177,12 @@ def stage_speed(docs: list[dict]) -> dict:
     detect_languages(table.column("text").to_pylist(), Fallback.from_config(cfg.lingua))
     langid_seconds = time.process_time() - start
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
-    return {"cpu_s": round(seconds, 3), "docs_per_cpu_s": round(len(docs) / seconds, 1),
-            "mb_per_cpu_s": round(mb / seconds, 3), "langid_cpu_s": round(langid_seconds, 3)}
+    return {
+        "cpu_s": round(seconds, 3),
+        "docs_per_cpu_s": round(len(docs) / seconds, 1),
+        "mb_per_cpu_s": round(mb / seconds, 3),
+        "langid_cpu_s": round(langid_seconds, 3),
+    }
 
 
 def workers_speed(tmp: Path) -> dict:
@@ -174,9 +190,22 @@ def workers_speed(tmp: Path) -> dict:
     out = {}
     for workers in (1, 2):
         build = tmp / f"build-w{workers}"
-        cmd = [str(REPO / ".venv" / "bin" / "corpus"), "build", "--input", str(SAMPLE), "--out", str(build),
-               "--stages", "quality", "--workers", str(workers),
-               "--set", "quality.c4.enabled=true", "--set", "quality.fineweb.enabled=true"]
+        cmd = [
+            str(REPO / ".venv" / "bin" / "corpus"),
+            "build",
+            "--input",
+            str(SAMPLE),
+            "--out",
+            str(build),
+            "--stages",
+            "quality",
+            "--workers",
+            str(workers),
+            "--set",
+            "quality.c4.enabled=true",
+            "--set",
+            "quality.fineweb.enabled=true",
+        ]
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
         wall = time.perf_counter() - start
@@ -184,8 +213,11 @@ def workers_speed(tmp: Path) -> dict:
             raise SystemExit(f"error: {' '.join(cmd)} failed:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
         manifest = json.loads((build / "manifest.json").read_text())
         stage = manifest["stages"]["quality"]
-        out[f"workers_{workers}"] = {"wall_s": round(wall, 2), "stage_wall_s": stage.get("seconds"),
-                                     "loadavg": os.getloadavg()}
+        out[f"workers_{workers}"] = {
+            "wall_s": round(wall, 2),
+            "stage_wall_s": stage.get("seconds"),
+            "loadavg": os.getloadavg(),
+        }
     return out
 
 
@@ -214,36 +246,63 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, row in results["speed"].items():
-        lines.append(f"| {name} | {row['docs']} | {row['mb']} | {row['ours']['mb_per_cpu_s']} | "
-                     f"{row['datatrove']['mb_per_cpu_s']} | **{row['ratio']}x** |")
+        lines.append(
+            f"| {name} | {row['docs']} | {row['mb']} | {row['ours']['mb_per_cpu_s']} | "
+            f"{row['datatrove']['mb_per_cpu_s']} | **{row['ratio']}x** |"
+        )
     st = results["stage"]
-    lines += ["", f"Whole quality stage (`run_shard`: language ID + keyword filter + all rules + Arrow "
-              f"columns) on the same documents: {st['mb_per_cpu_s']} MB/cpu-s "
-              f"({round(results['speed']['all']['datatrove']['cpu_s'] / st['cpu_s'], 2)}x datatrove's rule chain, "
-              f"which has no language ID); language ID alone (fastText + lingua) takes {st['langid_cpu_s']} "
-              f"of its {st['cpu_s']} CPU seconds. Models loaded before timing.", ""]
-    lines += ["## Keep/drop agreement", "", "| rules | docs | agree | kept ours | kept datatrove | kept text identical |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Whole quality stage (`run_shard`: language ID + keyword filter + all rules + Arrow "
+        f"columns) on the same documents: {st['mb_per_cpu_s']} MB/cpu-s "
+        f"({round(results['speed']['all']['datatrove']['cpu_s'] / st['cpu_s'], 2)}x datatrove's rule chain, "
+        f"which has no language ID); language ID alone (fastText + lingua) takes {st['langid_cpu_s']} "
+        f"of its {st['cpu_s']} CPU seconds. Models loaded before timing.",
+        "",
+    ]
+    lines += [
+        "## Keep/drop agreement",
+        "",
+        "| rules | docs | agree | kept ours | kept datatrove | kept text identical |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, row in results["agreement"].items():
-        lines.append(f"| {name} | {row['docs']} | **{row['agreement']:.2%}** | {row['kept_ours']} | "
-                     f"{row['kept_datatrove']} | {row['both_kept_same_text']} |")
+        lines.append(
+            f"| {name} | {row['docs']} | **{row['agreement']:.2%}** | {row['kept_ours']} | "
+            f"{row['kept_datatrove']} | {row['both_kept_same_text']} |"
+        )
     sp = results["speed_alpha_words_over_spacy_tokens"]
-    lines += ["", f"`chain_alpha_words_over_spacy_tokens`: our chain with `alpha_words_tokens: spacy` (the "
-              f"alphabetic-words rule over spaCy's tokens, as datatrove counts words), against datatrove's "
-              f"default chain; {sp['ours']['mb_per_cpu_s']} MB/cpu-s, {sp['ratio']}x datatrove's throughput."]
+    lines += [
+        "",
+        f"`chain_alpha_words_over_spacy_tokens`: our chain with `alpha_words_tokens: spacy` (the "
+        f"alphabetic-words rule over spaCy's tokens, as datatrove counts words), against datatrove's "
+        f"default chain; {sp['ours']['mb_per_cpu_s']} MB/cpu-s, {sp['ratio']}x datatrove's throughput.",
+    ]
     for name in ("chain", "chain_without_alpha_words_rule", "chain_alpha_words_over_spacy_tokens"):
         lines += ["", f"Disagreements ({name}) by reason:", ""]
         for key, n in results["agreement"][name]["disagreements_by_reason"].items():
             why = WHY.get(key.rsplit(":", 1)[-1], "not analysed")
             lines.append(f"- {n} x {key}: {why}")
-    lines += ["", "Each disagreement without the alphabetic-words rule:", "",
-              "| id | source | ours | datatrove |", "|---|---|---|---|"]
-    lines += [f"| {d['id']} | {d['source']} | {d['ours']} | {d['datatrove']} |"
-              for d in results["agreement"]["chain_without_alpha_words_rule"]["disagreements"]]
+    lines += [
+        "",
+        "Each disagreement without the alphabetic-words rule:",
+        "",
+        "| id | source | ours | datatrove |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {d['id']} | {d['source']} | {d['ours']} | {d['datatrove']} |"
+        for d in results["agreement"]["chain_without_alpha_words_rule"]["disagreements"]
+    ]
     if "workers" in results:
-        lines += ["", "## Workers (`corpus build --input sample_data --stages quality`, C4 and FineWeb on, "
-                  "wall seconds; each worker process loads fastText and lingua itself)", "",
-                  "| workers | command wall s | quality stage wall s |", "|---|---|---|"]
+        lines += [
+            "",
+            "## Workers (`corpus build --input sample_data --stages quality`, C4 and FineWeb on, "
+            "wall seconds; each worker process loads fastText and lingua itself)",
+            "",
+            "| workers | command wall s | quality stage wall s |",
+            "|---|---|---|",
+        ]
         for name, row in results["workers"].items():
             lines.append(f"| {name.split('_')[1]} | {row['wall_s']} | {row['stage_wall_s']} |")
     return "\n".join(lines) + "\n"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench import write_results
 from pipeline.config import BuildConfig
 from pipeline.jobs import text_bytes
 from pipeline.stage import ShardContext
-from bench import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,8 +30,13 @@ def timed(fn, *args):
 
 
 def rate(docs: int, nbytes: int, seconds: float) -> dict:
-    return {"docs": docs, "mb": round(nbytes / 1e6, 3), "seconds": round(seconds, 3),
-            "docs_per_s": round(docs / seconds, 1), "mb_per_s": round(nbytes / 1e6 / seconds, 3)}
+    return {
+        "docs": docs,
+        "mb": round(nbytes / 1e6, 3),
+        "seconds": round(seconds, 3),
+        "docs_per_s": round(docs / seconds, 1),
+        "mb_per_s": round(nbytes / 1e6 / seconds, 3),
+    }
 
 
 def main() -> dict:

@@ -41,12 +41,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from bench import REPO, SHARED_DATA, needs_data, skipping, write_results
 from pipeline.config import TokenizerConfig
 from pipeline.tokenizer.encode import encode_shard, load_tokenizer
 from pipeline.tokenizer.stats import summarize
 from pipeline.tokenizer.train import EOT, _texts, added_tokens, hash_unit, train_tokenizer
 from tests.tokenizer.test_round_trip import SOURCES, all_texts
-from bench import REPO, SHARED_DATA, needs_data, skipping, write_results
 
 VOCAB = 8192  # compression and round trip
 SPEED_VOCAB = 16_384  # training and encoding speed: the issue's measurement was at 16k
@@ -59,8 +59,11 @@ def timed(fn) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     elsewhere = fn()
     cpu = time.process_time() - cpu
-    return {"wall_s": time.perf_counter() - wall, "cpu_s": elsewhere if isinstance(elsewhere, float) else cpu,
-            "load": round(load, 2)}
+    return {
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": elsewhere if isinstance(elsewhere, float) else cpu,
+        "load": round(load, 2),
+    }
 
 
 def interleaved(sides: dict, before=lambda side: None) -> dict[str, dict]:
@@ -77,19 +80,24 @@ def interleaved(sides: dict, before=lambda side: None) -> dict[str, dict]:
         for side in order:
             before(side)
             runs[side].append(timed(sides[side]))
-    return {side: {"wall_s": sum(x["wall_s"] for x in r), "cpu_s": sum(x["cpu_s"] for x in r), "runs": r}
-            for side, r in runs.items()}
+    return {
+        side: {"wall_s": sum(x["wall_s"] for x in r), "cpu_s": sum(x["cpu_s"] for x in r), "runs": r}
+        for side, r in runs.items()
+    }
 
 
 def ratio(base: dict, side: dict) -> dict:
     """base's seconds over side's (a throughput ratio), over all runs and cycle by cycle."""
+
     def cycles(x: dict, key: str) -> list[float]:
-        return [sum(r[key] for r in x["runs"][i:i + 2]) for i in range(0, len(x["runs"]), 2)]
+        return [sum(r[key] for r in x["runs"][i : i + 2]) for i in range(0, len(x["runs"]), 2)]
 
     per_cycle = [b / s for b, s in zip(cycles(base, "wall_s"), cycles(side, "wall_s"))]
-    return {"throughput_ratio": round(base["wall_s"] / side["wall_s"], 3),
-            "cpu_ratio": round(base["cpu_s"] / side["cpu_s"], 3),
-            "per_cycle": [round(x, 3) for x in per_cycle]}
+    return {
+        "throughput_ratio": round(base["wall_s"] / side["wall_s"], 3),
+        "cpu_ratio": round(base["cpu_s"] / side["cpu_s"], 3),
+        "per_cycle": [round(x, 3) for x in per_cycle],
+    }
 
 
 def rounded(x: dict) -> dict:
@@ -101,8 +109,13 @@ def raw_bpe(vocab_size: int, special: list[str]) -> tuple[Tokenizer, trainers.Bp
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=special,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     return tokenizer, trainer
 
 
@@ -130,7 +143,7 @@ def _started(pool: ProcessPoolExecutor, workers: int) -> ProcessPoolExecutor:
 def training_speed(shards: list[Path], texts: list[str], mb: float, cfg: TokenizerConfig, tok_path: Path) -> dict:
     def raw_train():
         tokenizer, trainer = raw_bpe(cfg.vocab_size, added_tokens(cfg))
-        batches = (texts[i:i + cfg.batch_size] for i in range(0, len(texts), cfg.batch_size))
+        batches = (texts[i : i + cfg.batch_size] for i in range(0, len(texts), cfg.batch_size))
         tokenizer.train_from_iterator(batches, trainer=trainer)
 
     sums = interleaved({"raw": raw_train, "ours": lambda: train_tokenizer(shards, cfg, tok_path)})
@@ -141,16 +154,21 @@ def training_speed(shards: list[Path], texts: list[str], mb: float, cfg: Tokeniz
     sum(map(len, _texts(shards, cfg, {}, {"documents": 0, "bytes": 0}, Counter())))
     iterator_cpu = time.process_time() - cpu
     time_ratio = ratio(ours, raw)  # ours' seconds over raw's
-    return {"raw_train_from_iterator": rounded(raw), "train_tokenizer": rounded(ours),
-            "wall_ratio": time_ratio["throughput_ratio"], "cpu_ratio": time_ratio["cpu_ratio"],
-            "wall_ratio_per_cycle": time_ratio["per_cycle"],
-            "raw_mb_per_cpu_s": round(mb * len(raw["runs"]) / raw["cpu_s"], 3),
-            "parquet_iterator_cpu_s": round(iterator_cpu, 3),
-            "parquet_iterator_share_of_raw_cpu": round(iterator_cpu * len(raw["runs"]) / raw["cpu_s"], 4)}
+    return {
+        "raw_train_from_iterator": rounded(raw),
+        "train_tokenizer": rounded(ours),
+        "wall_ratio": time_ratio["throughput_ratio"],
+        "cpu_ratio": time_ratio["cpu_ratio"],
+        "wall_ratio_per_cycle": time_ratio["per_cycle"],
+        "raw_mb_per_cpu_s": round(mb * len(raw["runs"]) / raw["cpu_s"], 3),
+        "parquet_iterator_cpu_s": round(iterator_cpu, 3),
+        "parquet_iterator_share_of_raw_cpu": round(iterator_cpu * len(raw["runs"]) / raw["cpu_s"], 4),
+    }
 
 
-def encoding_speed(tmp: Path, shards: list[Path], texts: list[str], mb: float, cfg: TokenizerConfig,
-                   tok_path: Path) -> dict:
+def encoding_speed(
+    tmp: Path, shards: list[Path], texts: list[str], mb: float, cfg: TokenizerConfig, tok_path: Path
+) -> dict:
     plain = Tokenizer.from_file(str(tok_path))  # the library's defaults (a 10,000-word BPE cache)
     plain.encode_special_tokens = True  # as the stage encodes: a literal <|endoftext|> is text
     ours = load_tokenizer(tok_path)  # as the stage loads it (BPE_CACHE_WORDS)
@@ -167,9 +185,17 @@ def encoding_speed(tmp: Path, shards: list[Path], texts: list[str], mb: float, c
         if side == "stage_workers":
             while pools:
                 pools.pop().shutdown()
-            pools.append(_started(ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_worker,
-                initargs=(tok_path, warm_shard, tmp / "warm", cfg)), workers))
+            pools.append(
+                _started(
+                    ProcessPoolExecutor(
+                        workers,
+                        mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_warm_worker,
+                        initargs=(tok_path, warm_shard, tmp / "warm", cfg),
+                    ),
+                    workers,
+                )
+            )
 
     sides = {
         "raw_encode_batch": lambda: plain.encode_batch(texts, add_special_tokens=False),
@@ -207,8 +233,11 @@ def speed(tmp: Path) -> dict:
 
 def multilingual_rows() -> list[dict]:
     rows = []
-    for name, lang_key in (("langid/lingua_dev.jsonl", "lang"), ("corpora/fortunes_multilingual.jsonl", "lang"),
-                           ("langid/udhr_paragraphs_dev.jsonl", "bcp47")):
+    for name, lang_key in (
+        ("langid/lingua_dev.jsonl", "lang"),
+        ("corpora/fortunes_multilingual.jsonl", "lang"),
+        ("langid/udhr_paragraphs_dev.jsonl", "bcp47"),
+    ):
         with (SHARED_DATA / name).open(encoding="utf-8") as f:
             rows += [{"id": r["id"], "text": r["text"], "lang": r[lang_key]} for r in map(json.loads, f)]
     return rows
@@ -228,17 +257,24 @@ def compression(tmp: Path) -> dict:
     baseline, trainer = raw_bpe(VOCAB, [EOT])
     baseline.train_from_iterator([r["text"] for r in train_rows], trainer=trainer)
     baseline.save(str(tmp / "baseline.json"))
-    largest = sorted({r["lang"] for r in train_rows}, key=lambda lang: -sum(len(r["text"].encode()) for r in train_rows if r["lang"] == lang))
+    largest = sorted(
+        {r["lang"] for r in train_rows},
+        key=lambda lang: -sum(len(r["text"].encode()) for r in train_rows if r["lang"] == lang),
+    )
     configs = {
         "gpt2_style_baseline": None,
         "ours_gpt2": TokenizerConfig(vocab_size=VOCAB),
         "ours_gpt4": TokenizerConfig(vocab_size=VOCAB, pre_tokenizer="gpt4"),
         "ours_gpt4_cap_200kb": TokenizerConfig(vocab_size=VOCAB, pre_tokenizer="gpt4", max_bytes_per_language=200_000),
     }
-    out = {"text": "lingua + fortunes + UDHR (../shared/data), train 90% / measured on held-out 10%",
-           "train_docs": len(train_rows), "test_docs": len(test_rows),
-           "train_mb": round(sum(len(r["text"].encode()) for r in train_rows) / 1e6, 3), "vocab_size": VOCAB,
-           "configs": {}}
+    out = {
+        "text": "lingua + fortunes + UDHR (../shared/data), train 90% / measured on held-out 10%",
+        "train_docs": len(train_rows),
+        "test_docs": len(test_rows),
+        "train_mb": round(sum(len(r["text"].encode()) for r in train_rows) / 1e6, 3),
+        "vocab_size": VOCAB,
+        "configs": {},
+    }
     per_lang = {}
     for name, cfg in configs.items():
         path = tmp / "baseline.json" if cfg is None else tmp / f"{name}.json"
@@ -246,12 +282,16 @@ def compression(tmp: Path) -> dict:
             train_tokenizer([shard], cfg, path)
         rec = encode_shard(test_shard, path, tmp / name, "test", cfg or TokenizerConfig(), 1) | {"name": "test"}
         stats = summarize([rec], path, tmp / name)
-        out["configs"][name] = {k: stats[k] for k in ("bytes_per_token", "tokens_per_word", "vocab_used_share",
-                                                        "byte_fallback_rate", "unknown_rate")}
+        out["configs"][name] = {
+            k: stats[k]
+            for k in ("bytes_per_token", "tokens_per_word", "vocab_used_share", "byte_fallback_rate", "unknown_rate")
+        }
         per_lang[name] = stats["languages"]
     out["languages"] = {
-        lang: {"bytes": per_lang["ours_gpt2"][lang]["bytes"],
-               **{name: per_lang[name][lang]["bytes_per_token"] for name in configs}}
+        lang: {
+            "bytes": per_lang["ours_gpt2"][lang]["bytes"],
+            **{name: per_lang[name][lang]["bytes_per_token"] for name in configs},
+        }
         for lang in per_lang["ours_gpt2"]
     }
     out["largest_training_languages"] = largest[:5]
@@ -271,20 +311,24 @@ def markdown(r: dict) -> str:
     s, c = r["speed"], r["compression"]
     t, e = s["train"], s["encode"]
     lines = [
-        "# Tokenizer benchmark", "",
+        "# Tokenizer benchmark",
+        "",
         f"{r['machine']}, {e['cores']} cores, Python {r['python']}; load average at start {r['load_start']}.",
         f"Text: {s['text']}, {s['mb']} MB, {s['docs']} docs, vocab {s['vocab_size']}. Sides in turn, "
         f"A-B-..-B-A, {CYCLES} times; each side's wall and CPU seconds (all threads, all processes) summed over its "
         f"{2 * CYCLES} runs, ratios from the sums (per cycle in brackets). Every encoding run starts with empty BPE caches.",
         "",
-        "## Training", "",
+        "## Training",
+        "",
         "| raw `train_from_iterator` (s wall / CPU, all runs) | `train_tokenizer` over Parquet | time ratio (goal <= 1.1x) |",
         "|---|---|---|",
         f"| {t['raw_train_from_iterator']['wall_s']} / {t['raw_train_from_iterator']['cpu_s']} "
         f"| {t['train_tokenizer']['wall_s']} / {t['train_tokenizer']['cpu_s']} "
         f"| {t['wall_ratio']}x wall ({', '.join(map(str, t['wall_ratio_per_cycle']))}), {t['cpu_ratio']}x CPU; Parquet iterator alone "
-        f"{t['parquet_iterator_cpu_s']} CPU-s = {t['parquet_iterator_share_of_raw_cpu']:.1%} of raw |", "",
-        "## Encoding (MB/s wall, all cores)", "",
+        f"{t['parquet_iterator_cpu_s']} CPU-s = {t['parquet_iterator_share_of_raw_cpu']:.1%} of raw |",
+        "",
+        "## Encoding (MB/s wall, all cores)",
+        "",
         "| side | MB/s | wall s / CPU s, all runs | throughput vs raw `encode_batch` (goal >= 0.9) | vs raw `encode_batch_fast` |",
         "|---|---|---|---|---|",
     ]
@@ -296,31 +340,52 @@ def markdown(r: dict) -> str:
     }
     for side, label in labels.items():
         ratios = [e.get(f"{side}_vs_{raw}") for raw in ("raw_encode_batch", "raw_encode_batch_fast")]
-        cells = [f"**{x['throughput_ratio']}** ({', '.join(map(str, x['per_cycle']))}); CPU {x['cpu_ratio']}" if x else ""
-                 for x in ratios]
-        lines.append(f"| {label} | {e[side]['mb_per_s']} | {e[side]['wall_s']} / {e[side]['cpu_s']} | " + " | ".join(cells) + " |")
+        cells = [
+            f"**{x['throughput_ratio']}** ({', '.join(map(str, x['per_cycle']))}); CPU {x['cpu_ratio']}" if x else ""
+            for x in ratios
+        ]
+        lines.append(
+            f"| {label} | {e[side]['mb_per_s']} | {e[side]['wall_s']} / {e[side]['cpu_s']} | "
+            + " | ".join(cells)
+            + " |"
+        )
     lines += [
         "",
-        f"## Compression ({c['text']}; {c['train_mb']} MB training text, vocab {c['vocab_size']})", "",
-        "| tokenizer | bytes/token | tokens/word | vocab used | byte fallback |", "|---|---|---|---|---|",
+        f"## Compression ({c['text']}; {c['train_mb']} MB training text, vocab {c['vocab_size']})",
+        "",
+        "| tokenizer | bytes/token | tokens/word | vocab used | byte fallback |",
+        "|---|---|---|---|---|",
     ]
     for name, v in c["configs"].items():
-        lines.append(f"| {name} | {v['bytes_per_token']} | {v['tokens_per_word']} | {v['vocab_used_share']} | {v['byte_fallback_rate']} |")
+        lines.append(
+            f"| {name} | {v['bytes_per_token']} | {v['tokens_per_word']} | {v['vocab_used_share']} | {v['byte_fallback_rate']} |"
+        )
     names = list(c["configs"])
-    lines += ["", "Bytes per token, the 25 languages with most held-out text (all in tokenizer.json):", "",
-              "| lang | held-out bytes | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    lines += [
+        "",
+        "Bytes per token, the 25 languages with most held-out text (all in tokenizer.json):",
+        "",
+        "| lang | held-out bytes | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
     for lang, v in list(c["languages"].items())[:25]:
         lines.append(f"| {lang} | {v['bytes']} | " + " | ".join(str(v[n]) for n in names) + " |")
     rt = r["round_trip"]
-    lines += ["", f"Round trip: {rt['documents']} documents ({rt['mb']} MB) of ../shared/data, "
-              f"{rt['mismatches']} mismatches.", ""]
+    lines += [
+        "",
+        f"Round trip: {rt['documents']} documents ({rt['mb']} MB) of ../shared/data, {rt['mismatches']} mismatches.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> dict:
     needs_data(*(SHARED_DATA / name for name in [*SOURCES, "corpora/tinyshakespeare.txt"]))
-    results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-               "load_start": [round(x, 2) for x in os.getloadavg()]}
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_start": [round(x, 2) for x in os.getloadavg()],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         results["speed"] = speed(Path(tmp))
         results["compression"] = compression(Path(tmp))

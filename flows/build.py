@@ -13,11 +13,12 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from prefect import Flow, flow, get_run_logger, task
 from prefect.artifacts import (
@@ -97,16 +98,18 @@ def step_progress(step: BuildStep) -> Callable[[int, int], None]:
         nonlocal artifact
         progress.hook.advance(step.name, completed=done, total=total)
         if artifact is None:
-            artifact = create_progress_artifact(0.0, key=f"{step.name.replace('_', '-')}-progress",
-                                                description=f"{step.label or step.name}: progress")
+            artifact = create_progress_artifact(
+                0.0, key=f"{step.name.replace('_', '-')}-progress", description=f"{step.label or step.name}: progress"
+            )
         if done % max(1, total // 100) == 0 or done == total:
             update_progress_artifact(artifact, 100.0 * done / total)
 
     return on_progress
 
 
-def run_stage(stage: Stage, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig,
-              pool: Executors) -> dict | None:
+def run_stage(
+    stage: Stage, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig, pool: Executors
+) -> dict | None:
     """Every step of one stage in order, then its summary (read by later stages and the manifest)."""
     start = time.perf_counter()
     ctx = steps.build_context(build_dir, stage, steps.stage_sources(build_dir, stage, inputs), cfg)
@@ -127,8 +130,12 @@ def run_stage(stage: Stage, build_dir: Path, inputs: list[InputShard], cfg: Buil
             progress.hook.finish(step.name, record.get("note", ""))
     summary = manifest.summarise(stage, ctx)
     if summary is not None:
-        summary |= {"status": "done", "seconds": round(time.perf_counter() - start, 3),
-                    "config_hash": ctx.config_hash, "build_steps": ctx.artifacts}
+        summary |= {
+            "status": "done",
+            "seconds": round(time.perf_counter() - start, 3),
+            "config_hash": ctx.config_hash,
+            "build_steps": ctx.artifacts,
+        }
         steps.write_summary(build_dir, stage, summary)
     return summary
 
@@ -147,8 +154,13 @@ def stage_flow(stage: Stage, pool: Executors) -> Flow:
     def run(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict | None:
         return run_stage(stage, build_dir, inputs, cfg, pool)
 
-    return Flow(run, name=stage.name, description=stage.description, validate_parameters=False,
-                task_runner=ThreadPoolTaskRunner(max_workers=pool.slots))
+    return Flow(
+        run,
+        name=stage.name,
+        description=stage.description,
+        validate_parameters=False,
+        task_runner=ThreadPoolTaskRunner(max_workers=pool.slots),
+    )
 
 
 def log_stage(stage: Stage, summary: dict) -> None:
@@ -164,13 +176,19 @@ def publish_artifacts(build_dir: Path, result: dict) -> None:
     written, its headline numbers."""
     from pipeline.stats.report import funnel, funnel_table, markdown_summary
 
-    create_table_artifact(table=funnel_table(funnel(result)), key="corpus-build-funnel",
-                          description="Documents, bytes and tokens left after each stage, with the share removed")
+    create_table_artifact(
+        table=funnel_table(funnel(result)),
+        key="corpus-build-funnel",
+        description="Documents, bytes and tokens left after each stage, with the share removed",
+    )
     stats_path = build_dir / "report" / "stats.json"
     if stats_path.exists():
         stats = json.loads(stats_path.read_text())
-        create_markdown_artifact(markdown=markdown_summary(stats), key="corpus-build-report",
-                                 description=f"Statistics of {build_dir} (full report: {build_dir / 'report' / 'report.html'})")
+        create_markdown_artifact(
+            markdown=markdown_summary(stats),
+            key="corpus-build-report",
+            description=f"Statistics of {build_dir} (full report: {build_dir / 'report' / 'report.html'})",
+        )
 
 
 @flow(name="corpus_build")

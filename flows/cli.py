@@ -8,17 +8,16 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline import remote
-from pipeline import manifest
+from pipeline import manifest, remote
 from pipeline.config import load_config
 from pipeline.errors import BuildError, InputError
 from pipeline.lock import build_lock
@@ -71,13 +70,17 @@ def parse_stages(stages: str | None) -> list[str]:
 @app.command()
 def build(
     input: str = typer.Option(..., "--input", "-i", help="Folder, glob or file of Parquet/JSONL shards."),
-    out: str = typer.Option(..., "--out", "-o", help="Build directory or fsspec URL, e.g. s3://bucket/builds/x (created; reruns resume it)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (README: Config reference)."),
-    stages: Optional[str] = typer.Option(None, help=f"Comma-separated subset of {','.join(registry.names())}."),
+    out: str = typer.Option(
+        ..., "--out", "-o", help="Build directory or fsspec URL, e.g. s3://bucket/builds/x (created; reruns resume it)."
+    ),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (README: Config reference)."),
+    stages: str | None = typer.Option(None, help=f"Comma-separated subset of {','.join(registry.names())}."),
     workers: int = typer.Option(0, help="Worker processes for per-shard work (0: all cores)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),
     resume: bool = typer.Option(False, "--resume", help="Continue pretraining from model/ckpt.pt (pretrain.resume)."),
-    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Run per-shard work on this Dask scheduler (tcp://HOST:PORT)."),
+    dask_address: str | None = typer.Option(
+        None, "--dask-address", help="Run per-shard work on this Dask scheduler (tcp://HOST:PORT)."
+    ),
 ) -> None:
     """Run a corpus build on the embedded Prefect API (or PREFECT_API_URL when set)."""
     set_ = [*set_, "pretrain.resume=true"] if resume else set_
@@ -159,7 +162,9 @@ def print_summary(result: dict, work: Path, out: str) -> None:
 @app.command()
 def report(
     build_dir: str = typer.Argument(..., help="A build directory (or its fsspec URL) with a manifest.json."),
-    compare: Optional[str] = typer.Option(None, "--compare", help="Another build directory: its figures side by side, with deltas."),
+    compare: str | None = typer.Option(
+        None, "--compare", help="Another build directory: its figures side by side, with deltas."
+    ),
 ) -> None:
     """Write BUILD_DIR/report/report.html, stats.json and the charts from the build's outputs."""
     work, other = checkout(build_dir), compare and checkout(compare)
@@ -220,7 +225,9 @@ def inspect(
 
 @app.command()
 def sample(
-    build_dir: str = typer.Argument(..., help="A build directory (or its fsspec URL) with tokenizer/ and model/ckpt.pt."),
+    build_dir: str = typer.Argument(
+        ..., help="A build directory (or its fsspec URL) with tokenizer/ and model/ckpt.pt."
+    ),
     prompt: str = typer.Option("", help="Text to continue (default: a new document from scratch)."),
     max_new_tokens: int = typer.Option(200, min=1, help="Tokens to generate (fewer if the model ends the document)."),
     temperature: float = typer.Option(0.8, min=0.01, help="Below 1: safer, more repetitive; above 1: wilder."),
@@ -246,13 +253,18 @@ def api_unreachable_is_one_line() -> Iterator[None]:
         yield
     except httpx.TransportError as exc:
         url = os.environ.get("PREFECT_API_URL") or "the embedded Prefect API"
-        fail(f"{url}: no answer ({type(exc).__name__}). Start the server (or wait for its health check) "
-             "and check PREFECT_API_URL.", 1)
+        fail(
+            f"{url}: no answer ({type(exc).__name__}). Start the server (or wait for its health check) "
+            "and check PREFECT_API_URL.",
+            1,
+        )
 
 
 @app.command()
 def serve(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; its `service` section sets the schedule."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config; its `service` section sets the schedule."
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),
 ) -> None:
     """Serve the scheduled `corpus-build` deployment and the ad-hoc ones until interrupted."""
@@ -269,7 +281,9 @@ def serve(
 @app.command("run-deployment")
 def run_deployment(
     name: str = typer.Argument(..., help="corpus-build, build, a stage name, or FLOW/DEPLOYMENT."),
-    param: list[str] = typer.Option([], "--param", "-p", help="A run parameter key=value (value in YAML: [quality, dedup])."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="A run parameter key=value (value in YAML: [quality, dedup])."
+    ),
     watch: bool = typer.Option(False, "--watch", help="Wait for the run to end; exit 1 unless it completed."),
 ) -> None:
     """Start a run of a served deployment (see `corpus serve`)."""
@@ -293,7 +307,10 @@ def run_deployment(
         fail(f"{name}: no such deployment on the API. Is `corpus serve` running against it?", 2)
     console.print(f"flow run {run.name} ({run.id}): {run.state.name if run.state else 'created'}")
     if watch and not (run.state and run.state.is_completed()):
-        fail(f"flow run {run.name} ended {run.state.name if run.state else 'unknown'}: see its logs in the Prefect UI.", 1)
+        fail(
+            f"flow run {run.name} ended {run.state.name if run.state else 'unknown'}: see its logs in the Prefect UI.",
+            1,
+        )
 
 
 def _short(value: object, limit: int = 300) -> str:

@@ -11,9 +11,9 @@ and the build directory at the same path (shared storage); they never talk to Pr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from typing import Iterator
 
 from pipeline.errors import InputError
 
@@ -35,6 +35,8 @@ def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
     with client:
         slots = sum(client.nthreads().values())
         if not slots:
-            raise InputError(f"--dask-address {address}: the cluster has no workers. Start some (dask worker {address}).")
+            raise InputError(
+                f"--dask-address {address}: the cluster has no workers. Start some (dask worker {address})."
+            )
         # pure=False: Dask would otherwise treat two submissions with equal arguments as one result.
         yield client.get_executor(pure=False), slots

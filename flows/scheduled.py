@@ -44,5 +44,10 @@ def scheduled_build(
         manifest = corpus_build(plan.inputs, str(plan.build_dir), cfg.model_dump(mode="json"), stages, workers)
         incremental.mark_finished(plan)
         remote.push(out, root)  # a failed build stays in the working copy; a rerun here resumes it
-    return {"status": "built", "build_dir": str(plan.build_dir), "inputs": plan.inputs, "resumed": plan.resumed,
-            "conservation": manifest["conservation"]}
+    return {
+        "status": "built",
+        "build_dir": str(plan.build_dir),
+        "inputs": plan.inputs,
+        "resumed": plan.resumed,
+        "conservation": manifest["conservation"],
+    }

@@ -27,6 +27,8 @@ from pipeline.errors import InputError
 from pipeline.stages import registry
 
 SCHEDULED = "corpus-build"
+
+
 def full_names() -> dict[str, str]:
     """Deployment name -> "flow/deployment", the name Prefect knows it by."""
     return {SCHEDULED: f"{scheduled_build.name}/{SCHEDULED}"} | {
@@ -50,7 +52,9 @@ def deployments(cfg: BuildConfig) -> list[RunnerDeployment]:
         corpus_build.to_deployment(
             name,
             parameters={"config": config, "stages": None if name == "build" else [name]},
-            description="Ad-hoc build; pass input and out" if name == "build" else f"Ad-hoc {name} stage; pass input and out",
+            description="Ad-hoc build; pass input and out"
+            if name == "build"
+            else f"Ad-hoc {name} stage; pass input and out",
             **by_module,
         )
         for name in ("build", *registry.names())

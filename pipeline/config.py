@@ -54,9 +54,7 @@ class GopherRepetitionConfig(Section):
     max_dup_line_char_fraction: float = Field(0.20, ge=0, le=1)
     max_dup_para_char_fraction: float = Field(0.20, ge=0, le=1)
     # n -> the most frequent word n-gram may cover at most this share of the characters.
-    max_top_ngram_char_fraction: dict[int, float] = Field(
-        default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16}
-    )
+    max_top_ngram_char_fraction: dict[int, float] = Field(default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16})
     # n -> word n-grams seen before may cover at most this share of the characters.
     max_dup_ngram_char_fraction: dict[int, float] = Field(
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
@@ -105,7 +103,9 @@ class LinguaConfig(Section):
     # lingua's language set (fastText codes, `no` for Bokmål); [] = all 67 that lid.176 also knows.
     # Fewer languages load faster and use less memory, but a text in a missing language gets a wrong label.
     languages: list[str] = []
-    low_accuracy: bool = False  # lingua's trigram mode: ~0.7 s / 80 MB to load instead of ~15-20 s / 0.9 GB; misses the targets
+    low_accuracy: bool = (
+        False  # lingua's trigram mode: ~0.7 s / 80 MB to load instead of ~15-20 s / 0.9 GB; misses the targets
+    )
     fasttext_weight: float = Field(0.2, ge=0)  # p(lang) ~ p_fastText^w * p_lingua
     und_below: float = Field(0.15, ge=0, le=1)  # combined probability under which the label is `und`
     max_chars: int = Field(1000, ge=1)  # lingua reads at most this many characters of a text
@@ -145,9 +145,7 @@ class PerplexityConfig(Section):
 class QualityConfig(Section):
     enabled: bool = True
     # Target languages (ISO 639-1, fastText lid.176 labels). Everything else is removed.
-    languages: list[str] = Field(
-        default_factory=lambda: ["en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs"]
-    )
+    languages: list[str] = Field(default_factory=lambda: ["en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs"])
     min_lang_score: float = Field(0.65, ge=0, le=1)
     # A resource guard, checked first: longer documents (a dump, a whole book) are removed as
     # doc_too_long before any rule reads them; Gopher's max_words would remove them anyway.
@@ -301,12 +299,30 @@ PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # A few CPU minutes. Of 4 x 128 (vocab 512/1024/2048, lr 2e-3/4e-3) and 2 x 192 given equal
     # CPU time, 2 x 192 reached the lowest bits per byte: half the layers means half the small
     # ops per token, so more tokens per CPU second (4.4k vs 3.7k) at the same parameter count.
-    "tiny": dict(n_layer=2, n_head=6, n_embd=192, block_size=128, batch_size=8, batch_tokens=0,
-                 learning_rate=2e-3, warmup_steps=30, compile=False),
+    "tiny": dict(
+        n_layer=2,
+        n_head=6,
+        n_embd=192,
+        block_size=128,
+        batch_size=8,
+        batch_tokens=0,
+        learning_rate=2e-3,
+        warmup_steps=30,
+        compile=False,
+    ),
     # GPT-2 124M's shape (llm.c / nanoGPT recipe: 0.5M-token batches, lr 6e-4, 700 warm-up
     # steps) for one GPU; raise max_steps and time_budget_s to train for hours.
-    "small": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, batch_size=16, batch_tokens=2**19,
-                  learning_rate=6e-4, warmup_steps=700, compile=True),
+    "small": dict(
+        n_layer=12,
+        n_head=12,
+        n_embd=768,
+        block_size=1024,
+        batch_size=16,
+        batch_tokens=2**19,
+        learning_rate=6e-4,
+        warmup_steps=700,
+        compile=True,
+    ),
 }
 
 
@@ -434,10 +450,16 @@ class BuildConfig(Section):
         for stage in registry:
             section = data.pop(stage.name, {})
             try:
-                data[stage.name] = section if isinstance(section, stage.config) else stage.config.model_validate(section)
+                data[stage.name] = (
+                    section if isinstance(section, stage.config) else stage.config.model_validate(section)
+                )
             except ValidationError as exc:
-                errors += [InitErrorDetails(type=e["type"], loc=(stage.name, *e["loc"]), input=e["input"],
-                                            ctx=e.get("ctx", {})) for e in exc.errors()]
+                errors += [
+                    InitErrorDetails(
+                        type=e["type"], loc=(stage.name, *e["loc"]), input=e["input"], ctx=e.get("ctx", {})
+                    )
+                    for e in exc.errors()
+                ]
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return handler(data)
@@ -497,6 +519,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise InputError(
-            f"{source}: config key {key!r}: {first['msg']} (got {first.get('input')!r}). "
-            f"See README 'Config reference'."
+            f"{source}: config key {key!r}: {first['msg']} (got {first.get('input')!r}). See README 'Config reference'."
         ) from None

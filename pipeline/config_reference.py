@@ -34,8 +34,12 @@ nested as their names are dotted (`dedup.minhash.threshold` is `threshold:` unde
 and impossible values are rejected before any work starts, and the error names the key.
 """
 
-BOUNDS = ((annotated_types.Ge, "ge", ">="), (annotated_types.Gt, "gt", ">"),
-          (annotated_types.Le, "le", "<="), (annotated_types.Lt, "lt", "<"))
+BOUNDS = (
+    (annotated_types.Ge, "ge", ">="),
+    (annotated_types.Gt, "gt", ">"),
+    (annotated_types.Le, "le", "<="),
+    (annotated_types.Lt, "lt", "<"),
+)
 
 
 def render(sections: list[tuple[str, type[BaseModel]]]) -> str:
@@ -99,8 +103,9 @@ def _default(field: FieldInfo) -> str:
 
 
 def _bounds(field: FieldInfo) -> str:
-    return ", ".join(f"{sign} {getattr(m, attr)}" for m in field.metadata for kind, attr, sign in BOUNDS
-                     if isinstance(m, kind))
+    return ", ".join(
+        f"{sign} {getattr(m, attr)}" for m in field.metadata for kind, attr, sign in BOUNDS if isinstance(m, kind)
+    )
 
 
 def _one_line(text: str) -> str:

@@ -74,8 +74,11 @@ def run_job(job: ShardJob) -> dict:
     if job.step.writes == "documents":
         record = _write_documents(job, table, result)
     else:
-        record = {"docs_in": table.num_rows, "extra": result.extra,
-                  "outputs": [path.relative_to(job.out_dir).as_posix() for path in result.files]}
+        record = {
+            "docs_in": table.num_rows,
+            "extra": result.extra,
+            "outputs": [path.relative_to(job.out_dir).as_posix() for path in result.files],
+        }
     record |= {
         "name": job.name,
         "input": str(job.input_path),
@@ -91,8 +94,10 @@ def _write_documents(job: ShardJob, table: pa.Table, result: StageResult) -> dic
     and for reasons the stage does not declare."""
     stage = job.context.stage
     if result.kept is None or result.removed is None:
-        raise BuildError(f"{stage} on {job.input_path}: the step returned no kept/removed tables. "
-                         "A documents step returns split_by_reason(...); this is a bug in the stage.")
+        raise BuildError(
+            f"{stage} on {job.input_path}: the step returned no kept/removed tables. "
+            "A documents step returns split_by_reason(...); this is a bug in the stage."
+        )
     docs_in, kept, removed = table.num_rows, result.kept.num_rows, result.removed.num_rows
     if kept + removed != docs_in:
         raise BuildError(
@@ -102,8 +107,10 @@ def _write_documents(job: ShardJob, table: pa.Table, result: StageResult) -> dic
     reasons = result.reasons
     undeclared = [r for r in reasons if not any(fnmatchcase(r, pattern) for pattern in job.reasons)]
     if undeclared:
-        raise BuildError(f"{stage} on {job.input_path}: removal reason {undeclared[0]!r} is not among the "
-                         f"reasons the stage declares ({', '.join(job.reasons) or 'none'}). Declare it in its Stage.")
+        raise BuildError(
+            f"{stage} on {job.input_path}: removal reason {undeclared[0]!r} is not among the "
+            f"reasons the stage declares ({', '.join(job.reasons) or 'none'}). Declare it in its Stage."
+        )
     kept_path = job.out_dir / f"{job.name}.parquet"
     removed_path = job.out_dir / "removed" / f"{job.name}.parquet"
     write_shard(result.removed, removed_path)

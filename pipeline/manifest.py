@@ -68,9 +68,13 @@ def headline(stage: Stage, summary: dict) -> dict[str, str]:
     """The CLI summary's columns for one stage (a filter stage's documents and bytes by default)."""
     if stage.headline is not None:
         return stage.headline(summary)
-    return {"docs in": f"{summary['docs_in']:,}", "docs out": f"{summary['docs_kept']:,}",
-            "removed": f"{summary['docs_removed']:,}", "MB in": f"{summary['bytes_in'] / 1e6:.2f}",
-            "MB out": f"{summary['bytes_kept'] / 1e6:.2f}"}
+    return {
+        "docs in": f"{summary['docs_in']:,}",
+        "docs out": f"{summary['docs_kept']:,}",
+        "removed": f"{summary['docs_removed']:,}",
+        "MB in": f"{summary['bytes_in'] / 1e6:.2f}",
+        "MB out": f"{summary['bytes_kept'] / 1e6:.2f}",
+    }
 
 
 def funnel_row(stage: Stage, summary: dict) -> dict | None:
@@ -80,9 +84,13 @@ def funnel_row(stage: Stage, summary: dict) -> dict | None:
     if not stage.filters or "docs_in" not in summary:
         return None
     counts = {k: summary[k] for k in COUNT_KEYS}
-    return {**counts, "docs": counts["docs_kept"], "bytes": counts["bytes_kept"],
-            "docs_removed_share": _share(counts["docs_removed"], counts["docs_in"]),
-            "bytes_removed_share": _share(counts["bytes_removed"], counts["bytes_in"])}
+    return {
+        **counts,
+        "docs": counts["docs_kept"],
+        "bytes": counts["bytes_kept"],
+        "docs_removed_share": _share(counts["docs_removed"], counts["docs_in"]),
+        "bytes_removed_share": _share(counts["bytes_removed"], counts["bytes_in"]),
+    }
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -107,13 +115,12 @@ def conservation_failures(stages: dict[str, dict]) -> list[str]:
 
 
 def input_records(inputs: list[InputShard]) -> list[dict]:
-    return [
-        {"name": s.name, "path": str(s.source), "fingerprint": fingerprint(s.path), "docs": s.docs} for s in inputs
-    ]
+    return [{"name": s.name, "path": str(s.source), "fingerprint": fingerprint(s.path), "docs": s.docs} for s in inputs]
 
 
-def record(build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfig, workers: int,
-           out: str | None = None) -> dict:
+def record(
+    build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfig, workers: int, out: str | None = None
+) -> dict:
     """Write manifest.json from the finished stages' summaries; fail the build if a stage lost
     documents (in != kept + removed). `out`: where the build is published when that is not
     `build_dir` (a URL, whose local working copy `build_dir` is)."""

@@ -73,7 +73,8 @@ def pull(out: str | Path, local: Path) -> int:
     with storage.store_errors(out, "read the build there"):
         listing = _listing(fs, root)
         wanted = [
-            rel for rel, entry in listing.items()
+            rel
+            for rel, entry in listing.items()
             if rel not in record or record[rel]["remote"] != entry or not (local / rel).exists()
         ]
         if wanted:

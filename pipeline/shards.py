@@ -57,7 +57,9 @@ def find_input_files(spec: str | Path | list[str], remote_cache: Path) -> list[P
     elif Path(spec_str).exists():
         files = [Path(spec_str)]
     else:
-        raise InputError(f"{spec_str}: no such file or folder. Pass --input a folder, glob or file of Parquet/JSONL shards.")
+        raise InputError(
+            f"{spec_str}: no such file or folder. Pass --input a folder, glob or file of Parquet/JSONL shards."
+        )
     files = [p for p in files if p.name.endswith(INPUT_SUFFIXES)]
     if not files:
         raise InputError(
@@ -133,7 +135,9 @@ def check_table(table: pa.Table, path: Path) -> pa.Table:
     if pa.types.is_large_string(text_type):
         table = table.set_column(table.column_names.index("text"), "text", table["text"].cast(pa.string()))
     elif not pa.types.is_string(text_type):
-        raise InputError(f'{path}: column "text" has type {text_type}, expected string. Store the text as UTF-8 strings.')
+        raise InputError(
+            f'{path}: column "text" has type {text_type}, expected string. Store the text as UTF-8 strings.'
+        )
     bad_row = _first_invalid_utf8_row(table["text"])
     if bad_row is not None:
         raise InputError(f'{path}: row {bad_row}: "text" is not valid UTF-8. Re-encode the shard\'s text as UTF-8.')

@@ -49,9 +49,15 @@ def write_summary(build_dir: Path, stage: Stage, summary: dict) -> None:
 
 
 def build_context(build_dir: Path, stage: Stage, sources: list[tuple[str, Path]], cfg: BuildConfig) -> BuildContext:
-    return BuildContext(build_dir=build_dir, stage=stage.name, folder=build_dir / stage.out,
-                        config=cfg.section(stage.name), config_hash=cfg.section_hash(stage.name), seed=cfg.seed,
-                        sources=sources)
+    return BuildContext(
+        build_dir=build_dir,
+        stage=stage.name,
+        folder=build_dir / stage.out,
+        config=cfg.section(stage.name),
+        config_hash=cfg.section_hash(stage.name),
+        seed=cfg.seed,
+        sources=sources,
+    )
 
 
 def shard_jobs(stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: bool = False) -> list[ShardJob]:
@@ -63,10 +69,21 @@ def shard_jobs(stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: b
     for name, path in ctx.sources:
         parts = [step.name, fingerprint(path), ctx.config_hash] + [r["fingerprint"] for r in artifacts.values()]
         context = ShardContext(
-            config=ctx.config, stage=stage.name, shard=name, seed=ctx.seed,
+            config=ctx.config,
+            stage=stage.name,
+            shard=name,
+            seed=ctx.seed,
             artifacts={key: ctx.build_dir / record["artifact"] for key, record in artifacts.items()},
-            out_dir=ctx.folder, shares_cores=shares_cores,
+            out_dir=ctx.folder,
+            shares_cores=shares_cores,
         )
-        jobs.append(ShardJob(step=step, input_path=path, context=context,
-                             fingerprint=combined_fingerprint(parts), reasons=stage.reasons))
+        jobs.append(
+            ShardJob(
+                step=step,
+                input_path=path,
+                context=context,
+                fingerprint=combined_fingerprint(parts),
+                reasons=stage.reasons,
+            )
+        )
     return jobs

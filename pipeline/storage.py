@@ -11,9 +11,9 @@ plain local paths. Credentials and endpoints come from the environment (`AWS_ACC
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -51,7 +51,9 @@ def localize(url: str, cache_dir: Path) -> str | list[str]:
         elif fs.exists(root):
             remote = [root]
         else:
-            raise InputError(f"{url}: no such file or folder. Pass --input a folder, glob or file of Parquet/JSONL shards.")
+            raise InputError(
+                f"{url}: no such file or folder. Pass --input a folder, glob or file of Parquet/JSONL shards."
+            )
         return [str(_fetch(fs, path, cache_dir / path.lstrip("/"))) for path in sorted(remote)]
 
 

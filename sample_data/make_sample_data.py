@@ -9,6 +9,7 @@ order, so two runs give byte-identical Parquet and JSON files.
 
     .venv/bin/python sample_data/make_sample_data.py [--shared PATH] [--out PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,7 @@ import pyarrow.parquet as pq
 SEED = 20261125
 N_SHARDS = 6
 TARGET_LANGS = {"en", "de", "es", "it", "ru", "pl", "cs", "pt"}  # languages a build keeps
-PII_TYPES = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE",
-             "US_SSN", "PERSON"]
+PII_TYPES = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN", "PERSON"]
 SHAKESPEARE_TRAIN_CHARS = 1003854  # text[:1003854] is the train split; never use validation
 N_UDHR_DOCS = 1820
 MIN_BASE_CHARS = 100  # shorter cut-outs are dropped, so every short doc is planted junk
@@ -77,7 +77,7 @@ def consecutive_groups(items: list, draw, min_size: int) -> list[list]:
     groups, i = [], 0
     while i < len(items):
         k = draw()
-        groups.append(items[i:i + k])
+        groups.append(items[i : i + k])
         i += k
     if len(groups) > 1 and len(groups[-1]) < min_size:
         tail = groups.pop()
@@ -95,8 +95,7 @@ def fortune_docs(shared: Path, rng: random.Random) -> list[dict]:
         draw = lambda: rng.choices(range(4, 11), weights=FORTUNES_PER_DOC_WEIGHTS)[0]  # noqa: E731
         for chunk in consecutive_groups(texts, draw, 4):
             n = counters[lang] = counters.get(lang, -1) + 1
-            out.append(doc(f"fortune-{lang}-g{n:04d}", "\n\n".join(chunk),
-                           "fortunes_multilingual", lang))
+            out.append(doc(f"fortune-{lang}-g{n:04d}", "\n\n".join(chunk), "fortunes_multilingual", lang))
     return out
 
 
@@ -126,8 +125,7 @@ def udhr_docs(shared: Path, rng: random.Random) -> list[dict]:
     docs = []
     for code, rows in decls.items():
         for n, group in enumerate(consecutive_groups(rows, lambda: rng.randint(4, 8), 4)):
-            docs.append(doc(f"udhr-{code}-{n:03d}", "\n\n".join(r["text"] for r in group),
-                            "udhr", rows[0]["bcp47"]))
+            docs.append(doc(f"udhr-{code}-{n:03d}", "\n\n".join(r["text"] for r in group), "udhr", rows[0]["bcp47"]))
     docs = [d for d in docs if len(d["text"]) >= MIN_BASE_CHARS]
     keep = sorted(rng.sample(range(len(docs)), min(N_UDHR_DOCS, len(docs))))
     return [docs[i] for i in keep]
@@ -136,7 +134,7 @@ def udhr_docs(shared: Path, rng: random.Random) -> list[dict]:
 # ---------------------------------------------------------------- planted defects
 def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
     w = text.lower().split()
-    return {tuple(w[i:i + n]) for i in range(max(1, len(w) - n + 1))}
+    return {tuple(w[i : i + n]) for i in range(max(1, len(w) - n + 1))}
 
 
 def jaccard(a: str, b: str) -> float:
@@ -230,8 +228,7 @@ def edit_near(text: str, donor_lines: list[str], rng: random.Random) -> tuple[st
     return "\n".join(lines), edit
 
 
-def near_duplicates(originals: list[dict], pool: list[dict],
-                    rng: random.Random) -> tuple[list[dict], dict]:
+def near_duplicates(originals: list[dict], pool: list[dict], rng: random.Random) -> tuple[list[dict], dict]:
     """Small edits; only copies with word 5-gram Jaccard >= 0.8 to their original are kept."""
     by_kind: dict[tuple, list[dict]] = {}
     for d in pool:
@@ -254,8 +251,7 @@ def near_duplicates(originals: list[dict], pool: list[dict],
     return copies, truth
 
 
-def junk_docs(lingua: list[dict], shakespeare: list[dict],
-              rng: random.Random) -> tuple[list[dict], dict]:
+def junk_docs(lingua: list[dict], shakespeare: list[dict], rng: random.Random) -> tuple[list[dict], dict]:
     """Word lists, one real line repeated 20-200 times, and very short fragments."""
     singles: dict[str, list[str]] = {}
     for r in lingua:
@@ -295,20 +291,26 @@ def plant_pii(hosts: list[dict], shared: Path, rng: random.Random) -> dict:
     for k, host in enumerate(hosts):
         sep = "\n\n" if "\n\n" in host["text"] else "\n"
         blocks = host["text"].split(sep)
-        picks = [rng.choice(by_type[PII_TYPES[(k + j) % len(PII_TYPES)]])
-                 for j in range(rng.choice([1, 1, 2]))]
+        picks = [rng.choice(by_type[PII_TYPES[(k + j) % len(PII_TYPES)]]) for j in range(rng.choice([1, 1, 2]))]
         for p in picks:
             blocks.insert(rng.randint(0, len(blocks)), p)  # dict marks a planted block
         text, spans = "", []
         for i, b in enumerate(blocks):
             text += sep if i else ""
             if isinstance(b, dict):
-                spans += [{"type": s["label"], "value": s["text"], "start": len(text) + s["start"],
-                           "end": len(text) + s["end"]} for s in b["spans"]]
+                spans += [
+                    {
+                        "type": s["label"],
+                        "value": s["text"],
+                        "start": len(text) + s["start"],
+                        "end": len(text) + s["end"],
+                    }
+                    for s in b["spans"]
+                ]
                 b = b["text"]
             text += b
         for s in spans:
-            assert text[s["start"]:s["end"]] == s["value"], (host["id"], s)
+            assert text[s["start"] : s["end"]] == s["value"], (host["id"], s)
         host["text"] = text
         truth[host["id"]] = spans
     return truth
@@ -366,7 +368,7 @@ def build(shared: Path, rng: random.Random) -> tuple[list[dict], dict]:
     near_orig = long_ones[:N_NEAR]
     taken |= {d["id"] for d in near_orig}
     rest = [d for d in candidates if d["id"] not in taken]
-    exact_orig, norm_orig = rest[:N_EXACT], rest[N_EXACT:N_EXACT + 2 * N_NORM]
+    exact_orig, norm_orig = rest[:N_EXACT], rest[N_EXACT : N_EXACT + 2 * N_NORM]
 
     near, near_truth = near_duplicates(near_orig, base, rng)
     exact, exact_truth = exact_duplicates(exact_orig, rng)
@@ -380,9 +382,15 @@ def build(shared: Path, rng: random.Random) -> tuple[list[dict], dict]:
     sources: dict[str, int] = {}
     for d in docs:
         sources[d["source"]] = sources.get(d["source"], 0) + 1
-    truth = {"exact_duplicates": exact_truth, "normalised_duplicates": norm_truth,
-             "near_duplicates": near_truth, "junk": junk_truth, "pii": pii_truth,
-             "sources": sources, "languages": {d["id"]: d["lang"] for d in docs}}
+    truth = {
+        "exact_duplicates": exact_truth,
+        "normalised_duplicates": norm_truth,
+        "near_duplicates": near_truth,
+        "junk": junk_truth,
+        "pii": pii_truth,
+        "sources": sources,
+        "languages": {d["id"]: d["lang"] for d in docs},
+    }
     return docs, truth
 
 
@@ -393,7 +401,7 @@ def write(docs: list[dict], truth: dict, reference: dict[str, list[str]], out: P
         (out / "reference" / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     per = -(-len(docs) // N_SHARDS)
     for s in range(N_SHARDS):
-        part = docs[s * per:(s + 1) * per]
+        part = docs[s * per : (s + 1) * per]
         table = pa.table({c: [d[c] for d in part] for c in SCHEMA.names}, schema=SCHEMA)
         tmp = out / f".part-{s:05d}.parquet.tmp"
         pq.write_table(table, tmp, compression="zstd", compression_level=19)
@@ -405,16 +413,21 @@ def write(docs: list[dict], truth: dict, reference: dict[str, list[str]], out: P
 def main() -> None:
     here = Path(__file__).resolve().parent
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=here.parent.parent / "shared" / "data",
-                    help="folder with the third-party data (default: ../shared/data)")
+    ap.add_argument(
+        "--shared",
+        type=Path,
+        default=here.parent.parent / "shared" / "data",
+        help="folder with the third-party data (default: ../shared/data)",
+    )
     ap.add_argument("--out", type=Path, default=here, help="output folder (default: sample_data/)")
     args = ap.parse_args()
     docs, truth = build(args.shared, random.Random(SEED))
     write(docs, truth, reference_texts(args.shared), args.out)
-    print(f"{len(docs)} documents, {sum(len(d['text'].encode()) for d in docs)} text bytes "
-          f"in {N_SHARDS} shards under {args.out}")
-    for key in ("sources", "exact_duplicates", "normalised_duplicates", "near_duplicates",
-                "junk", "pii"):
+    print(
+        f"{len(docs)} documents, {sum(len(d['text'].encode()) for d in docs)} text bytes "
+        f"in {N_SHARDS} shards under {args.out}"
+    )
+    for key in ("sources", "exact_duplicates", "normalised_duplicates", "near_duplicates", "junk", "pii"):
         v = truth[key]
         print(f"  {key}: {v if key == 'sources' else len(v)}")
 

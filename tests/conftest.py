@@ -72,14 +72,23 @@ def sample_slice(tmp_path_factory, sample_table: pa.Table, ground_truth: dict) -
 TEST_CONFIG = {
     "tokenizer": {"vocab_size": 1024, "val_fraction": 0.1},
     "pretrain": {
-        "n_layer": 2, "n_head": 2, "n_embd": 64, "block_size": 64, "batch_size": 8,
-        "max_steps": 60, "eval_interval": 20, "eval_batches": 4, "time_budget_s": 120,
+        "n_layer": 2,
+        "n_head": 2,
+        "n_embd": 64,
+        "block_size": 64,
+        "batch_size": 8,
+        "max_steps": 60,
+        "eval_interval": 20,
+        "eval_batches": 4,
+        "time_budget_s": 120,
     },
 }
 
 
 @contextmanager
-def running(command: list[str], env: dict, log_path: Path, ready: Callable[[], bool], timeout_s: float) -> Iterator[subprocess.Popen]:
+def running(
+    command: list[str], env: dict, log_path: Path, ready: Callable[[], bool], timeout_s: float
+) -> Iterator[subprocess.Popen]:
     """A long-lived subprocess (a server), output to `log_path`, yielded once `ready()` holds;
     terminated afterwards. Fails the test, naming the log, if it dies or is not ready in time."""
     with open(log_path, "w") as log:

@@ -45,11 +45,15 @@ def read_stage(build_dir: Path, stage: str, removed: bool = False) -> pa.Table:
 def output_digests(build_dir: Path) -> dict[str, str]:
     """sha256 of every output that must be byte-identical between equivalent builds."""
     files = [
-        p for p in sorted(build_dir.rglob("*"))
+        p
+        for p in sorted(build_dir.rglob("*"))
         if p.is_file() and (p.suffix in (".parquet", ".bin", ".npy") or p.name == "tokenizer.json")
     ]
-    return {str(p.relative_to(build_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
-            if not p.is_relative_to(build_dir / "input")}
+    return {
+        str(p.relative_to(build_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in files
+        if not p.is_relative_to(build_dir / "input")
+    }
 
 
 # sha256 of the product outputs (stage shards, token shards, tokenizer) of the build above, as
@@ -61,8 +65,11 @@ GOLDEN = Path(__file__).with_name("golden") / "build_digests.json"
 
 def product_digests(build_dir: Path) -> dict[str, str]:
     """The documents, token shards and tokenizer a user takes away; internal artifacts excluded."""
-    return {path: digest for path, digest in output_digests(build_dir).items()
-            if not any(part.startswith("_") for part in Path(path).parts)}
+    return {
+        path: digest
+        for path, digest in output_digests(build_dir).items()
+        if not any(part.startswith("_") for part in Path(path).parts)
+    }
 
 
 def test_outputs_are_byte_identical_to_the_recorded_build(built):
@@ -119,7 +126,8 @@ def test_planted_duplicates_are_removed(built, ground_truth):
     assert len(exact_pairs) >= 20
     assert all(not (copy in kept and original in kept) for copy, original in exact_pairs)
     near_pairs = [
-        (copy, info["original"]) for copy, info in ground_truth["near_duplicates"].items()
+        (copy, info["original"])
+        for copy, info in ground_truth["near_duplicates"].items()
         if copy in dedup_in and info["original"] in dedup_in
     ]
     assert len(near_pairs) >= 20

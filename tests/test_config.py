@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from pydantic import BaseModel
 
 from pipeline.config import BuildConfig, load_config

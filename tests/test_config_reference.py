@@ -42,7 +42,10 @@ def test_reference_gives_each_key_its_type_default_bounds_and_description():
     assert "| `threshold` | `float` | `0.8` | > 0, < 1 | Jaccard similarity that counts as a duplicate. |" in page
     assert "| `languages` | `list[str]` | `[en, de]` |  |  |" in page
     # A nested model is a section of its own, introduced by its docstring.
-    assert "| `shingles` | section |  |  | [`dedup.shingles`](#dedupshingles) How documents are cut into shingles. |" in page
+    assert (
+        "| `shingles` | section |  |  | [`dedup.shingles`](#dedupshingles) How documents are cut into shingles. |"
+        in page
+    )
     assert "## `dedup.shingles`\n\nHow documents are cut into shingles." in page
     # Attribute docstrings (use_attribute_docstrings=True) are descriptions too.
     assert '| `kind` | `"word" \\| "char"` | `char` |  | Word or character n-grams. |' in page

@@ -35,7 +35,9 @@ TRIALS = 20
 SEED = 2026
 # The test config, with pretraining bounded by steps only: a wall-clock budget would make the
 # number of steps, and so the weights, depend on the machine's load.
-CONFIG = TEST_CONFIG | {"pretrain": TEST_CONFIG["pretrain"] | {"max_steps": 12, "eval_interval": 6, "time_budget_s": 3600}}
+CONFIG = TEST_CONFIG | {
+    "pretrain": TEST_CONFIG["pretrain"] | {"max_steps": 12, "eval_interval": 6, "time_budget_s": 3600}
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +52,24 @@ def small_input(sample_table: pa.Table, tmp_path_factory) -> Path:
 
 def start_build(api_url: str, input_dir: Path, out: Path, config: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "build", "--input", str(input_dir), "--out", str(out),
-         "--config", str(config), "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "build",
+            "--input",
+            str(input_dir),
+            "--out",
+            str(out),
+            "--config",
+            str(config),
+            "--workers",
+            "2",
+        ],
         env=dict(os.environ, PREFECT_API_URL=api_url),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,  # its own process group: the kill takes the workers too
     )
 

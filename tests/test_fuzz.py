@@ -31,7 +31,26 @@ FUZZ = settings(derandomize=True, deadline=None, max_examples=300, suppress_heal
 
 # Any code point but surrogates (they are refused at input: see test_bad_inputs.py), with the
 # characters that break naive line and word splitting made frequent.
-TRICKY = st.sampled_from(["\n", "\r\n", "\r", "\u2028", "\x85", "\t", " ", "\u200d", "\u0301", "\u202e", "\ufeff", "\x00", "😀", "…", "{", "#"])
+TRICKY = st.sampled_from(
+    [
+        "\n",
+        "\r\n",
+        "\r",
+        "\u2028",
+        "\x85",
+        "\t",
+        " ",
+        "\u200d",
+        "\u0301",
+        "\u202e",
+        "\ufeff",
+        "\x00",
+        "😀",
+        "…",
+        "{",
+        "#",
+    ]
+)
 FRAGMENT = st.one_of(st.text(max_size=40), TRICKY, st.sampled_from(REAL).map(lambda t: t[:300]))
 TEXT = st.lists(FRAGMENT, max_size=12).map("".join)
 

@@ -46,9 +46,8 @@ def test_second_build_into_a_busy_directory_refuses_and_names_the_owner(other_bu
 
 def test_lock_in_another_process_refuses_in_process_too(other_build):
     out, pid = other_build
-    with pytest.raises(InputError, match=f"pid {pid}"):
-        with build_lock(out):
-            pass
+    with pytest.raises(InputError, match=f"pid {pid}"), build_lock(out):
+        pass
 
 
 def test_lock_of_a_killed_build_is_taken_over(other_build):
@@ -65,13 +64,23 @@ def test_lock_is_reentrant_in_one_process_and_released_after(tmp_path):
         with build_lock(tmp_path):  # the CLI holds it, then the flow takes it again
             pass
         probe = subprocess.run(
-            [sys.executable, "-c", "import sys; from pipeline.lock import build_lock\nwith build_lock(sys.argv[1]): pass", str(tmp_path)],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pipeline.lock import build_lock\nwith build_lock(sys.argv[1]): pass",
+                str(tmp_path),
+            ],
             capture_output=True,
             text=True,
         )
         assert probe.returncode != 0 and "another build is running" in probe.stderr
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys; from pipeline.lock import build_lock\nwith build_lock(sys.argv[1]): pass", str(tmp_path)],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pipeline.lock import build_lock\nwith build_lock(sys.argv[1]): pass",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
     )

@@ -131,9 +131,27 @@ def test_the_cli_loads_the_stage_as_a_plugin_and_shows_it_in_the_summary(sample_
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
     env.pop("PREFECT_API_URL", None)  # the command's own embedded API, not this module's harness
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "build", "--input", str(sample_slice), "--out", str(tmp_path / "b"),
-         "--stages", "dedup,wordfilter", "--set", "plugins=[wordfilter_plugin]", "--set", "wordfilter.word=London"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "build",
+            "--input",
+            str(sample_slice),
+            "--out",
+            str(tmp_path / "b"),
+            "--stages",
+            "dedup,wordfilter",
+            "--set",
+            "plugins=[wordfilter_plugin]",
+            "--set",
+            "wordfilter.word=London",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [line for line in result.stdout.splitlines() if "wordfilter" in line]

@@ -44,7 +44,9 @@ def corpus_build(api_url: str, input_dir: Path, out: Path, max_file_bytes: int |
         [sys.executable, "-m", "flows.cli", "build", "--input", str(input_dir), "--out", str(out), "--stages", STAGES],
         env=dict(os.environ, PREFECT_API_URL=api_url),
         preexec_fn=full_disk if max_file_bytes else None,
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 

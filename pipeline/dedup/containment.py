@@ -55,8 +55,14 @@ VERIFY_BATCH = 1 << 17  # candidate pairs compared at once: (batch, num_perm) bo
 
 
 def containers(
-    hashvalues: np.ndarray, sizes: np.ndarray, lengths: np.ndarray, rank: np.ndarray,
-    threshold: float, partial_threshold: float, seed: int, scheme: str,
+    hashvalues: np.ndarray,
+    sizes: np.ndarray,
+    lengths: np.ndarray,
+    rank: np.ndarray,
+    threshold: float,
+    partial_threshold: float,
+    seed: int,
+    scheme: str,
 ) -> np.ndarray:
     """For each row, the row that contains it, or -1: (n,) int64.
 
@@ -93,8 +99,12 @@ def containers(
         jaccard = matches / num_perm
         contained = jaccard * (sizes[qs] + sizes[cs]) / (1 + jaccard) / sizes[qs]
         main = whole[at : at + VERIFY_BATCH] & (contained >= threshold) & (matches >= MIN_MATCHES)
-        edited = (partial[qs] & (sizes[cs] >= PARTIAL_MIN_RATIO * sizes[qs]) & (contained >= partial_threshold)
-                  & (matches >= PARTIAL_MIN_MATCHES))
+        edited = (
+            partial[qs]
+            & (sizes[cs] >= PARTIAL_MIN_RATIO * sizes[qs])
+            & (contained >= partial_threshold)
+            & (matches >= PARTIAL_MIN_MATCHES)
+        )
         verified[at : at + VERIFY_BATCH] = main | edited
     q, c = q[verified], c[verified]
     first = np.lexsort((rank[c], q))  # per query, its verified containers best-ranked first
@@ -112,8 +122,12 @@ def _partition_uppers(sizes: np.ndarray) -> np.ndarray:
 
 
 def _candidates(
-    hashvalues: np.ndarray, sizes: np.ndarray, rank: np.ndarray, threshold: float,
-    asks: np.ndarray | None = None, uppers: np.ndarray | None = None,
+    hashvalues: np.ndarray,
+    sizes: np.ndarray,
+    rank: np.ndarray,
+    threshold: float,
+    asks: np.ndarray | None = None,
+    uppers: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (query, candidate container) that datasketch's MinHashLSHEnsemble(threshold)
     finds for every row (every row where `asks`, (n,) bool) queried against all rows, where the
@@ -143,7 +157,9 @@ def _candidates(
             for band in range(bands[asking, p].max()):
                 if (r, band) not in group_of:
                     values = np.ascontiguousarray(hashvalues[:, band * r : (band + 1) * r])
-                    group_of[r, band] = np.unique(values.view(f"V{values.itemsize * r}").ravel(), return_inverse=True)[1]
+                    group_of[r, band] = np.unique(values.view(f"V{values.itemsize * r}").ravel(), return_inverse=True)[
+                        1
+                    ]
                 group = group_of[r, band]
                 queries = asking[bands[asking, p] > band]
                 members = indexed[np.argsort(group[indexed], kind="stable")]

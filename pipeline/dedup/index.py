@@ -59,8 +59,9 @@ def earlier_parts(index_dir: Path, build_dir: Path, cfg: MinHashConfig) -> list[
     return files
 
 
-def append(index_dir: Path, build_dir: Path, signature_files: list[Path], decisions: pa.Table,
-           cfg: MinHashConfig) -> Path:
+def append(
+    index_dir: Path, build_dir: Path, signature_files: list[Path], decisions: pa.Table, cfg: MinHashConfig
+) -> Path:
     """Write this build's part: the signature rows of the documents it kept. A rerun replaces
     only its own part, under its own number."""
     parts = _parts(index_dir)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -39,9 +39,7 @@ LINE_HASH = pa.list_(pa.uint64())
 SPAN_SENTENCES = 3
 _SPACED_ENDS = ".!?…؟۔।॥"  # end a sentence when whitespace follows (after closing quotes)
 _CJK_ENDS = "。！？"  # end a sentence wherever they stand
-_SENTENCE = re.compile(
-    rf"\S.*?(?:[{_SPACED_ENDS}]+[\"'”’»)\]]*(?=\s)|[{_CJK_ENDS}]+[」』”’）)]*|$)", re.DOTALL
-)
+_SENTENCE = re.compile(rf"\S.*?(?:[{_SPACED_ENDS}]+[\"'”’»)\]]*(?=\s)|[{_CJK_ENDS}]+[」』”’）)]*|$)", re.DOTALL)
 # Every sentence but a line's last ends in one of these, so a line with fewer than
 # SPAN_SENTENCES - 1 of them has no span: most lines of verse, dialogue, lists and headings.
 _SENTENCE_END = re.compile(f"[{_SPACED_ENDS}{_CJK_ENDS}]")

@@ -17,7 +17,7 @@ did) and the decisions do not change.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from datasketch import MinHashLSH
@@ -28,8 +28,7 @@ from scipy.sparse.csgraph import connected_components
 def lsh_params(threshold: float, num_perm: int, false_negative_weight: float) -> tuple[int, int]:
     """(bands, rows) minimising the weighted false positive + false negative areas (datasketch's
     own choice, so the candidates are those of `MinHashLSH` with these weights)."""
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm,
-                     weights=(1 - false_negative_weight, false_negative_weight))
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(1 - false_negative_weight, false_negative_weight))
     return lsh.b, lsh.r
 
 
@@ -62,8 +61,7 @@ class Runs:
         self._members.append(docs[big])
         self._run_lengths.append(length[length >= 3])
 
-    def clusters(self, verify: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 edges: np.ndarray) -> np.ndarray:
+    def clusters(self, verify: Callable[[np.ndarray, np.ndarray], np.ndarray], edges: np.ndarray) -> np.ndarray:
         """Component label of each document: (n,) int32.
 
         verify(a, b) -> (len(a),) bool says which candidate pairs are similar enough; edges

@@ -31,8 +31,8 @@ import functools
 import re
 import sys
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -306,7 +306,9 @@ def signatures(table: pa.Table, cfg: DedupConfig) -> pa.Table:
             "minhash": minhash,
             "shingles": [len(s) for s in shingle_sets],
             "line_hashes": (
-                [line_hashes(t, cfg.lines.min_line_chars, cfg.lines.sentence_spans) for t in texts] if cfg.lines.enabled else [[]] * len(texts)
+                [line_hashes(t, cfg.lines.min_line_chars, cfg.lines.sentence_spans) for t in texts]
+                if cfg.lines.enabled
+                else [[]] * len(texts)
             ),
             **{name: pa.array(keys[:, b], mask=unsigned) for b, name in enumerate(band_columns(mh))},
         },
@@ -318,9 +320,7 @@ REASONS = ("exact_duplicate", "near_duplicate", "contained_in", "duplicate_of_ea
 EXACT, NEAR, CONTAINED, EARLIER = range(len(REASONS))
 
 
-def find_duplicates(
-    sources: Iterable[pa.Table | Path], cfg: DedupConfig, earlier: Iterable[Path] = ()
-) -> pa.Table:
+def find_duplicates(sources: Iterable[pa.Table | Path], cfg: DedupConfig, earlier: Iterable[Path] = ()) -> pa.Table:
     """Step 2, global: one row per document with its cluster and, for a removed one, its reason.
 
     sources: each shard's signatures, as a table or as its Parquet file; a column is read from
@@ -408,8 +408,16 @@ def _join_containers(
     heads = np.flatnonzero((near_rep == np.arange(total)) & eligible)
     sizes = docs.column("shingles").to_numpy()[heads]
     lengths = docs.column("length").to_numpy()[heads]
-    inside = containers(docs.hashvalues(heads), sizes, lengths, rank[heads], cfg.containment_threshold,
-                        cfg.partial_copy_threshold, cfg.minhash.seed, SCHEME)
+    inside = containers(
+        docs.hashvalues(heads),
+        sizes,
+        lengths,
+        rank[heads],
+        cfg.containment_threshold,
+        cfg.partial_copy_threshold,
+        cfg.minhash.seed,
+        SCHEME,
+    )
     final = np.arange(total)
     contained = np.flatnonzero(inside >= 0)
     for h in contained[np.argsort(rank[heads[contained]], kind="stable")]:

@@ -51,8 +51,11 @@ def cluster(ctx: BuildContext) -> dict:
     def step() -> dict:
         decisions = find_duplicates(files, dedup, earlier)
         write_shard(decisions, out)
-        record = {"artifact": ctx.artifact(out), "documents": decisions.num_rows,
-                  "note": f"{decisions.num_rows:,} docs clustered"}
+        record = {
+            "artifact": ctx.artifact(out),
+            "documents": decisions.num_rows,
+            "note": f"{decisions.num_rows:,} docs clustered",
+        }
         if skip_containment:
             record["containment"] = f"skipped: {documents:,} documents > containment_max_documents"
             record["note"] += f"; containment {record['containment']}"
@@ -69,8 +72,9 @@ def apply_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     return apply_decisions(table, read_shard(ctx.artifacts["dedup_clusters"]), ctx.config.lines, ctx.stage)
 
 
-def apply_decisions(table: pa.Table, decisions: pa.Table, lines: LinesConfig = LinesConfig(),
-                    stage: str = "dedup") -> StageResult:
+def apply_decisions(
+    table: pa.Table, decisions: pa.Table, lines: LinesConfig = LinesConfig(), stage: str = "dedup"
+) -> StageResult:
     """Step 3, per shard: add dup_cluster, dup_cluster_size, duplicate_of and dup_lines_removed;
     take boilerplate lines out of kept documents; split by reason.
 
@@ -108,7 +112,5 @@ def apply_decisions(table: pa.Table, decisions: pa.Table, lines: LinesConfig = L
             table = table.drop_columns([name])
         table = table.append_column(name, column)
     result = split_by_reason(table, reasons, stage)
-    result.extra["boilerplate_lines_removed"] = sum(
-        n for n, r in zip(removed_lines, reasons) if r is None
-    )
+    result.extra["boilerplate_lines_removed"] = sum(n for n, r in zip(removed_lines, reasons) if r is None)
     return result

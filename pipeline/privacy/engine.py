@@ -48,17 +48,18 @@ PATTERN_LANGUAGE = "en"
 _ISSUER = r"(?:[1-68]\d{3}|9792)"
 _MORE_CARDS = [
     Pattern("Card numbers in any issuer range, one run (weak)", rf"\b(?!1\d{{12}}\b){_ISSUER}\d{{8,15}}\b", 0.3),
-    Pattern("Card numbers in any issuer range, groups of four (weak)",
-            rf"\b{_ISSUER}([- ])\d{{4}}\1\d{{4}}\1\d{{1,4}}(?:\1\d{{1,3}})?\b", 0.3),
+    Pattern(
+        "Card numbers in any issuer range, groups of four (weak)",
+        rf"\b{_ISSUER}([- ])\d{{4}}\1\d{{4}}\1\d{{1,4}}(?:\1\d{{1,3}})?\b",
+        0.3,
+    ),
     Pattern("Amex and Diners grouping 4-6-5 and 4-6-4 (weak)", r"\b3\d{3}([- ])\d{6}\1\d{4,5}\b", 0.3),
 ]
 
 
 def _with_our_recognizers(analyzer: AnalyzerEngine) -> AnalyzerEngine:
     analyzer.registry.remove_recognizer("CreditCardRecognizer")
-    analyzer.registry.add_recognizer(
-        CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, *_MORE_CARDS])
-    )
+    analyzer.registry.add_recognizer(CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, *_MORE_CARDS]))
     analyzer.registry.remove_recognizer("IbanRecognizer")
     analyzer.registry.add_recognizer(ExactIbanRecognizer())
     analyzer.registry.add_recognizer(EmailOnIpRecognizer())

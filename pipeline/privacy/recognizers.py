@@ -94,12 +94,19 @@ class _GroupPatternRecognizer(EntityRecognizer):
         for name, rx, group, score in self._compiled:
             for m in rx.finditer(text):
                 start, end = m.span(group)
-                found.append(RecognizerResult(
-                    self.ENTITY, start, end, score,
-                    analysis_explanation=AnalysisExplanation(self.name, score, pattern_name=name),
-                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id},
-                ))
+                found.append(
+                    RecognizerResult(
+                        self.ENTITY,
+                        start,
+                        end,
+                        score,
+                        analysis_explanation=AnalysisExplanation(self.name, score, pattern_name=name),
+                        recognition_metadata={
+                            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                        },
+                    )
+                )
         return found
 
 
@@ -111,20 +118,33 @@ class SecretRecognizer(_GroupPatternRecognizer):
 
     ENTITY = "SECRET"
     PATTERNS = [
-        ("aws access key id", r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\b", 0, SECRET_SCORE),
+        (
+            "aws access key id",
+            r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\b",
+            0,
+            SECRET_SCORE,
+        ),
         ("github token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b", 0, SECRET_SCORE),
         ("slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,250}", 0, SECRET_SCORE),
         ("slack webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}", 0, SECRET_SCORE),
         ("google api key", r"\bAIza[0-9A-Za-z_-]{35}\b", 0, SECRET_SCORE),
         ("stripe key", r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}\b", 0, SECRET_SCORE),
         ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0, SECRET_SCORE),
-        ("private key block", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----", 0, SECRET_SCORE),
+        (
+            "private key block",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+            0,
+            SECRET_SCORE,
+        ),
         # `api_key = "..."`, `"client_secret": "..."`, `password: ...`: the value, 8+ characters
         # with a digit or a symbol, so prose like "password: unchanged" stays.
-        ("assigned secret",
-         r"(?i)\b(?:[a-z0-9_.-]*(?:api[_-]?key|apikey|secret|token|passwd|password|pwd|access[_-]?key|auth)[a-z0-9_.-]*)"
-         r"[\"']?\s*(?:=|:|=>)\s*[\"']?((?=[^\s\"',;]*[\d_/+=!@#$%^&*-])[^\s\"',;]{8,})",
-         1, SECRET_SCORE),
+        (
+            "assigned secret",
+            r"(?i)\b(?:[a-z0-9_.-]*(?:api[_-]?key|apikey|secret|token|passwd|password|pwd|access[_-]?key|auth)[a-z0-9_.-]*)"
+            r"[\"']?\s*(?:=|:|=>)\s*[\"']?((?=[^\s\"',;]*[\d_/+=!@#$%^&*-])[^\s\"',;]{8,})",
+            1,
+            SECRET_SCORE,
+        ),
         # scheme://user:password@host
         ("password in url", r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s:/@]+)@", 1, SECRET_SCORE),
     ]
@@ -152,14 +172,40 @@ class StreetAddressRecognizer(_GroupPatternRecognizer):
 
     ENTITY = "STREET_ADDRESS"
     PATTERNS = [
-        ("us/uk street", r"\b\d{1,6}[A-Za-z]?(?:[ \t]\d{1,5})?[ \t]+(?:[A-Z][\w'.-]*[ \t]+){1,4}" + _STREET_TYPES
-         + r"\b(?:(?<=St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Sq|Pkwy|Hwy|Cir)\.)?" + _UNIT + r"(?:" + _US_CITY_STATE_ZIP + "|" + _UK_TOWN_POSTCODE + ")?",
-         0, ADDRESS_SCORE),
-        ("de street", r"\b[A-ZÄÖÜ][\wäöüß-]*" + _DE_SUFFIX + r"[ \t]+\d{1,4}[a-z]?(?:-\d{1,4}[a-z]?)?\b"
-         r"(?:,?[ \t]*\n?[ \t]*\d{5}[ \t]+[A-ZÄÖÜ][\wäöüß-]+)?", 0, ADDRESS_SCORE),
-        ("de street, two words", r"\b[A-ZÄÖÜ][\wäöüß-]+[ \t](?:Straße|Str\.|Weg|Gasse|Platz|Allee|Ring|Damm)[ \t]+\d{1,4}[a-z]?\b"
-         r"(?:,?[ \t]*\n?[ \t]*\d{5}[ \t]+[A-ZÄÖÜ][\wäöüß-]+)?", 0, ADDRESS_SCORE),
-        ("us military", r"\b(?:PSC|Unit)[ \t]\d{4},?[ \t]Box[ \t]\d{4}(?:,?\s*(?:APO|FPO|DPO)[ \t]A[AEP][ \t]\d{5})?", 0, ADDRESS_SCORE),
+        (
+            "us/uk street",
+            r"\b\d{1,6}[A-Za-z]?(?:[ \t]\d{1,5})?[ \t]+(?:[A-Z][\w'.-]*[ \t]+){1,4}"
+            + _STREET_TYPES
+            + r"\b(?:(?<=St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Sq|Pkwy|Hwy|Cir)\.)?"
+            + _UNIT
+            + r"(?:"
+            + _US_CITY_STATE_ZIP
+            + "|"
+            + _UK_TOWN_POSTCODE
+            + ")?",
+            0,
+            ADDRESS_SCORE,
+        ),
+        (
+            "de street",
+            r"\b[A-ZÄÖÜ][\wäöüß-]*" + _DE_SUFFIX + r"[ \t]+\d{1,4}[a-z]?(?:-\d{1,4}[a-z]?)?\b"
+            r"(?:,?[ \t]*\n?[ \t]*\d{5}[ \t]+[A-ZÄÖÜ][\wäöüß-]+)?",
+            0,
+            ADDRESS_SCORE,
+        ),
+        (
+            "de street, two words",
+            r"\b[A-ZÄÖÜ][\wäöüß-]+[ \t](?:Straße|Str\.|Weg|Gasse|Platz|Allee|Ring|Damm)[ \t]+\d{1,4}[a-z]?\b"
+            r"(?:,?[ \t]*\n?[ \t]*\d{5}[ \t]+[A-ZÄÖÜ][\wäöüß-]+)?",
+            0,
+            ADDRESS_SCORE,
+        ),
+        (
+            "us military",
+            r"\b(?:PSC|Unit)[ \t]\d{4},?[ \t]Box[ \t]\d{4}(?:,?\s*(?:APO|FPO|DPO)[ \t]A[AEP][ \t]\d{5})?",
+            0,
+            ADDRESS_SCORE,
+        ),
         ("apartment", r"\b(?:Apt|Apartment)\.?[ \t]#?\d{1,5}\b", 0, ADDRESS_SCORE),
     ]
 

@@ -9,7 +9,7 @@ spans were replaced). Detected values are never logged or stored, only their typ
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 import regex
@@ -53,14 +53,19 @@ def _analyze_with_ner(language: str, texts: list[str], entities: list[str]) -> l
     def analyze(text, doc) -> list[RecognizerResult]:
         artifacts = engine._doc_to_nlp_artifact(doc, language)
         return analyzer.analyze(
-            text, language, entities=entities, nlp_artifacts=artifacts, score_threshold=0.0,
+            text,
+            language,
+            entities=entities,
+            nlp_artifacts=artifacts,
+            score_threshold=0.0,
             return_decision_process=True,
         )
 
     with nlp.select_pipes(enable=["ner"]):
         found = [analyze(t, d) for t, d in zip(texts, nlp.pipe(texts, batch_size=_BATCH_SIZE))]
     redo = [
-        i for i, results in enumerate(found)
+        i
+        for i, results in enumerate(found)
         if any(r.recognition_metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY) in with_context for r in results)
     ]
     for i, doc in zip(redo, nlp.pipe([texts[i] for i in redo], batch_size=_BATCH_SIZE)):
@@ -103,15 +108,14 @@ def _analyze_in_pieces(language: str, texts: list[str], entities: list[str]) -> 
 def _kept(text: str, results: list[RecognizerResult], cfg: PrivacyConfig, allowed) -> list[RecognizerResult]:
     """Detections at or above their entity's score threshold whose value is not allow-listed."""
     return [
-        r for r in results
+        r
+        for r in results
         if r.score >= cfg.entity_min_scores.get(r.entity_type, cfg.min_score)
         and not (allowed and allowed.fullmatch(text[r.start : r.end]))
     ]
 
 
-def detect(
-    texts: Sequence[str], langs: Sequence[str | None], cfg: PrivacyConfig
-) -> list[list[RecognizerResult]]:
+def detect(texts: Sequence[str], langs: Sequence[str | None], cfg: PrivacyConfig) -> list[list[RecognizerResult]]:
     """presidio's detections (type, span, score over its threshold) per text, possibly overlapping."""
     if len(texts) != len(langs):
         raise ValueError(f"{STAGE}: {len(langs)} languages for {len(texts)} texts")

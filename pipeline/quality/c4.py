@@ -25,7 +25,11 @@ ELLIPSIS = "..."  # ...but not trail off
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")  # Wikipedia-style markers, removed
 # Cookie banners and legal footers (the reference code's list, matched in lower case).
 POLICY_PHRASES = (
-    "terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
     "use cookies",
 )
 # spaCy's sentencizer (datatrove's sentence splitter) ends a sentence at ! ? or a full stop that

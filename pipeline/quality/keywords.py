@@ -52,7 +52,7 @@ class Blocklist:
             word = words[i]
             step = 1
             for phrase in self.phrases.get(word, ()):
-                if tuple(words[i:i + len(phrase)]) == phrase:
+                if tuple(words[i : i + len(phrase)]) == phrase:
                     step = len(phrase)
                     break
             else:
@@ -64,14 +64,16 @@ class Blocklist:
         return count
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_blocklists(folder: str = "") -> dict[str, Blocklist]:
     """`<lang>.txt` files of `folder` (empty: the shipped LDNOOBW lists), by language code."""
     path = Path(folder) if folder else SHIPPED
     if not path.is_dir():
         raise ValueError(f"quality.keywords.blocklist_dir: {path} is not a folder of <lang>.txt files")
-    return {p.stem: Blocklist([line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()])
-            for p in sorted(path.glob("*.txt"))}
+    return {
+        p.stem: Blocklist([line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()])
+        for p in sorted(path.glob("*.txt"))
+    }
 
 
 def keyword_share(text: str, lists: dict[str, Blocklist], lang: str) -> float | None:
@@ -83,7 +85,7 @@ def keyword_share(text: str, lists: dict[str, Blocklist], lang: str) -> float | 
     return blocklist.flagged(words) / len(words) if words else 0.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_domains(path: str) -> frozenset[str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()

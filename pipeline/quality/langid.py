@@ -50,8 +50,8 @@ import contextlib
 import importlib.resources
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import fasttext
 
@@ -64,11 +64,73 @@ _lingua: dict[tuple[tuple[str, ...], bool], object] = {}  # (languages, low accu
 # lingua's 75 languages less the 8 that lid.176 lacks (lg, mi, sn, st, tn, ts, xh, zu), in
 # fastText's codes: the default language set of the lingua fallback.
 LINGUA_LANGUAGES: tuple[str, ...] = (
-    "af", "ar", "az", "be", "bg", "bn", "bs", "ca", "cs", "cy", "da", "de", "el", "en", "eo",
-    "es", "et", "eu", "fa", "fi", "fr", "ga", "gu", "he", "hi", "hr", "hu", "hy", "id", "is",
-    "it", "ja", "ka", "kk", "ko", "la", "lt", "lv", "mk", "mn", "mr", "ms", "nl", "nn", "no",
-    "pa", "pl", "pt", "ro", "ru", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "te", "th",
-    "tl", "tr", "uk", "ur", "vi", "yo", "zh",
+    "af",
+    "ar",
+    "az",
+    "be",
+    "bg",
+    "bn",
+    "bs",
+    "ca",
+    "cs",
+    "cy",
+    "da",
+    "de",
+    "el",
+    "en",
+    "eo",
+    "es",
+    "et",
+    "eu",
+    "fa",
+    "fi",
+    "fr",
+    "ga",
+    "gu",
+    "he",
+    "hi",
+    "hr",
+    "hu",
+    "hy",
+    "id",
+    "is",
+    "it",
+    "ja",
+    "ka",
+    "kk",
+    "ko",
+    "la",
+    "lt",
+    "lv",
+    "mk",
+    "mn",
+    "mr",
+    "ms",
+    "nl",
+    "nn",
+    "no",
+    "pa",
+    "pl",
+    "pt",
+    "ro",
+    "ru",
+    "sk",
+    "sl",
+    "so",
+    "sq",
+    "sr",
+    "sv",
+    "sw",
+    "ta",
+    "te",
+    "th",
+    "tl",
+    "tr",
+    "uk",
+    "ur",
+    "vi",
+    "yo",
+    "zh",
 )
 _TO_LINGUA = {"no": "nb"}
 _FROM_LINGUA = {v: k for k, v in _TO_LINGUA.items()}
@@ -140,11 +202,15 @@ def _combine(line: str, ft: dict[str, float], fb: Fallback) -> tuple[str, float]
     detector = _get_lingua(languages, fb.low_accuracy)
     # lingua's values differ in the last bits from call to call (its sums run in no fixed order):
     # rounded to 1e-9 they are the same every time, so labels and scores are deterministic.
-    li = {_FROM_LINGUA.get(code, code): round(c.value, 9)
-          for c in detector.compute_language_confidence_values(line[:fb.max_chars])
-          for code in [c.language.iso_code_639_1.name.lower()]}
-    logp = {lang: fb.fasttext_weight * math.log(ft.get(lang, 0.0) + _EPS) + math.log(li.get(lang, 0.0) + _EPS)
-            for lang in languages}
+    li = {
+        _FROM_LINGUA.get(code, code): round(c.value, 9)
+        for c in detector.compute_language_confidence_values(line[: fb.max_chars])
+        for code in [c.language.iso_code_639_1.name.lower()]
+    }
+    logp = {
+        lang: fb.fasttext_weight * math.log(ft.get(lang, 0.0) + _EPS) + math.log(li.get(lang, 0.0) + _EPS)
+        for lang in languages
+    }
     top = max(logp.values())
     total = sum(math.exp(v - top) for v in logp.values())
     best = min((lang for lang, v in logp.items() if v == top))  # ties: alphabetical, deterministic

@@ -186,7 +186,9 @@ class Reference:
             for lang in cutoffs:
                 orders, k = [], 1
                 while f"{lang}/{k}/keys" in z:
-                    fields = [z[f"{lang}/{k}/{f}"] for f in ("keys", "counts", "contexts", "context_totals", "context_types")]
+                    fields = [
+                        z[f"{lang}/{k}/{f}"] for f in ("keys", "counts", "contexts", "context_totals", "context_types")
+                    ]
                     orders.append(_Order(*fields, float(z[f"{lang}/{k}/discount"])))
                     k += 1
                 models[lang] = NgramModel(orders)
@@ -213,11 +215,14 @@ def train_reference(cfg: PerplexityConfig) -> Reference:
         docs = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if len(docs) < FOLDS:
             raise ValueError(f"{path}: {len(docs)} reference documents; need at least {FOLDS} (one per line)")
-        held_out = np.concatenate([
-            NgramModel.train([d for i, d in enumerate(docs) if i % FOLDS != fold], cfg.order)
-            .perplexities(docs[fold::FOLDS])
-            for fold in range(FOLDS)
-        ])
+        held_out = np.concatenate(
+            [
+                NgramModel.train([d for i, d in enumerate(docs) if i % FOLDS != fold], cfg.order).perplexities(
+                    docs[fold::FOLDS]
+                )
+                for fold in range(FOLDS)
+            ]
+        )
         head, tail = np.percentile(held_out[~np.isnan(held_out)], [cfg.head_percentile, cfg.tail_percentile])
         cutoffs[lang] = (round(float(head), 6), round(float(tail), 6))
         models[lang] = NgramModel.train(docs, cfg.order)

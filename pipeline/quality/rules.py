@@ -380,11 +380,21 @@ def dup_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
 
 
 QUALITY_RULES: tuple[Callable[[DocumentView, GopherQualityConfig], str | None], ...] = (
-    word_count, mean_word_length, symbol_ratio, bullet_lines, ellipsis_lines, alpha_words,
+    word_count,
+    mean_word_length,
+    symbol_ratio,
+    bullet_lines,
+    ellipsis_lines,
+    alpha_words,
     stop_words,
 )
 REPETITION_RULES: tuple[Callable[[DocumentView, GopherRepetitionConfig], str | None], ...] = (
-    dup_lines, dup_paragraphs, dup_line_chars, dup_para_chars, top_ngrams, dup_ngrams,
+    dup_lines,
+    dup_paragraphs,
+    dup_line_chars,
+    dup_para_chars,
+    top_ngrams,
+    dup_ngrams,
 )
 
 

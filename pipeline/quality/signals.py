@@ -25,28 +25,42 @@ def columns(cfg: QualityConfig) -> list[tuple[str, pa.DataType]]:
     cols: list[tuple[str, pa.DataType]] = []
     if cfg.gopher.enabled:
         cols += [
-            ("quality_words", I32), ("quality_mean_word_length", F32),
-            ("quality_hash_word_ratio", F32), ("quality_ellipsis_word_ratio", F32),
-            ("quality_bullet_lines_ratio", F32), ("quality_ellipsis_lines_ratio", F32),
-            ("quality_alpha_words_fraction", F32), ("quality_stop_words", I32),
+            ("quality_words", I32),
+            ("quality_mean_word_length", F32),
+            ("quality_hash_word_ratio", F32),
+            ("quality_ellipsis_word_ratio", F32),
+            ("quality_bullet_lines_ratio", F32),
+            ("quality_ellipsis_lines_ratio", F32),
+            ("quality_alpha_words_fraction", F32),
+            ("quality_stop_words", I32),
         ]
     if cfg.repetition.enabled:
         cols += [
-            ("quality_dup_line_fraction", F32), ("quality_dup_para_fraction", F32),
-            ("quality_dup_line_char_fraction", F32), ("quality_dup_para_char_fraction", F32),
+            ("quality_dup_line_fraction", F32),
+            ("quality_dup_para_fraction", F32),
+            ("quality_dup_line_char_fraction", F32),
+            ("quality_dup_para_char_fraction", F32),
         ]
-        cols += [(f"quality_top_{n}_gram_char_fraction", F32) for n in sorted(cfg.repetition.max_top_ngram_char_fraction)]
-        cols += [(f"quality_dup_{n}_gram_char_fraction", F32) for n in sorted(cfg.repetition.max_dup_ngram_char_fraction)]
+        cols += [
+            (f"quality_top_{n}_gram_char_fraction", F32) for n in sorted(cfg.repetition.max_top_ngram_char_fraction)
+        ]
+        cols += [
+            (f"quality_dup_{n}_gram_char_fraction", F32) for n in sorted(cfg.repetition.max_dup_ngram_char_fraction)
+        ]
     if cfg.c4.enabled:
         cols += [
-            ("quality_c4_lines_removed", I32), ("quality_c4_chars_removed", I32),
-            ("quality_c4_sentences", I32), ("quality_c4_lorem_ipsum", BOOL),
+            ("quality_c4_lines_removed", I32),
+            ("quality_c4_chars_removed", I32),
+            ("quality_c4_sentences", I32),
+            ("quality_c4_lorem_ipsum", BOOL),
             ("quality_c4_curly_bracket", BOOL),
         ]
     if cfg.fineweb.enabled:
         cols += [
-            ("quality_fineweb_line_punct_ratio", F32), ("quality_fineweb_short_line_ratio", F32),
-            ("quality_fineweb_char_dup_ratio", F32), ("quality_fineweb_newline_word_ratio", F32),
+            ("quality_fineweb_line_punct_ratio", F32),
+            ("quality_fineweb_short_line_ratio", F32),
+            ("quality_fineweb_char_dup_ratio", F32),
+            ("quality_fineweb_newline_word_ratio", F32),
         ]
     return cols
 
@@ -72,7 +86,8 @@ def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
     reasons: list[str | None] = []
     if cfg.gopher.enabled:
         sig |= {
-            "quality_words": doc.n_words, "quality_mean_word_length": doc.mean_word_length,
+            "quality_words": doc.n_words,
+            "quality_mean_word_length": doc.mean_word_length,
             "quality_hash_word_ratio": doc.hash_word_ratio,
             "quality_ellipsis_word_ratio": doc.ellipsis_word_ratio,
             "quality_bullet_lines_ratio": doc.bullet_lines_ratio,
@@ -89,10 +104,14 @@ def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
             "quality_dup_line_char_fraction": doc.dup_line_char_fraction,
             "quality_dup_para_char_fraction": doc.dup_para_char_fraction,
         }
-        sig |= {f"quality_top_{n}_gram_char_fraction": doc.top_ngram_char_fraction(n)
-                for n in sorted(rep.max_top_ngram_char_fraction)}
-        sig |= {f"quality_dup_{n}_gram_char_fraction": doc.dup_ngram_char_fraction(n)
-                for n in sorted(rep.max_dup_ngram_char_fraction)}
+        sig |= {
+            f"quality_top_{n}_gram_char_fraction": doc.top_ngram_char_fraction(n)
+            for n in sorted(rep.max_top_ngram_char_fraction)
+        }
+        sig |= {
+            f"quality_dup_{n}_gram_char_fraction": doc.dup_ngram_char_fraction(n)
+            for n in sorted(rep.max_dup_ngram_char_fraction)
+        }
         reasons.append(_first(REPETITION_RULES, doc, rep))
     kept_text = text
     if cfg.c4.enabled:

@@ -28,8 +28,7 @@ from pipeline.quality.langid import UNDETERMINED, Fallback, detect_languages
 from pipeline.stage import BuildContext, ShardContext, StageResult, split_by_reason
 
 
-def _decide(text: str, lang: str, score: float, blocked: bool, share: float | None,
-            cfg: QualityConfig) -> str | None:
+def _decide(text: str, lang: str, score: float, blocked: bool, share: float | None, cfg: QualityConfig) -> str | None:
     """Checks before the heuristic rules (which then run only on the documents that pass)."""
     if not text.strip():
         return "empty_text"
@@ -85,19 +84,15 @@ def run_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     domains = keywords.load_domains(kw.url_blocklist) if check_urls else frozenset()
     urls = table.column("url").to_pylist() if check_urls else [None] * len(texts)
     blocked = [keywords.url_blocked(url, domains) for url in urls]
-    reasons = [
-        _decide(*row, cfg) for row in zip(texts, langs, scores, blocked, shares)
-    ]
-    judged = [
-        None if reason else signals.judge(text, lang, cfg)
-        for text, lang, reason in zip(texts, langs, reasons)
-    ]
+    reasons = [_decide(*row, cfg) for row in zip(texts, langs, scores, blocked, shares)]
+    judged = [None if reason else signals.judge(text, lang, cfg) for text, lang, reason in zip(texts, langs, reasons)]
     reasons = [reason or (j and j.reason) for reason, j in zip(reasons, judged)]
     ppl_cfg = cfg.perplexity
     if ppl_cfg.enabled:
         rows = [i for i, j in enumerate(judged) if j]
         scored = perplexity.reference_model(ppl_cfg, reference_lm).score(
-            [judged[i].text for i in rows], [langs[i] for i in rows])
+            [judged[i].text for i in rows], [langs[i] for i in rows]
+        )
         ppl, buckets = [None] * len(texts), [None] * len(texts)
         for i, value, bucket in zip(rows, *scored):
             ppl[i], buckets[i] = value, bucket

@@ -28,28 +28,39 @@ def _dedup_inputs(build_dir: Path, manifest: dict[str, Any]) -> list[Path]:
     """The shards dedup read: the output of the filter stage before it that ran, else the
     build's input (as its shard records name them)."""
     names = registry.names()
-    earlier = [stage for stage in registry.filters()
-               if names.index(stage.name) < names.index("dedup") and stage.name in manifest.get("stages", {})]
+    earlier = [
+        stage
+        for stage in registry.filters()
+        if names.index(stage.name) < names.index("dedup") and stage.name in manifest.get("stages", {})
+    ]
     if earlier:
         return stage_files(build_dir, earlier[-1].out)
     return [Path(shard["input"]) for shard in manifest["stages"]["dedup"].get("shards", [])]
 
 
-def top_lines(build_dir: Path, manifest: dict[str, Any], decisions: Path | None,
-              privacy: PrivacyConfig) -> list[dict[str, Any]] | None:
+def top_lines(
+    build_dir: Path, manifest: dict[str, Any], decisions: Path | None, privacy: PrivacyConfig
+) -> list[dict[str, Any]] | None:
     """The most widespread boilerplate lines: [{"line": scrubbed text, "documents": n}, ...]."""
     if decisions is None or not decisions.exists():
         return None
     path = decisions
     decisions = pq.read_table(path, columns=["id", "reason", "boilerplate_lines"])
-    kept = decisions.filter(pc.and_(pc.is_null(decisions.column("reason")),
-                                    pc.greater(pc.list_value_length(decisions.column("boilerplate_lines")), 0)))
+    kept = decisions.filter(
+        pc.and_(
+            pc.is_null(decisions.column("reason")),
+            pc.greater(pc.list_value_length(decisions.column("boilerplate_lines")), 0),
+        )
+    )
     if kept.num_rows == 0:
         return []
     hashes = kept.column("boilerplate_lines").combine_chunks()
     counts = pc.value_counts(pc.list_flatten(hashes))
-    ranked = pa.table({"hash": counts.field("values"), "documents": counts.field("counts")}).sort_by(
-        [("documents", "descending"), ("hash", "ascending")]).slice(0, TOP_LINES)
+    ranked = (
+        pa.table({"hash": counts.field("values"), "documents": counts.field("counts")})
+        .sort_by([("documents", "descending"), ("hash", "ascending")])
+        .slice(0, TOP_LINES)
+    )
     wanted = dict(zip(ranked.column("hash").to_pylist(), ranked.column("documents").to_pylist()))
 
     # One document per line is enough to read its text: the first kept one that lost it.

@@ -44,7 +44,13 @@ def deltas(this: dict[str, Any], other: dict[str, Any]) -> dict[str, list[dict[s
         mine = {p: v for k in keys for p, v in flatten(this.get(k), k).items()}
         theirs = {p: v for k in keys for p, v in flatten(other.get(k), k).items()}
         paths = list(mine) + [p for p in theirs if p not in mine]
-        result[title] = [{"path": p, "this": mine.get(p), "other": theirs.get(p),
-                            "delta": mine[p] - theirs[p] if p in mine and p in theirs else None}
-                           for p in paths]
+        result[title] = [
+            {
+                "path": p,
+                "this": mine.get(p),
+                "other": theirs.get(p),
+                "delta": mine[p] - theirs[p] if p in mine and p in theirs else None,
+            }
+            for p in paths
+        ]
     return result

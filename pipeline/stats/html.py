@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -40,6 +41,7 @@ figcaption{font-size:.8rem;color:#6b7280;overflow-wrap:anywhere}
 td.delta-up{color:#047857} td.delta-down{color:#b91c1c}
 details summary{cursor:pointer;color:#374151;margin:.4rem 0}
 """
+
 
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
@@ -70,11 +72,14 @@ def _mib(value: int | None) -> str:
 
 def _table(headers: list[str], rows: list[list[Any]], numeric_from: int = 1, numeric_to: int | None = None) -> str:
     """Columns numeric_from .. numeric_to (exclusive) are right-aligned; every cell is formatted and escaped."""
+
     def cls(i: int) -> str:
         return ' class="num"' if numeric_from <= i < (numeric_to or len(headers)) else ""
+
     head = "".join(f"<th{cls(i)}>{_esc(h)}</th>" for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{_esc(_fmt(c))}</td>" for i, c in enumerate(row)) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{_esc(_fmt(c))}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -92,6 +97,7 @@ def _img(png: bytes | None, alt: str) -> str:
 @dataclass
 class Other:
     """The build compared against: its directory and its charts."""
+
     build_dir: str
     charts: dict[str, bytes]
 
@@ -99,6 +105,7 @@ class Other:
 @dataclass
 class Figures:
     """Draws a chart, or with a comparison, this build's and the other's side by side."""
+
     charts: dict[str, bytes]
     other: Other | None = None
 
@@ -108,8 +115,10 @@ class Figures:
         if name not in self.charts and name not in self.other.charts:
             return ""
         cells = [(self.charts.get(name), "this build"), (self.other.charts.get(name), self.other.build_dir)]
-        figures = "".join(f"<figure><figcaption>{_esc(caption)}</figcaption>"
-                          f"{_img(png, alt) or '<p class=muted>no data</p>'}</figure>" for png, caption in cells)
+        figures = "".join(
+            f"<figure><figcaption>{_esc(caption)}</figcaption>{_img(png, alt) or '<p class=muted>no data</p>'}</figure>"
+            for png, caption in cells
+        )
         return f'<div class="pair">{figures}</div>'
 
 
@@ -125,11 +134,35 @@ def _missing(stats: dict[str, Any], stage: str) -> str:
 
 
 def _funnel_html(stats: dict[str, Any], fig: Figures) -> str:
-    rows = [[r["stage"], r["status"], r.get("docs_in"), r.get("docs_removed"), r.get("docs"),
-             _pct(r.get("docs_removed_share")), _mib(r.get("bytes_in")), _mib(r.get("bytes_removed")),
-             _mib(r.get("bytes")), _pct(r.get("bytes_removed_share")), r.get("tokens")] for r in stats["funnel"]]
-    headers = ["stage", "status", "docs in", "docs removed", "docs left", "docs removed %",
-               "MiB in", "MiB removed", "MiB left", "MiB removed %", "tokens"]
+    rows = [
+        [
+            r["stage"],
+            r["status"],
+            r.get("docs_in"),
+            r.get("docs_removed"),
+            r.get("docs"),
+            _pct(r.get("docs_removed_share")),
+            _mib(r.get("bytes_in")),
+            _mib(r.get("bytes_removed")),
+            _mib(r.get("bytes")),
+            _pct(r.get("bytes_removed_share")),
+            r.get("tokens"),
+        ]
+        for r in stats["funnel"]
+    ]
+    headers = [
+        "stage",
+        "status",
+        "docs in",
+        "docs removed",
+        "docs left",
+        "docs removed %",
+        "MiB in",
+        "MiB removed",
+        "MiB left",
+        "MiB removed %",
+        "tokens",
+    ]
     return fig("funnel", "documents and bytes per stage") + _table(headers, rows, numeric_from=2)
 
 
@@ -142,8 +175,11 @@ def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
         reasons = stats["reasons"][name]
         parts.append(f"<h3>{_esc(name)}</h3>")
         rows = [[r["reason"], r["documents"], r["example_id"]] for r in reasons]
-        parts.append(_table(["reason", "documents", "example document id"], rows, numeric_from=1, numeric_to=2)
-                     if reasons else '<p class="muted">no documents removed</p>')
+        parts.append(
+            _table(["reason", "documents", "example document id"], rows, numeric_from=1, numeric_to=2)
+            if reasons
+            else '<p class="muted">no documents removed</p>'
+        )
     if stats["counters"]:
         rows = [[f"{s}: {k}", v] for s, c in stats["counters"].items() for k, v in sorted(c.items())]
         parts.append("<h3>Other stage counters</h3>" + _table(["counter", "value"], rows))
@@ -154,48 +190,75 @@ def languages(stats: dict[str, Any], fig: Figures) -> str:
     if stats["languages"] is None:
         return _not_run("quality (language ID)")
     rows = [[r["lang"], r["before"], r["after"], _pct(r["kept_share"])] for r in stats["languages"]]
-    return (fig("languages", "documents per language before and after quality")
-            + _table(["language", "docs before quality", "docs after quality", "kept %"], rows))
+    return fig("languages", "documents per language before and after quality") + _table(
+        ["language", "docs before quality", "docs after quality", "kept %"], rows
+    )
 
 
 def _lengths_html(stats: dict[str, Any], fig: Figures) -> str:
     lengths = stats["lengths"]
     if lengths is None:
         return _missing(stats, "quality")
-    rows = [[f"{unit}, {label}", d["documents"], d.get("mean"), d.get("p10"), d.get("median"), d.get("p90"),
-             d.get("max")]
-            for unit in ("chars", "words")
-            for label, d in ((lengths["before_stage"], lengths["before"][unit]),
-                             (lengths["after_stage"], lengths["after"][unit]))]
-    return (fig("lengths", "document length distributions before and after filtering")
-            + _table(["length", "documents", "mean", "p10", "median", "p90", "max"], rows))
+    rows = [
+        [f"{unit}, {label}", d["documents"], d.get("mean"), d.get("p10"), d.get("median"), d.get("p90"), d.get("max")]
+        for unit in ("chars", "words")
+        for label, d in (
+            (lengths["before_stage"], lengths["before"][unit]),
+            (lengths["after_stage"], lengths["after"][unit]),
+        )
+    ]
+    return fig("lengths", "document length distributions before and after filtering") + _table(
+        ["length", "documents", "mean", "p10", "median", "p90", "max"], rows
+    )
 
 
 def signals(stats: dict[str, Any], fig: Figures) -> str:
     signals = stats["signals"]
     if signals is None:
         return _missing(stats, "quality")
-    rows = [[s["signal"], s["label"], ", ".join(f"{t['kind']} {t['value']}" for t in s["thresholds"]),
-             s["documents"], s["beyond_threshold"], s["p10"], s["median"], s["p90"]] for s in signals]
-    return (fig("signals", "quality signal distributions with thresholds")
-            + _table(["column", "signal", "threshold", "documents", "beyond threshold", "p10", "median", "p90"],
-                     rows, numeric_from=3))
+    rows = [
+        [
+            s["signal"],
+            s["label"],
+            ", ".join(f"{t['kind']} {t['value']}" for t in s["thresholds"]),
+            s["documents"],
+            s["beyond_threshold"],
+            s["p10"],
+            s["median"],
+            s["p90"],
+        ]
+        for s in signals
+    ]
+    return fig("signals", "quality signal distributions with thresholds") + _table(
+        ["column", "signal", "threshold", "documents", "beyond threshold", "p10", "median", "p90"], rows, numeric_from=3
+    )
 
 
 def duplicates(stats: dict[str, Any], fig: Figures) -> str:
     dup = stats["duplicates"]
     if dup is None:
         return _not_run("dedup")
-    parts = [fig("clusters", "duplicate cluster sizes"), _facts([
-        ("exact duplicates removed", dup["exact_duplicates"]), ("near duplicates removed", dup["near_duplicates"]),
-        ("contained in a longer document", dup["contained"]),
-        ("already in an earlier build (dedup.index)", dup["earlier_builds"]), ("duplicate clusters", dup.get("clusters")),
-        ("documents in clusters", dup.get("documents_in_clusters")), ("largest cluster", dup.get("largest_cluster")),
-        ("boilerplate lines removed", dup["boilerplate_lines_removed"])])]
+    parts = [
+        fig("clusters", "duplicate cluster sizes"),
+        _facts(
+            [
+                ("exact duplicates removed", dup["exact_duplicates"]),
+                ("near duplicates removed", dup["near_duplicates"]),
+                ("contained in a longer document", dup["contained"]),
+                ("already in an earlier build (dedup.index)", dup["earlier_builds"]),
+                ("duplicate clusters", dup.get("clusters")),
+                ("documents in clusters", dup.get("documents_in_clusters")),
+                ("largest cluster", dup.get("largest_cluster")),
+                ("boilerplate lines removed", dup["boilerplate_lines_removed"]),
+            ]
+        ),
+    ]
     lines = dup["top_boilerplate_lines"]
     if lines:
         parts.append("<h3>Most widespread boilerplate lines removed (PII scrubbed)</h3>")
-        parts.append(_table(["line", "kept documents that had it"], [[l["line"], l["documents"]] for l in lines]))
+        parts.append(
+            _table(["line", "kept documents that had it"], [[line["line"], line["documents"]] for line in lines])
+        )
     return "".join(parts)
 
 
@@ -204,15 +267,23 @@ def pii(stats: dict[str, Any], fig: Figures) -> str:
     if pii is None:
         return _not_run("privacy")
     rows = [[e["entity"], e["count"]] for e in pii["entities"]] + [["total", pii["total"]]]
-    parts = [fig("pii", "PII entities per type"), _table(["entity type", "entities replaced"], rows),
-             _facts([("documents scrubbed", pii["documents"]), ("documents through NER", pii["ner_documents"])])]
+    parts = [
+        fig("pii", "PII entities per type"),
+        _table(["entity type", "entities replaced"], rows),
+        _facts([("documents scrubbed", pii["documents"]), ("documents through NER", pii["ner_documents"])]),
+    ]
     by_language = pii["by_language"]
     if by_language:
         entities = sorted({e for counts in by_language.values() for e in counts})
-        lang_rows = [[lang, *(counts.get(e, 0) for e in entities), sum(counts.values())]
-                     for lang, counts in sorted(by_language.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))]
-        parts += ["<h3>Per language</h3>", fig("pii_languages", "PII entities per language"),
-                  _table(["language", *entities, "total"], lang_rows)]
+        lang_rows = [
+            [lang, *(counts.get(e, 0) for e in entities), sum(counts.values())]
+            for lang, counts in sorted(by_language.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        ]
+        parts += [
+            "<h3>Per language</h3>",
+            fig("pii_languages", "PII entities per language"),
+            _table(["language", *entities, "total"], lang_rows),
+        ]
     return "".join(parts)
 
 
@@ -220,38 +291,69 @@ def tokenizer(stats: dict[str, Any], fig: Figures) -> str:
     tok = stats["tokenizer"]
     if tok is None:
         return _not_run("tokenizer")
-    rows = [[split, tok[f"{split}_docs"], tok[f"{split}_tokens"], tok[f"{split}_bytes"],
-             tok[f"{split}_bytes_per_token"]] for split in ("train", "val")]
-    lang_rows = [[r["lang"], r["docs"], r["bytes"], r["tokens"], r["bytes_per_token"], r["tokens_per_word"]]
-                 for r in tok["languages"]]
+    rows = [
+        [split, tok[f"{split}_docs"], tok[f"{split}_tokens"], tok[f"{split}_bytes"], tok[f"{split}_bytes_per_token"]]
+        for split in ("train", "val")
+    ]
+    lang_rows = [
+        [r["lang"], r["docs"], r["bytes"], r["tokens"], r["bytes_per_token"], r["tokens_per_word"]]
+        for r in tok["languages"]
+    ]
     longest = ", ".join(repr(t) for t in tok["longest_tokens"] or [])
-    return "".join([
-        _facts([("status", tok["status"]), ("vocabulary size", tok["vocab_size"]),
-                ("vocabulary used", tok["vocab_used"]), ("vocabulary used %", _pct(tok["vocab_used_share"])),
-                ("bytes per token", tok["bytes_per_token"]), ("tokens per word", tok["tokens_per_word"]),
-                ("byte-fallback rate", tok["byte_fallback_rate"]), ("unknown rate", tok["unknown_rate"]),
-                ("seconds", tok["seconds"])]),
-        _table(["split", "documents", "tokens", "bytes", "bytes per token"], rows),
-        fig("tokenizer", "bytes per token and tokens per word per language"),
-        _table(["language", "documents", "bytes", "tokens", "bytes per token", "tokens per word"], lang_rows)
-        if lang_rows else "",
-        f"<h3>Longest tokens</h3><p><code>{_esc(longest)}</code></p>" if longest else "",
-    ])
+    return "".join(
+        [
+            _facts(
+                [
+                    ("status", tok["status"]),
+                    ("vocabulary size", tok["vocab_size"]),
+                    ("vocabulary used", tok["vocab_used"]),
+                    ("vocabulary used %", _pct(tok["vocab_used_share"])),
+                    ("bytes per token", tok["bytes_per_token"]),
+                    ("tokens per word", tok["tokens_per_word"]),
+                    ("byte-fallback rate", tok["byte_fallback_rate"]),
+                    ("unknown rate", tok["unknown_rate"]),
+                    ("seconds", tok["seconds"]),
+                ]
+            ),
+            _table(["split", "documents", "tokens", "bytes", "bytes per token"], rows),
+            fig("tokenizer", "bytes per token and tokens per word per language"),
+            _table(["language", "documents", "bytes", "tokens", "bytes per token", "tokens per word"], lang_rows)
+            if lang_rows
+            else "",
+            f"<h3>Longest tokens</h3><p><code>{_esc(longest)}</code></p>" if longest else "",
+        ]
+    )
 
 
 def training(stats: dict[str, Any], fig: Figures) -> str:
     tr = stats["training"]
     if tr is None:
         return _not_run("pretrain")
-    sample = (f"<h3>Sample from the model</h3><pre>{_esc(tr['sample'])}</pre>" if tr["sample"]
-              else '<p class="muted">no model/sample.txt</p>')
-    return fig("loss", "loss and bits per byte per step") + _facts([
-        ("status", tr["status"]), ("device", tr["device"]), ("parameters", tr["params"]),
-        ("steps", tr["steps"]), ("tokens seen", tr["tokens_seen"]), ("tokens/s", tr["tokens_per_s"]),
-        ("seconds", tr["seconds"]), ("initial val loss (nats/token)", tr["initial_val_loss"]),
-        ("final val loss (nats/token)", tr["final_val_loss"]),
-        ("final / initial val loss", tr["final_over_initial_val_loss"]),
-        ("final val bits per byte", tr["val_bits_per_byte"]), ("metrics rows", tr["metrics_rows"])]) + sample
+    sample = (
+        f"<h3>Sample from the model</h3><pre>{_esc(tr['sample'])}</pre>"
+        if tr["sample"]
+        else '<p class="muted">no model/sample.txt</p>'
+    )
+    return (
+        fig("loss", "loss and bits per byte per step")
+        + _facts(
+            [
+                ("status", tr["status"]),
+                ("device", tr["device"]),
+                ("parameters", tr["params"]),
+                ("steps", tr["steps"]),
+                ("tokens seen", tr["tokens_seen"]),
+                ("tokens/s", tr["tokens_per_s"]),
+                ("seconds", tr["seconds"]),
+                ("initial val loss (nats/token)", tr["initial_val_loss"]),
+                ("final val loss (nats/token)", tr["final_val_loss"]),
+                ("final / initial val loss", tr["final_over_initial_val_loss"]),
+                ("final val bits per byte", tr["val_bits_per_byte"]),
+                ("metrics rows", tr["metrics_rows"]),
+            ]
+        )
+        + sample
+    )
 
 
 def _run_html(stats: dict[str, Any], _fig: Figures) -> str:
@@ -265,32 +367,43 @@ def _run_html(stats: dict[str, Any], _fig: Figures) -> str:
         items = "".join(f"<li>{_esc(f)}</li>" for f in cons.get("failures", []))
         cons_html = f'<p>Conservation: <span class="bad">FAILED</span></p><ul>{items}</ul>'
     shards = run["input_shards"]
-    shard_rows = [[s.get("name"), s.get("path"), s.get("fingerprint"), s.get("docs"), s.get("bytes")]
-                  for s in shards]
-    timing_rows = [[t["stage"], t["status"], t.get("seconds"), t.get("shards"), t.get("shards_skipped"),
-                    t.get("docs_per_s")] for t in run["timings"]]
+    shard_rows = [[s.get("name"), s.get("path"), s.get("fingerprint"), s.get("docs"), s.get("bytes")] for s in shards]
+    timing_rows = [
+        [t["stage"], t["status"], t.get("seconds"), t.get("shards"), t.get("shards_skipped"), t.get("docs_per_s")]
+        for t in run["timings"]
+    ]
     versions = sorted(run["versions"].items())
     config = "not recorded"
     if run["config"]:
         config = yaml.safe_dump(run["config"], sort_keys=False, allow_unicode=True)
-    return "".join([
-        _facts([("input", run["input"])]
-               + ([("published at", run["out"])] if run["out"] != run["build_dir"] else [])  # a URL
-               + [("build directory", run["build_dir"]), ("corpus version", run["corpus_version"]),
-                  ("workers", run["workers"])]),
-        cons_html,
-        f"<h3>Input shards ({len(shards):,})</h3>",
-        f"<details{' open' if len(shards) <= 20 else ''}><summary>paths and SHA-256 fingerprints</summary>"
-        + _table(["shard", "path", "fingerprint", "documents", "bytes"], shard_rows, numeric_from=3)
-        + "</details>",
-        "<h3>Stage timings</h3>",
-        _table(["stage", "status", "seconds", "shards", "shards skipped (resumed)", "docs/s"], timing_rows,
-               numeric_from=2),
-        "<h3>Versions</h3>", _table(["package", "version"], [list(v) for v in versions], numeric_from=2),
-        "<h3>Config</h3>", f"<pre>{_esc(config)}</pre>",
-    ])
-
-
+    return "".join(
+        [
+            _facts(
+                [("input", run["input"])]
+                + ([("published at", run["out"])] if run["out"] != run["build_dir"] else [])  # a URL
+                + [
+                    ("build directory", run["build_dir"]),
+                    ("corpus version", run["corpus_version"]),
+                    ("workers", run["workers"]),
+                ]
+            ),
+            cons_html,
+            f"<h3>Input shards ({len(shards):,})</h3>",
+            f"<details{' open' if len(shards) <= 20 else ''}><summary>paths and SHA-256 fingerprints</summary>"
+            + _table(["shard", "path", "fingerprint", "documents", "bytes"], shard_rows, numeric_from=3)
+            + "</details>",
+            "<h3>Stage timings</h3>",
+            _table(
+                ["stage", "status", "seconds", "shards", "shards skipped (resumed)", "docs/s"],
+                timing_rows,
+                numeric_from=2,
+            ),
+            "<h3>Versions</h3>",
+            _table(["package", "version"], [list(v) for v in versions], numeric_from=2),
+            "<h3>Config</h3>",
+            f"<pre>{_esc(config)}</pre>",
+        ]
+    )
 
 
 def _deltas_html(rows: list[dict[str, Any]], other: str) -> str:
@@ -302,21 +415,30 @@ def _deltas_html(rows: list[dict[str, Any]], other: str) -> str:
         delta = r["delta"]
         cls = "num" if not delta else ("num delta-up" if delta > 0 else "num delta-down")
         sign = "+" if delta and delta > 0 else ""
-        body.append(f"<tr><td><code>{_esc(r['path'])}</code></td><td class=\"num\">{_esc(_fmt(r['this']))}</td>"
-                    f"<td class=\"num\">{_esc(_fmt(r['other']))}</td>"
-                    f"<td class=\"{cls}\">{_esc(sign + _fmt(delta) if delta is not None else '—')}</td></tr>")
+        body.append(
+            f'<tr><td><code>{_esc(r["path"])}</code></td><td class="num">{_esc(_fmt(r["this"]))}</td>'
+            f'<td class="num">{_esc(_fmt(r["other"]))}</td>'
+            f'<td class="{cls}">{_esc(sign + _fmt(delta) if delta is not None else "—")}</td></tr>'
+        )
     changed = sum(1 for r in rows if r["delta"] != 0)
-    return (f"<details><summary>{changed:,} of {len(rows):,} numbers differ from {_esc(other)}</summary>"
-            f'<table><thead><tr><th>number</th><th class="num">this build</th><th class="num">other build</th>'
-            f'<th class="num">Δ</th></tr></thead><tbody>{"".join(body)}</tbody></table></details>')
+    return (
+        f"<details><summary>{changed:,} of {len(rows):,} numbers differ from {_esc(other)}</summary>"
+        f'<table><thead><tr><th>number</th><th class="num">this build</th><th class="num">other build</th>'
+        f'<th class="num">Δ</th></tr></thead><tbody>{"".join(body)}</tbody></table></details>'
+    )
 
 
 def sections() -> list[tuple[str, str, Callable[[dict[str, Any], Figures], str]]]:
     """(title, stats key, renderer) of every section in page order; the key names the numbers
     a comparison shows beneath the section (compare.py)."""
     own = [(section.title, section.key, section.render) for stage in registry for section in stage.report]
-    return [("Funnel", "funnel", _funnel_html), ("Removal reasons", "reasons", _reasons_html),
-            ("Document lengths", "lengths", _lengths_html), *own, ("Run facts", "run", _run_html)]
+    return [
+        ("Funnel", "funnel", _funnel_html),
+        ("Removal reasons", "reasons", _reasons_html),
+        ("Document lengths", "lengths", _lengths_html),
+        *own,
+        ("Run facts", "run", _run_html),
+    ]
 
 
 def render(stats: dict[str, Any], charts: dict[str, bytes], other: Other | None = None) -> str:
@@ -327,12 +449,16 @@ def render(stats: dict[str, Any], charts: dict[str, bytes], other: Other | None 
     status = ", ".join(f"{name} {status}" for name, status in stats["stages"].items())
     page = sections()
     nav = " · ".join(f'<a href="#s{i}">{_esc(title)}</a>' for i, (title, _, _) in enumerate(page))
-    body = "".join(f'<h2 id="s{i}">{_esc(title)}</h2>{render_section(stats, fig)}'
-                   + (_deltas_html(deltas.get(title, []), other.build_dir) if other else "")
-                   for i, (title, _, render_section) in enumerate(page))
+    body = "".join(
+        f'<h2 id="s{i}">{_esc(title)}</h2>{render_section(stats, fig)}'
+        + (_deltas_html(deltas.get(title, []), other.build_dir) if other else "")
+        for i, (title, _, render_section) in enumerate(page)
+    )
     title = f"Corpus build report: {run['input'] or 'unknown input'}"
     compared = f'<p class="sub">compared with {_esc(other.build_dir)}</p>' if other else ""
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{_esc(title)}</h1><p class=\"sub\">{_esc(status)}</p>{compared}<p>{nav}</p>{body}</body></html>\n")
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>"
+        f'<h1>{_esc(title)}</h1><p class="sub">{_esc(status)}</p>{compared}<p>{nav}</p>{body}</body></html>\n'
+    )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
 STYLE = {
@@ -59,20 +59,26 @@ def _bar_height(n: float) -> float:
     return 1.2 + 0.28 * max(n, 1)
 
 
-def funnel_chart(stages: Sequence[str], colors: Sequence[str], docs: Sequence[int],
-                 docs_removed_share: Sequence[float | None], mib: Sequence[float],
-                 mib_removed_share: Sequence[float | None]) -> bytes:
+def funnel_chart(
+    stages: Sequence[str],
+    colors: Sequence[str],
+    docs: Sequence[int],
+    docs_removed_share: Sequence[float | None],
+    mib: Sequence[float],
+    mib_removed_share: Sequence[float | None],
+) -> bytes:
     """Documents and MiB left after each stage; bars annotated with the share that stage removed."""
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, 3.6)
         fig.suptitle("Left after each stage (−x% = share that stage removed)", fontweight="bold")
-        panels = ((docs, docs_removed_share, "Documents", "documents", "{x:,.0f}"),
-                  (mib, mib_removed_share, "Size", "MiB", "{x:,.1f}"))
+        panels = (
+            (docs, docs_removed_share, "Documents", "documents", "{x:,.0f}"),
+            (mib, mib_removed_share, "Size", "MiB", "{x:,.1f}"),
+        )
         for ax, (values, shares, title, unit, fmt) in zip(fig.subplots(1, 2), panels):
             bars = ax.bar(stages, values, color=colors)
             removed = [f"\n−{share:.1%}" if share else "" for share in shares]
-            ax.bar_label(bars, labels=[fmt.format(x=v) + r for v, r in zip(values, removed)],
-                         padding=2, fontsize=8)
+            ax.bar_label(bars, labels=[fmt.format(x=v) + r for v, r in zip(values, removed)], padding=2, fontsize=8)
             ax.set_title(title)
             ax.set_xlabel("stage")
             ax.set_ylabel(unit)
@@ -81,8 +87,9 @@ def funnel_chart(stages: Sequence[str], colors: Sequence[str], docs: Sequence[in
         return _png(fig)
 
 
-def _counted_bars(labels: Sequence[str], counts: Sequence[int], colors: Sequence[str] | str,
-                  title: str, xlabel: str) -> bytes:
+def _counted_bars(
+    labels: Sequence[str], counts: Sequence[int], colors: Sequence[str] | str, title: str, xlabel: str
+) -> bytes:
     """One labelled horizontal bar per item, the first item on top."""
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, _bar_height(len(labels)))
@@ -131,8 +138,10 @@ def lengths_chart(before: dict, after: dict, before_label: str, after_label: str
         fig = _figure(9, 3.4)
         fig.suptitle("Document length before and after filtering", fontweight="bold")
         for ax, unit in zip(fig.subplots(1, 2), ("chars", "words")):
-            for hist, color, label in ((before[unit]["histogram"], BEFORE_COLOR, before_label),
-                                       (after[unit]["histogram"], AFTER_COLOR, after_label)):
+            for hist, color, label in (
+                (before[unit]["histogram"], BEFORE_COLOR, before_label),
+                (after[unit]["histogram"], AFTER_COLOR, after_label),
+            ):
                 ax.stairs(hist["counts"], hist["edges"], color=color, linewidth=2, label=label)
             _log_x(ax)
             ax.set_title(f"{unit} per document")
@@ -155,8 +164,7 @@ def signals_figure(signals: Sequence[dict], color: str) -> Figure:
     rows = -(-len(signals) // cols)
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, 2.4 * rows + 0.5)
-        fig.suptitle("Quality signals of every document that reached the rules (red: thresholds)",
-                     fontweight="bold")
+        fig.suptitle("Quality signals of every document that reached the rules (red: thresholds)", fontweight="bold")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for ax, signal in zip(axes, signals):
             hist = signal["histogram"]
@@ -174,7 +182,7 @@ def signals_figure(signals: Sequence[dict], color: str) -> Figure:
             ax.set_xlabel(signal["signal"], fontsize=7)
             ax.set_ylabel("documents", fontsize=7)
             ax.tick_params(labelsize=7)
-        for ax in axes[len(signals):]:
+        for ax in axes[len(signals) :]:
             ax.set_visible(False)
         return fig
 
@@ -204,12 +212,23 @@ def pii_languages_chart(by_language: dict[str, dict[str, int]]) -> bytes:
         fig = _figure(9, 1.6 + 0.3 * len(langs))
         ax = fig.subplots()
         # Log colours: one PERSON-heavy language must not wash out every other cell.
-        image = ax.imshow([[v or float("nan") for v in row] for row in grid], cmap="Greens",
-                          norm=LogNorm(vmin=1, vmax=max(max(row) for row in grid)), aspect="auto")
+        image = ax.imshow(
+            [[v or float("nan") for v in row] for row in grid],
+            cmap="Greens",
+            norm=LogNorm(vmin=1, vmax=max(max(row) for row in grid)),
+            aspect="auto",
+        )
         for y, row in enumerate(grid):
             for x, value in enumerate(row):
-                ax.text(x, y, f"{value:,}", ha="center", va="center", fontsize=7,
-                        color="white" if value > 0.3 * max(max(r) for r in grid) else "#1f2937")
+                ax.text(
+                    x,
+                    y,
+                    f"{value:,}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > 0.3 * max(max(r) for r in grid) else "#1f2937",
+                )
         ax.set_xticks(range(len(entities)), entities, rotation=30, ha="right")
         ax.set_yticks(range(len(langs)), langs)
         ax.set_title("PII entities replaced per language")
@@ -225,8 +244,10 @@ def tokenizer_chart(langs: Sequence[str], bytes_per_token: Sequence[float], toke
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, 3.2)
         fig.suptitle("Tokenizer compression per language", fontweight="bold")
-        panels = ((bytes_per_token, "bytes per token (higher = fewer tokens)"),
-                  (tokens_per_word, "tokens per word (lower = fewer tokens)"))
+        panels = (
+            (bytes_per_token, "bytes per token (higher = fewer tokens)"),
+            (tokens_per_word, "tokens per word (lower = fewer tokens)"),
+        )
         for ax, (values, label) in zip(fig.subplots(1, 2), panels):
             bars = ax.bar(langs, values, color=AFTER_COLOR)
             ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=7)
@@ -236,14 +257,20 @@ def tokenizer_chart(langs: Sequence[str], bytes_per_token: Sequence[float], toke
         return _png(fig)
 
 
-def loss_chart(train: Sequence[tuple[int, float]], val: Sequence[tuple[int, float]],
-               train_bpb: Sequence[tuple[int, float]], val_bpb: Sequence[tuple[int, float]]) -> bytes:
+def loss_chart(
+    train: Sequence[tuple[int, float]],
+    val: Sequence[tuple[int, float]],
+    train_bpb: Sequence[tuple[int, float]],
+    val_bpb: Sequence[tuple[int, float]],
+) -> bytes:
     """Loss (nats/token) and bits per byte against optimizer step."""
     with matplotlib.rc_context(STYLE):
         fig = _figure(9, 3.4)
         fig.suptitle("Pretraining curves", fontweight="bold")
-        panels = ((train, val, "cross-entropy (nats/token)", "loss"),
-                  (train_bpb, val_bpb, "bits per byte", "bits per byte"))
+        panels = (
+            (train, val, "cross-entropy (nats/token)", "loss"),
+            (train_bpb, val_bpb, "bits per byte", "bits per byte"),
+        )
         for ax, (tr, va, ylabel, title) in zip(fig.subplots(1, 2), panels):
             if tr:
                 ax.plot(*zip(*tr), color=BEFORE_COLOR, linewidth=1, label="train")

@@ -81,11 +81,16 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     # fallback when no filter stage ran.
     first_ran = next((stages[s.name] for s in registry.filters() if _ran(manifest, s.name)), None)
     if first_ran is not None:
-        rows = [{"stage": "input", "status": "done",
-                 "docs": first_ran["docs_in"], "bytes": first_ran["bytes_in"]}]
+        rows = [{"stage": "input", "status": "done", "docs": first_ran["docs_in"], "bytes": first_ran["bytes_in"]}]
     elif shards and all("docs" in s and "bytes" in s for s in shards):
-        rows = [{"stage": "input", "status": "done",
-                 "docs": sum(s["docs"] for s in shards), "bytes": sum(s["bytes"] for s in shards)}]
+        rows = [
+            {
+                "stage": "input",
+                "status": "done",
+                "docs": sum(s["docs"] for s in shards),
+                "bytes": sum(s["bytes"] for s in shards),
+            }
+        ]
     else:
         rows = [{"stage": "input", "status": NOT_RUN}]
     for stage in registry:
@@ -102,13 +107,19 @@ def _languages(extra: dict[str, int]) -> list[dict[str, Any]]:
     """Top languages by documents before quality filtering (then after), the rest as "other"."""
     before = {k.split(":", 1)[1]: v for k, v in extra.items() if k.startswith("lang_in:")}
     after = {k.split(":", 1)[1]: v for k, v in extra.items() if k.startswith("lang_out:")}
-    order = sorted(before.keys() | after.keys(), key=lambda l: (-before.get(l, 0), -after.get(l, 0), l))
-    rows = [{"lang": lang, "before": before.get(lang, 0), "after": after.get(lang, 0)}
-            for lang in order[:TOP_LANGUAGES]]
+    order = sorted(before.keys() | after.keys(), key=lambda lang: (-before.get(lang, 0), -after.get(lang, 0), lang))
+    rows = [
+        {"lang": lang, "before": before.get(lang, 0), "after": after.get(lang, 0)} for lang in order[:TOP_LANGUAGES]
+    ]
     rest = order[TOP_LANGUAGES:]
     if rest:
-        rows.append({"lang": "other", "before": sum(before.get(l, 0) for l in rest),
-                     "after": sum(after.get(l, 0) for l in rest)})
+        rows.append(
+            {
+                "lang": "other",
+                "before": sum(before.get(lang, 0) for lang in rest),
+                "after": sum(after.get(lang, 0) for lang in rest),
+            }
+        )
     for row in rows:
         row["kept_share"] = _share(row["after"], row["before"])
     return rows
@@ -120,9 +131,13 @@ def _pii(privacy: dict[str, Any], by_language: dict[str, dict[str, int]] | None)
     extra = privacy["extra"]
     entities = {k.split(":", 1)[1]: v for k, v in extra.items() if k.startswith("pii:")}
     ranked = sorted(entities.items(), key=lambda kv: (-kv[1], kv[0]))
-    return {"entities": [{"entity": e, "count": c} for e, c in ranked],
-            "total": sum(entities.values()), "ner_documents": extra.get("ner_documents"),
-            "documents": privacy.get("docs_in"), "by_language": by_language}
+    return {
+        "entities": [{"entity": e, "count": c} for e, c in ranked],
+        "total": sum(entities.values()),
+        "ner_documents": extra.get("ner_documents"),
+        "documents": privacy.get("docs_in"),
+        "by_language": by_language,
+    }
 
 
 def _reasons(stages: dict[str, Any], build_dir: Path) -> dict[str, list[dict[str, Any]]]:
@@ -138,18 +153,42 @@ def _reasons(stages: dict[str, Any], build_dir: Path) -> dict[str, list[dict[str
 
 
 def _tokenizer(tok: dict[str, Any]) -> dict[str, Any]:
-    stats = {k: tok.get(k) for k in ("status", "seconds", "vocab_size", "train_docs", "val_docs",
-                                     "train_tokens", "val_tokens", "train_bytes", "val_bytes")}
+    stats = {
+        k: tok.get(k)
+        for k in (
+            "status",
+            "seconds",
+            "vocab_size",
+            "train_docs",
+            "val_docs",
+            "train_tokens",
+            "val_tokens",
+            "train_bytes",
+            "val_bytes",
+        )
+    }
     for split in ("train", "val"):
         stats[f"{split}_bytes_per_token"] = _share(tok.get(f"{split}_bytes"), tok.get(f"{split}_tokens"))
     found = tok.get("stats", {})
-    for key in ("text_tokens", "bytes_per_token", "tokens_per_word", "vocab_used", "vocab_used_share",
-                "unknown_rate", "byte_fallback_rate", "longest_tokens"):
+    for key in (
+        "text_tokens",
+        "bytes_per_token",
+        "tokens_per_word",
+        "vocab_used",
+        "vocab_used_share",
+        "unknown_rate",
+        "byte_fallback_rate",
+        "longest_tokens",
+    ):
         stats[key] = found.get(key)
     langs = sorted(found.get("languages", {}).items(), key=lambda kv: (-kv[1].get("bytes", 0), kv[0]))
-    stats["languages"] = [{"lang": lang, **{k: v.get(k) for k in ("docs", "bytes", "tokens", "words",
-                                                               "bytes_per_token", "tokens_per_word")}}
-                          for lang, v in langs[:TOP_TOKENIZER_LANGUAGES]]
+    stats["languages"] = [
+        {
+            "lang": lang,
+            **{k: v.get(k) for k in ("docs", "bytes", "tokens", "words", "bytes_per_token", "tokens_per_word")},
+        }
+        for lang, v in langs[:TOP_TOKENIZER_LANGUAGES]
+    ]
     return stats
 
 
@@ -164,21 +203,26 @@ def _curves(metrics: list[dict[str, Any]], tok: dict[str, Any]) -> dict[str, lis
     else derived from the loss and the split's tokens per byte."""
     curves: dict[str, list[list[float]]] = {}
     for split in ("train", "val"):
-        curves[f"{split}_loss"] = [[m["step"], m[f"{split}_loss"]] for m in metrics
-                                   if m.get(f"{split}_loss") is not None]
+        curves[f"{split}_loss"] = [
+            [m["step"], m[f"{split}_loss"]] for m in metrics if m.get(f"{split}_loss") is not None
+        ]
         logged = [[m["step"], m[f"{split}_bpb"]] for m in metrics if m.get(f"{split}_bpb") is not None]
-        derived = [[step, _bits_per_byte(loss, tok.get(f"{split}_tokens"), tok.get(f"{split}_bytes"))]
-                   for step, loss in curves[f"{split}_loss"]]
+        derived = [
+            [step, _bits_per_byte(loss, tok.get(f"{split}_tokens"), tok.get(f"{split}_bytes"))]
+            for step, loss in curves[f"{split}_loss"]
+        ]
         curves[f"{split}_bpb"] = logged or [p for p in derived if p[1] is not None]
     curves["tokens_per_s"] = [[m["step"], m["tokens_per_s"]] for m in metrics if m.get("tokens_per_s") is not None]
     return curves
 
 
-def _training(pretrain: dict[str, Any], tok: dict[str, Any], metrics: list[dict[str, Any]],
-              sample: str | None) -> dict[str, Any]:
+def _training(
+    pretrain: dict[str, Any], tok: dict[str, Any], metrics: list[dict[str, Any]], sample: str | None
+) -> dict[str, Any]:
     val_points = [(m["step"], m["val_loss"]) for m in metrics if m.get("val_loss") is not None]
-    stats = {k: pretrain.get(k) for k in ("status", "seconds", "params", "steps", "tokens_seen",
-                                          "tokens_per_s", "device")}
+    stats = {
+        k: pretrain.get(k) for k in ("status", "seconds", "params", "steps", "tokens_seen", "tokens_per_s", "device")
+    }
     stats["status"] = stats["status"] or NOT_RUN
     # A build killed mid-training has a metrics file but no pretrain entry: the curve still tells.
     stats["initial_val_loss"] = pretrain.get("initial_val_loss", val_points[0][1] if val_points else None)
@@ -186,8 +230,9 @@ def _training(pretrain: dict[str, Any], tok: dict[str, Any], metrics: list[dict[
     stats["final_over_initial_val_loss"] = _share(stats["final_val_loss"], stats["initial_val_loss"])
     curves = _curves(metrics, tok)
     logged = [m["val_bpb"] for m in metrics if m.get("val_bpb") is not None]
-    stats["val_bits_per_byte"] = logged[-1] if logged else _bits_per_byte(
-        stats["final_val_loss"], tok.get("val_tokens"), tok.get("val_bytes"))
+    stats["val_bits_per_byte"] = (
+        logged[-1] if logged else _bits_per_byte(stats["final_val_loss"], tok.get("val_tokens"), tok.get("val_bytes"))
+    )
     stats["metrics_rows"] = len(metrics)
     stats["curves"] = curves
     stats["sample"] = sample
@@ -204,16 +249,28 @@ def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
                 timings.append({"stage": stage.name, "status": NOT_RUN})
             continue
         shards = section.get("shards", [])
-        timings.append({"stage": stage.name, "status": section.get("status"), "seconds": section.get("seconds"),
-                        "shards": len(shards) if shards else None,
-                        "shards_skipped": sum(bool(s.get("skipped")) for s in shards) if shards else None,
-                        "docs_per_s": _share(section.get("docs_in"), section.get("seconds"))})
-    return {"corpus_version": manifest.get("corpus_version"), "build_dir": manifest.get("build_dir"),
-            "out": manifest.get("out", manifest.get("build_dir")),
-            "input": manifest.get("input"), "workers": manifest.get("workers"),
-            "input_shards": manifest.get("input_shards", []), "timings": timings,
-            "versions": manifest.get("versions", {}), "conservation": manifest.get("conservation"),
-            "config": manifest.get("config")}
+        timings.append(
+            {
+                "stage": stage.name,
+                "status": section.get("status"),
+                "seconds": section.get("seconds"),
+                "shards": len(shards) if shards else None,
+                "shards_skipped": sum(bool(s.get("skipped")) for s in shards) if shards else None,
+                "docs_per_s": _share(section.get("docs_in"), section.get("seconds")),
+            }
+        )
+    return {
+        "corpus_version": manifest.get("corpus_version"),
+        "build_dir": manifest.get("build_dir"),
+        "out": manifest.get("out", manifest.get("build_dir")),
+        "input": manifest.get("input"),
+        "workers": manifest.get("workers"),
+        "input_shards": manifest.get("input_shards", []),
+        "timings": timings,
+        "versions": manifest.get("versions", {}),
+        "conservation": manifest.get("conservation"),
+        "config": manifest.get("config"),
+    }
 
 
 def stage_sections() -> list[tuple[Stage, ReportSection]]:
@@ -226,12 +283,16 @@ def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     stages = manifest.get("stages", {})
     ran = [stage.name for stage in registry.filters() if _ran(manifest, stage.name)]
     config = manifest.get("config") or BuildConfig().model_dump(mode="json")
-    counters = {name: {k: v for k, v in stages[name].get("extra", {}).items()
-                       if not k.startswith(SECTION_EXTRAS)}
-                for name in ran}
+    counters = {
+        name: {k: v for k, v in stages[name].get("extra", {}).items() if not k.startswith(SECTION_EXTRAS)}
+        for name in ran
+    }
     stats = {
-        "stages": {stage.name: stages[stage.name].get("status") if stage.name in stages else NOT_RUN
-                   for stage in registry if stage.summarised},
+        "stages": {
+            stage.name: stages[stage.name].get("status") if stage.name in stages else NOT_RUN
+            for stage in registry
+            if stage.summarised
+        },
         "funnel": funnel(manifest),
         "reasons": _reasons(stages, build_dir),
         "counters": {name: c for name, c in counters.items() if c},
@@ -262,13 +323,15 @@ def duplicates(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]
     clusters = dedup.get("build_steps", {}).get("dedup_clusters", {})
     decisions = build_dir / clusters["artifact"] if "artifact" in clusters else None
     privacy = BuildConfig.model_validate({"privacy": config.get("privacy", {})}).privacy
-    return {"exact_duplicates": reasons.get("exact_duplicate", 0),
-            "near_duplicates": reasons.get("near_duplicate", 0),
-            "contained": reasons.get("contained_in", 0),
-            "earlier_builds": reasons.get("duplicate_of_earlier_build", 0),
-            "boilerplate_lines_removed": dedup.get("extra", {}).get("boilerplate_lines_removed"),
-            **(shard_stats.duplicate_clusters(decisions) or {}),
-            "top_boilerplate_lines": boilerplate.top_lines(build_dir, manifest, decisions, privacy)}
+    return {
+        "exact_duplicates": reasons.get("exact_duplicate", 0),
+        "near_duplicates": reasons.get("near_duplicate", 0),
+        "contained": reasons.get("contained_in", 0),
+        "earlier_builds": reasons.get("duplicate_of_earlier_build", 0),
+        "boilerplate_lines_removed": dedup.get("extra", {}).get("boilerplate_lines_removed"),
+        **(shard_stats.duplicate_clusters(decisions) or {}),
+        "top_boilerplate_lines": boilerplate.top_lines(build_dir, manifest, decisions, privacy),
+    }
 
 
 def pii(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
@@ -305,17 +368,23 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
     funnel = [r for r in stats["funnel"] if r.get("docs") is not None and "tokens" not in r]
     if len(funnel) > 1:
         charts["funnel"] = plots.funnel_chart(
-            [r["stage"] for r in funnel], [_color(r["stage"]) for r in funnel],
-            [r["docs"] for r in funnel], [r.get("docs_removed_share") for r in funnel],
-            [r["bytes"] / MIB for r in funnel], [r.get("bytes_removed_share") for r in funnel])
+            [r["stage"] for r in funnel],
+            [_color(r["stage"]) for r in funnel],
+            [r["docs"] for r in funnel],
+            [r.get("docs_removed_share") for r in funnel],
+            [r["bytes"] / MIB for r in funnel],
+            [r.get("bytes_removed_share") for r in funnel],
+        )
     reasons = [(s, r["reason"], r["documents"]) for s, rs in stats["reasons"].items() for r in rs]
     if reasons:
-        charts["reasons"] = plots.reasons_chart([f"{s}: {r}" for s, r, _ in reasons],
-                                                [n for *_, n in reasons], [_color(s) for s, *_ in reasons])
+        charts["reasons"] = plots.reasons_chart(
+            [f"{s}: {r}" for s, r, _ in reasons], [n for *_, n in reasons], [_color(s) for s, *_ in reasons]
+        )
     if stats["lengths"]:
         lengths = stats["lengths"]
-        charts["lengths"] = plots.lengths_chart(lengths["before"], lengths["after"],
-                                                lengths["before_stage"], lengths["after_stage"])
+        charts["lengths"] = plots.lengths_chart(
+            lengths["before"], lengths["after"], lengths["before_stage"], lengths["after_stage"]
+        )
     for stage, section in stage_sections():
         if stats.get(section.key):
             charts |= section.charts(stats[section.key], stage.color)
@@ -326,8 +395,11 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
 
 
 def languages_charts(langs: list[dict[str, Any]], color: str) -> dict[str, bytes]:
-    return {"languages": plots.languages_chart([r["lang"] for r in langs], [r["before"] for r in langs],
-                                               [r["after"] for r in langs])}
+    return {
+        "languages": plots.languages_chart(
+            [r["lang"] for r in langs], [r["before"] for r in langs], [r["after"] for r in langs]
+        )
+    }
 
 
 def signals_charts(signals: list[dict[str, Any]], color: str) -> dict[str, bytes]:
@@ -354,8 +426,11 @@ def tokenizer_charts(tok: dict[str, Any], color: str) -> dict[str, bytes]:
     if not tok["languages"]:
         return {}
     langs = tok["languages"]
-    return {"tokenizer": plots.tokenizer_chart([r["lang"] for r in langs], [r["bytes_per_token"] for r in langs],
-                                               [r["tokens_per_word"] for r in langs])}
+    return {
+        "tokenizer": plots.tokenizer_chart(
+            [r["lang"] for r in langs], [r["bytes_per_token"] for r in langs], [r["tokens_per_word"] for r in langs]
+        )
+    }
 
 
 def training_charts(training: dict[str, Any], color: str) -> dict[str, bytes]:
@@ -408,10 +483,19 @@ def report_step(ctx: BuildContext) -> dict:
 
 def funnel_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The funnel as rows of plain columns, for a Prefect table artifact."""
-    return [{"stage": r["stage"], "docs": r.get("docs"), "docs_removed": r.get("docs_removed"),
-             "docs_removed_share": r.get("docs_removed_share"), "bytes": r.get("bytes"),
-             "bytes_removed_share": r.get("bytes_removed_share"), "tokens": r.get("tokens")}
-            for r in rows if r.get("docs") is not None]
+    return [
+        {
+            "stage": r["stage"],
+            "docs": r.get("docs"),
+            "docs_removed": r.get("docs_removed"),
+            "docs_removed_share": r.get("docs_removed_share"),
+            "bytes": r.get("bytes"),
+            "bytes_removed_share": r.get("bytes_removed_share"),
+            "tokens": r.get("tokens"),
+        }
+        for r in rows
+        if r.get("docs") is not None
+    ]
 
 
 def markdown_summary(stats: dict[str, Any]) -> str:
@@ -432,22 +516,28 @@ def markdown_summary(stats: dict[str, Any]) -> str:
         lines.append(f"\n**languages** (docs before → after quality): {top}")
     dup = stats.get("duplicates")
     if dup:
-        lines.append(f"\n**dedup**: {dup['exact_duplicates']:,} exact, {dup['near_duplicates']:,} near, "
-                     f"{dup['contained']:,} contained, {dup['earlier_builds']:,} in earlier builds; "
-                     f"{dup.get('clusters', 0):,} clusters")
+        lines.append(
+            f"\n**dedup**: {dup['exact_duplicates']:,} exact, {dup['near_duplicates']:,} near, "
+            f"{dup['contained']:,} contained, {dup['earlier_builds']:,} in earlier builds; "
+            f"{dup.get('clusters', 0):,} clusters"
+        )
     pii = stats.get("pii")
     if pii:
         top = ", ".join(f"{e['entity']} {e['count']:,}" for e in pii["entities"] if e["count"])
         lines.append(f"\n**PII replaced**: {pii['total']:,} ({top}); NER on {pii['ner_documents'] or 0:,} documents")
     tok = stats.get("tokenizer")
     if tok and tok.get("bytes_per_token"):
-        lines.append(f"\n**tokenizer**: vocab {tok['vocab_size']:,}, {tok['bytes_per_token']:.2f} bytes/token, "
-                     f"{tok['vocab_used_share']:.1%} of the vocabulary used")
+        lines.append(
+            f"\n**tokenizer**: vocab {tok['vocab_size']:,}, {tok['bytes_per_token']:.2f} bytes/token, "
+            f"{tok['vocab_used_share']:.1%} of the vocabulary used"
+        )
     training = stats.get("training") or {}
     if training.get("final_val_loss") is not None:
         bpb = training["val_bits_per_byte"]
-        lines.append(f"\n**model**: validation loss {training['initial_val_loss']:.3f} → "
-                     f"{training['final_val_loss']:.3f} nats/token"
-                     + (f", {bpb:.3f} bits/byte" if bpb is not None else "")
-                     + (f", {training['tokens_per_s']:,.0f} tokens/s" if training.get("tokens_per_s") else ""))
+        lines.append(
+            f"\n**model**: validation loss {training['initial_val_loss']:.3f} → "
+            f"{training['final_val_loss']:.3f} nats/token"
+            + (f", {bpb:.3f} bits/byte" if bpb is not None else "")
+            + (f", {training['tokens_per_s']:,.0f} tokens/s" if training.get("tokens_per_s") else "")
+        )
     return "\n".join(lines) + "\n"

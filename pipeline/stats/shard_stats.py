@@ -26,6 +26,7 @@ SIGNAL_BINS = 30
 class Signal:
     """A quality signal worth a picture, with the config keys of its thresholds. The thresholds
     are read from the build's config, so the lines drawn are the ones that applied."""
+
     column: str
     label: str
     limits: tuple[tuple[str, str], ...]  # (dotted config key, "min" | "max")
@@ -34,24 +35,47 @@ class Signal:
 
 SIGNALS = (
     Signal("lang_score", "language ID score", (("quality.min_lang_score", "min"),)),
-    Signal("quality_words", "words per document", (("quality.gopher.min_words", "min"),
-                                                   ("quality.gopher.max_words", "max")), log_x=True),
-    Signal("quality_mean_word_length", "mean word length (chars)",
-           (("quality.gopher.min_mean_word_length", "min"), ("quality.gopher.max_mean_word_length", "max"))),
-    Signal("quality_alpha_words_fraction", "share of words with a letter",
-           (("quality.gopher.min_alpha_words_ratio", "min"),)),
-    Signal("quality_stop_words", "stop words (distinct; languages with a list)",
-           (("quality.gopher.min_stop_words", "min"),)),
+    Signal(
+        "quality_words",
+        "words per document",
+        (("quality.gopher.min_words", "min"), ("quality.gopher.max_words", "max")),
+        log_x=True,
+    ),
+    Signal(
+        "quality_mean_word_length",
+        "mean word length (chars)",
+        (("quality.gopher.min_mean_word_length", "min"), ("quality.gopher.max_mean_word_length", "max")),
+    ),
+    Signal(
+        "quality_alpha_words_fraction",
+        "share of words with a letter",
+        (("quality.gopher.min_alpha_words_ratio", "min"),),
+    ),
+    Signal(
+        "quality_stop_words",
+        "stop words (distinct; languages with a list)",
+        (("quality.gopher.min_stop_words", "min"),),
+    ),
     Signal("quality_hash_word_ratio", "'#' per word", (("quality.gopher.max_symbol_word_ratio", "max"),)),
     Signal("quality_bullet_lines_ratio", "share of bullet lines", (("quality.gopher.max_bullet_lines_ratio", "max"),)),
-    Signal("quality_dup_line_fraction", "share of repeated lines",
-           (("quality.repetition.max_dup_line_fraction", "max"),)),
-    Signal("quality_dup_line_char_fraction", "chars in repeated lines",
-           (("quality.repetition.max_dup_line_char_fraction", "max"),)),
-    Signal("quality_top_2_gram_char_fraction", "top 2-gram char share",
-           (("quality.repetition.max_top_ngram_char_fraction.2", "max"),)),
-    Signal("quality_dup_5_gram_char_fraction", "repeated 5-gram char share",
-           (("quality.repetition.max_dup_ngram_char_fraction.5", "max"),)),
+    Signal(
+        "quality_dup_line_fraction", "share of repeated lines", (("quality.repetition.max_dup_line_fraction", "max"),)
+    ),
+    Signal(
+        "quality_dup_line_char_fraction",
+        "chars in repeated lines",
+        (("quality.repetition.max_dup_line_char_fraction", "max"),),
+    ),
+    Signal(
+        "quality_top_2_gram_char_fraction",
+        "top 2-gram char share",
+        (("quality.repetition.max_top_ngram_char_fraction.2", "max"),),
+    ),
+    Signal(
+        "quality_dup_5_gram_char_fraction",
+        "repeated 5-gram char share",
+        (("quality.repetition.max_dup_ngram_char_fraction.5", "max"),),
+    ),
     Signal("keyword_share", "blocklisted word share", (("quality.keywords.max_share", "max"),)),
 )
 
@@ -76,8 +100,14 @@ def _summary(values: np.ndarray) -> dict[str, Any]:
     if values.size == 0:
         return {"documents": 0}
     p10, p50, p90 = np.percentile(values, [10, 50, 90])
-    return {"documents": int(values.size), "mean": float(values.mean()), "p10": float(p10),
-            "median": float(p50), "p90": float(p90), "max": float(values.max())}
+    return {
+        "documents": int(values.size),
+        "mean": float(values.mean()),
+        "p10": float(p10),
+        "median": float(p50),
+        "p90": float(p90),
+        "max": float(values.max()),
+    }
 
 
 def _log_histogram(values: np.ndarray) -> dict[str, list]:
@@ -93,8 +123,10 @@ def lengths(paths: list[Path]) -> dict[str, Any] | None:
     text = table.column("text")
     chars = pc.utf8_length(text).to_numpy(zero_copy_only=False).astype(np.float64)
     words = pc.list_value_length(pc.utf8_split_whitespace(text)).to_numpy(zero_copy_only=False).astype(np.float64)
-    return {unit: {**_summary(values), "histogram": _log_histogram(values)}
-            for unit, values in (("chars", chars), ("words", words))}
+    return {
+        unit: {**_summary(values), "histogram": _log_histogram(values)}
+        for unit, values in (("chars", chars), ("words", words))
+    }
 
 
 def length_distributions(build_dir: Path, ran: list[str]) -> dict[str, Any] | None:
@@ -133,19 +165,30 @@ def quality_signals(build_dir: Path, config: dict[str, Any]) -> list[dict[str, A
         values = values[np.isfinite(values)]
         if values.size == 0:
             continue
-        thresholds = [{"kind": kind, "value": value, "key": key} for key, kind in signal.limits
-                      if (value := _config_value(config, key)) is not None]
-        beyond = sum(int((values < t["value"]).sum() if t["kind"] == "min" else (values > t["value"]).sum())
-                     for t in thresholds)
+        thresholds = [
+            {"kind": kind, "value": value, "key": key}
+            for key, kind in signal.limits
+            if (value := _config_value(config, key)) is not None
+        ]
+        beyond = sum(
+            int((values < t["value"]).sum() if t["kind"] == "min" else (values > t["value"]).sum()) for t in thresholds
+        )
         if signal.log_x:
             edges = LENGTH_EDGES
             counts, _ = np.histogram(np.clip(values, 1, edges[-1]), bins=edges)
         else:
             counts, edges = np.histogram(values, bins=SIGNAL_BINS)
-        signals.append({"signal": signal.column, "label": signal.label, "log_x": signal.log_x,
-                        "thresholds": thresholds,
-                        "beyond_threshold": beyond, **_summary(values),
-                        "histogram": {"edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()}})
+        signals.append(
+            {
+                "signal": signal.column,
+                "label": signal.label,
+                "log_x": signal.log_x,
+                "thresholds": thresholds,
+                "beyond_threshold": beyond,
+                **_summary(values),
+                "histogram": {"edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()},
+            }
+        )
     return signals or None
 
 
@@ -158,9 +201,12 @@ def duplicate_clusters(decisions: Path | None) -> dict[str, Any] | None:
     sizes = table.group_by("dup_cluster").aggregate([("dup_cluster_size", "max")]).column("dup_cluster_size_max")
     by_size = {int(row["values"]): int(row["counts"]) for row in pc.value_counts(sizes).to_pylist()}
     multi = {size: n for size, n in sorted(by_size.items()) if size > 1}
-    return {"clusters_by_size": {str(size): n for size, n in multi.items()},
-            "clusters": sum(multi.values()), "documents_in_clusters": sum(s * n for s, n in multi.items()),
-            "largest_cluster": max(multi, default=0)}
+    return {
+        "clusters_by_size": {str(size): n for size, n in multi.items()},
+        "clusters": sum(multi.values()),
+        "documents_in_clusters": sum(s * n for s, n in multi.items()),
+        "largest_cluster": max(multi, default=0),
+    }
 
 
 def pii_by_language(build_dir: Path) -> dict[str, dict[str, int]] | None:
@@ -173,10 +219,18 @@ def pii_by_language(build_dir: Path) -> dict[str, dict[str, int]] | None:
     offsets = counts.offsets.to_numpy()
     start, end = offsets[0], offsets[-1]  # MapArray.keys/items ignore the array's own slice
     parents = np.repeat(np.arange(len(counts)), np.diff(offsets))
-    flat = pa.table({"lang": pc.fill_null(pc.take(langs, pa.array(parents)), "und"),
-                     "entity": counts.keys[start:end], "count": counts.items[start:end]})
-    summed = flat.group_by(["lang", "entity"]).aggregate([("count", "sum")]).sort_by([("lang", "ascending"),
-                                                                                      ("entity", "ascending")])
+    flat = pa.table(
+        {
+            "lang": pc.fill_null(pc.take(langs, pa.array(parents)), "und"),
+            "entity": counts.keys[start:end],
+            "count": counts.items[start:end],
+        }
+    )
+    summed = (
+        flat.group_by(["lang", "entity"])
+        .aggregate([("count", "sum")])
+        .sort_by([("lang", "ascending"), ("entity", "ascending")])
+    )
     result: dict[str, dict[str, int]] = {}
     for row in summed.to_pylist():
         if row["count_sum"]:

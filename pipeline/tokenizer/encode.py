@@ -148,7 +148,12 @@ def with_delimiters(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_shard(
-    shard_path: Path, tokenizer_path: Path, out_dir: Path, name: str, cfg: TokenizerConfig, seed: int,
+    shard_path: Path,
+    tokenizer_path: Path,
+    out_dir: Path,
+    name: str,
+    cfg: TokenizerConfig,
+    seed: int,
     parallel: bool = True,
 ) -> dict:
     """Encode one Parquet shard, streamed batch by batch (see `encode_batches`)."""
@@ -162,15 +167,21 @@ def encode_step(table: pa.Table, ctx: ShardContext) -> StageResult:
     cfg: TokenizerConfig = ctx.config
     columns = ["id", "text", "lang"] if "lang" in table.column_names else ["id", "text"]
     batches = table.select(columns).to_batches(max_chunksize=cfg.batch_size)
-    stats = encode_batches(batches, ctx.artifacts["tokenizer_train"], ctx.out_dir, ctx.shard, cfg, ctx.seed,
-                           parallel=not ctx.shares_cores)
+    stats = encode_batches(
+        batches, ctx.artifacts["tokenizer_train"], ctx.out_dir, ctx.shard, cfg, ctx.seed, parallel=not ctx.shares_cores
+    )
     files = [ctx.out_dir / f"{split}-{ctx.shard}.bin" for split in SPLITS] + [counts_path(ctx.out_dir, ctx.shard)]
     return StageResult(extra=stats, files=files)
 
 
 def encode_batches(
-    batches: Iterable[pa.RecordBatch], tokenizer_path: Path, out_dir: Path, name: str, cfg: TokenizerConfig,
-    seed: int, parallel: bool = True,
+    batches: Iterable[pa.RecordBatch],
+    tokenizer_path: Path,
+    out_dir: Path,
+    name: str,
+    cfg: TokenizerConfig,
+    seed: int,
+    parallel: bool = True,
 ) -> dict:
     """Encode one shard's batches to `out_dir/{train,val}-{name}.bin` (+ index, + token counts).
 
@@ -202,9 +213,16 @@ def encode_batches(
             stats[f"{split}_bytes"] += int(nbytes[mask].sum())
         has_lang_column = "lang" in batch.schema.names
         lang = pc.fill_null(batch.column("lang"), NO_LANG) if has_lang_column else pa.array([NO_LANG] * len(text))
-        per_lang.append(pa.table({
-            "lang": lang, "bytes": nbytes, "tokens": lens - 1, "words": word_counts(text),
-        }))
+        per_lang.append(
+            pa.table(
+                {
+                    "lang": lang,
+                    "bytes": nbytes,
+                    "tokens": lens - 1,
+                    "words": word_counts(text),
+                }
+            )
+        )
     token_counts[EOT_ID] = 0  # our delimiters, not text
 
     counts_file = counts_path(out_dir, name)

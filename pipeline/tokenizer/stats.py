@@ -51,8 +51,9 @@ def stage_summary(ctx: BuildContext) -> dict:
     return totals | {
         "vocab_size": trained["vocab_size"],
         "train_seconds": trained["seconds"],
-        "stats": summarize([r["extra"] | {"name": r["name"]} for r in records],
-                           ctx.build_dir / trained["artifact"], ctx.folder),
+        "stats": summarize(
+            [r["extra"] | {"name": r["name"]} for r in records], ctx.build_dir / trained["artifact"], ctx.folder
+        ),
         "shards": records,
     }
 
@@ -60,16 +61,22 @@ def stage_summary(ctx: BuildContext) -> dict:
 def headline(summary: dict) -> dict[str, str]:
     docs = summary["train_docs"] + summary["val_docs"]
     tokens = summary["train_tokens"] + summary["val_tokens"]
-    return {"docs in": f"{docs:,}", "docs out": f"{tokens:,} tok",
-            "MB in": f"{(summary['train_bytes'] + summary['val_bytes']) / 1e6:.2f}"}
+    return {
+        "docs in": f"{docs:,}",
+        "docs out": f"{tokens:,} tok",
+        "MB in": f"{(summary['train_bytes'] + summary['val_bytes']) / 1e6:.2f}",
+    }
 
 
 def funnel_row(summary: dict) -> dict | None:
     """Tokens exist only after tokenization: one more funnel row, every document encoded."""
     if "train_tokens" not in summary:
         return None
-    return {"docs": summary["train_docs"] + summary["val_docs"], "bytes": summary["train_bytes"] + summary["val_bytes"],
-            "tokens": summary["train_tokens"] + summary["val_tokens"]}
+    return {
+        "docs": summary["train_docs"] + summary["val_docs"],
+        "bytes": summary["train_bytes"] + summary["val_bytes"],
+        "tokens": summary["train_tokens"] + summary["val_tokens"],
+    }
 
 
 def summarize(records: list[dict], tokenizer_path: Path, tokens_dir: Path) -> dict:
@@ -84,8 +91,11 @@ def summarize(records: list[dict], tokenizer_path: Path, tokens_dir: Path) -> di
             for key in acc:
                 acc[key] += row[key]
     languages = {
-        lang: row | {"bytes_per_token": _ratio(row["bytes"], row["tokens"]),
-                     "tokens_per_word": _ratio(row["tokens"], row["words"])}
+        lang: row
+        | {
+            "bytes_per_token": _ratio(row["bytes"], row["tokens"]),
+            "tokens_per_word": _ratio(row["tokens"], row["words"]),
+        }
         for lang, row in sorted(langs.items(), key=lambda it: (-it[1]["bytes"], it[0]))
     }
     counts = np.zeros(vocab_size, dtype=np.int64)

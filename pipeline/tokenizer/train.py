@@ -127,8 +127,9 @@ def language_keep_shares(shard_paths: Sequence[Path], cfg: TokenizerConfig) -> d
     for path in shard_paths:
         if has_lang(path):
             for batch in read_batches(path, cfg.batch_size, ["lang", "text"]):
-                lengths = pa.table({"lang": pc.fill_null(batch.column("lang"), ""),
-                                    "n": pc.binary_length(batch.column("text"))})
+                lengths = pa.table(
+                    {"lang": pc.fill_null(batch.column("lang"), ""), "n": pc.binary_length(batch.column("text"))}
+                )
                 for row in lengths.group_by("lang").aggregate([("n", "sum")]).to_pylist():
                     totals[row["lang"]] += row["n_sum"]
     cap = cfg.max_bytes_per_language
@@ -136,7 +137,10 @@ def language_keep_shares(shard_paths: Sequence[Path], cfg: TokenizerConfig) -> d
 
 
 def _texts(
-    shard_paths: Sequence[Path], cfg: TokenizerConfig, keep: dict[str, float], counts: dict[str, int],
+    shard_paths: Sequence[Path],
+    cfg: TokenizerConfig,
+    keep: dict[str, float],
+    counts: dict[str, int],
     per_lang: Counter[str],
 ) -> Iterator[list[str]]:
     """Training texts of all shards, a batch at a time, tallying documents and UTF-8 bytes
@@ -208,8 +212,9 @@ def train_step(ctx: BuildContext) -> dict:
     out = ctx.build_dir / "tokenizer" / "tokenizer.json"
     paths = [path for _, path in ctx.sources]
     fp = combined_fingerprint([fingerprint(p) for p in paths] + [ctx.config_hash])
-    record = ctx.once("tokenizer_train", fp, [out],
-                      lambda: train_tokenizer(paths, ctx.config, out) | {"artifact": ctx.artifact(out)})
+    record = ctx.once(
+        "tokenizer_train", fp, [out], lambda: train_tokenizer(paths, ctx.config, out) | {"artifact": ctx.artifact(out)}
+    )
     return record | {"note": f"vocab {record['vocab_size']:,}"}
 
 

@@ -8,8 +8,9 @@ The corpus is never read into RAM: only the B windows of a batch are copied out 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

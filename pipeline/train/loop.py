@@ -20,10 +20,11 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -101,7 +102,9 @@ def metrics_until(path: Path, step: int) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             if number < len(lines):
-                raise InputError(f"{path}: line {number} is not JSON; remove the file to start the curve over.") from None
+                raise InputError(
+                    f"{path}: line {number} is not JSON; remove the file to start the curve over."
+                ) from None
     rows = [r for r in rows if r["step"] <= step]
     write_bytes("".join(json.dumps(r) + "\n" for r in rows).encode(), path)
     return rows

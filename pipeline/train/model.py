@@ -142,9 +142,11 @@ class GPT(nn.Module):
         """Trainable parameters; the tied embedding counts once."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T = idx.size()
-        if T > self.config.block_size:
+        if self.config.block_size < T:
             raise ValueError(f"sequence of {T} tokens is longer than block_size {self.config.block_size}")
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, hd/2)
         x = self.wte(idx)  # (B, T, C)
@@ -159,7 +161,9 @@ class GPT(nn.Module):
         return logits, loss
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
+    def generate(
+        self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None
+    ) -> torch.Tensor:
         """Extend idx (B, T) by sampling max_new_tokens tokens, one at a time."""
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size :]  # rotary tables stop at block_size

@@ -25,7 +25,9 @@ def pretrain(ctx: BuildContext) -> dict:
     tokens_dir = build_dir / registry.get("tokenizer").out
     token_files = sorted(tokens_dir.glob("*.bin"))
     if not any(len(read_tokens(p)) for p in token_files if p.name.startswith("val-")):
-        raise BuildError(f"{tokens_dir}: the validation split is empty; raise tokenizer.val_fraction or give more text.")
+        raise BuildError(
+            f"{tokens_dir}: the validation split is empty; raise tokenizer.val_fraction or give more text."
+        )
     # Text bytes per val token (delimiters counted as tokens, not bytes): turns nats per token
     # into bits per byte.
     val_bytes_per_token = tokens["val_bytes"] / tokens["val_tokens"]
@@ -39,8 +41,12 @@ def pretrain(ctx: BuildContext) -> dict:
         write_bytes(sample(build_dir, "", max_new_tokens=200, seed=ctx.seed).encode(), model_dir / "sample.txt")
         return record
 
-    record = ctx.once("pretrain", fp, [model_dir / "ckpt.pt", model_dir / "metrics.jsonl", model_dir / "sample.txt"],
-                      train_then_sample)
+    record = ctx.once(
+        "pretrain",
+        fp,
+        [model_dir / "ckpt.pt", model_dir / "metrics.jsonl", model_dir / "sample.txt"],
+        train_then_sample,
+    )
     return record | {"note": f"val loss {record['final_val_loss']:.3f}"}
 
 
@@ -50,7 +56,9 @@ def stage_summary(ctx: BuildContext) -> dict:
 
 
 def headline(summary: dict) -> dict[str, str]:
-    detail = (f"model: {summary['params']:,} parameters, validation loss {summary['initial_val_loss']:.3f} -> "
-              f"[bold]{summary['final_val_loss']:.3f}[/] nats/token = [bold]{summary['final_val_bpb']:.3f}[/] "
-              f"bits/byte after {summary['steps']:,} steps ({summary['tokens_per_s']:,.0f} tokens/s)")
+    detail = (
+        f"model: {summary['params']:,} parameters, validation loss {summary['initial_val_loss']:.3f} -> "
+        f"[bold]{summary['final_val_loss']:.3f}[/] nats/token = [bold]{summary['final_val_bpb']:.3f}[/] "
+        f"bits/byte after {summary['steps']:,} steps ({summary['tokens_per_s']:,.0f} tokens/s)"
+    )
     return {"docs in": f"{summary['tokens_seen']:,} tok", "docs out": f"{summary['steps']:,} steps", "detail": detail}

@@ -70,13 +70,21 @@ def main() -> None:
     accented = next(i for i, t in enumerate(docs) if any(0x80 <= ord(c) <= 0xFF for c in t))
     latin1_line = lines[accented].encode("latin-1", errors="replace")
     jsonl = [line.encode("utf-8") for line in lines]
-    write("invalid_utf8_jsonl", "docs.jsonl", data=b"\n".join(jsonl[:accented] + [latin1_line] + jsonl[accented + 1 :]) + b"\n")
+    write(
+        "invalid_utf8_jsonl",
+        "docs.jsonl",
+        data=b"\n".join(jsonl[:accented] + [latin1_line] + jsonl[accented + 1 :]) + b"\n",
+    )
     # JSON can escape half of a UTF-16 pair; the text is cut in the middle of an emoji's pair.
     head, tail = docs[0][:60], docs[0][60:]
     surrogate = '{"id": "split-pair", "text": ' + json.dumps(head)[:-1] + "\\ud83d" + json.dumps(tail)[1:] + "}"
     write("lone_surrogate_jsonl", "docs.jsonl", data=("\n".join(lines[:4] + [surrogate] + lines[4:]) + "\n").encode())
     write("not_json_jsonl", "docs.jsonl", data=("\n".join(lines[:2] + [lines[2][:-9]] + lines[3:]) + "\n").encode())
-    write("jsonl_without_text", "docs.jsonl", data=("\n".join(lines[:6] + [lines[6].replace('"text"', '"body"')]) + "\n").encode())
+    write(
+        "jsonl_without_text",
+        "docs.jsonl",
+        data=("\n".join(lines[:6] + [lines[6].replace('"text"', '"body"')]) + "\n").encode(),
+    )
     write("zero_rows", "part-00000.parquet", good.slice(0, 0))
     write("duplicate_ids_across_shards", "part-00000.parquet", good.slice(0, 4))
     write("duplicate_ids_across_shards", "part-00001.parquet", pa.table({"id": ids[3:], "text": docs[3:]}))

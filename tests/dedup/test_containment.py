@@ -94,11 +94,13 @@ def test_numpy_band_matching_finds_what_the_datasketch_ensemble_finds(pages, for
     # before it, must be the ensemble's own (index + query), pair for pair.
     from datasketch import LeanMinHash, MinHashLSHEnsemble
 
-    from pipeline.dedup.containment import M, NUM_PART, _candidates
+    from pipeline.dedup.containment import NUM_PART, M, _candidates
     from pipeline.dedup.minhash import SCHEME
 
     cfg = DedupConfig()
-    texts = pages + fortunes + [excerpt(p, s, share) for p in pages for s, share in ((0.1, 0.3), (0.4, 0.6), (0.0, 0.9))]
+    texts = (
+        pages + fortunes + [excerpt(p, s, share) for p in pages for s, share in ((0.1, 0.3), (0.4, 0.6), (0.0, 0.9))]
+    )
     sig = signatures(pa.table({"id": [f"{i:03d}" for i in range(len(texts))], "text": texts}), cfg)
     hv = np.frombuffer(b"".join(sig.column("minhash").to_pylist()), dtype="<u4").reshape(len(texts), -1)
     sizes = sig.column("shingles").to_numpy().astype(np.int64)
@@ -108,8 +110,9 @@ def test_numpy_band_matching_finds_what_the_datasketch_ensemble_finds(pages, for
     ensemble = MinHashLSHEnsemble(threshold=0.7, num_perm=hv.shape[1], num_part=NUM_PART, m=M)
     sketches = [LeanMinHash(seed=cfg.minhash.seed, hashvalues=row, scheme=SCHEME) for row in hv]
     ensemble.index([(i, s, int(n)) for i, (s, n) in enumerate(zip(sketches, sizes))])
-    expected = sorted((i, j) for i in range(len(texts)) for j in ensemble.query(sketches[i], int(sizes[i]))
-                      if rank[j] < rank[i])
+    expected = sorted(
+        (i, j) for i in range(len(texts)) for j in ensemble.query(sketches[i], int(sizes[i])) if rank[j] < rank[i]
+    )
     assert expected, "the excerpts give the ensemble candidates to find"
     assert list(zip(q.tolist(), c.tolist())) == expected
 
@@ -118,15 +121,43 @@ def test_numpy_band_matching_finds_what_the_datasketch_ensemble_finds(pages, for
 # lightly revising them. The article: the first 13 paragraphs (~830 words) of a Common Crawl page
 # on the history of capoeira in sample_data/ (cc-000017; allenai/dolma tests, Apache-2.0).
 REVISION = {  # word -> synonym, as a light revision replaces them
-    "first": "initially", "interacted": "mingled", "mainly": "chiefly", "massive": "huge",
-    "needed": "required", "natives": "locals", "transport": "carry", "captive": "enslaved",
-    "predominantly": "mostly", "strict": "rigid", "cheap": "inexpensive", "terrible": "awful",
-    "approximately": "roughly", "abolished": "ended", "contained": "included", "severe": "harsh",
-    "caught": "found", "common": "frequent", "popular": "widespread", "struggling": "striving",
-    "weapons": "arms", "turned": "went", "surprise": "shock", "procure": "obtain", "empire": "realm",
-    "convoys": "fleets", "colony": "possession", "vessels": "ships", "journey": "voyage",
-    "traded": "sold", "illegally": "unlawfully", "punishment": "penalties", "holidays": "festivals",
-    "interference": "meddling", "officially": "formally", "survive": "endure", "carried": "bore",
+    "first": "initially",
+    "interacted": "mingled",
+    "mainly": "chiefly",
+    "massive": "huge",
+    "needed": "required",
+    "natives": "locals",
+    "transport": "carry",
+    "captive": "enslaved",
+    "predominantly": "mostly",
+    "strict": "rigid",
+    "cheap": "inexpensive",
+    "terrible": "awful",
+    "approximately": "roughly",
+    "abolished": "ended",
+    "contained": "included",
+    "severe": "harsh",
+    "caught": "found",
+    "common": "frequent",
+    "popular": "widespread",
+    "struggling": "striving",
+    "weapons": "arms",
+    "turned": "went",
+    "surprise": "shock",
+    "procure": "obtain",
+    "empire": "realm",
+    "convoys": "fleets",
+    "colony": "possession",
+    "vessels": "ships",
+    "journey": "voyage",
+    "traded": "sold",
+    "illegally": "unlawfully",
+    "punishment": "penalties",
+    "holidays": "festivals",
+    "interference": "meddling",
+    "officially": "formally",
+    "survive": "endure",
+    "carried": "bore",
 }
 
 

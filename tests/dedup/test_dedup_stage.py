@@ -64,8 +64,14 @@ def test_recased_copy_is_an_exact_duplicate_and_extended_copy_a_near_one(fortune
     assert d["recased-f00"]["duplicate_of"] == "f00"
     # The longer text represents the cluster: the extended copy is kept, the original removed.
     assert d["extended-f01"]["reason"] is None
-    assert d["f01"] == {"id": "f01", "dup_cluster": "extended-f01", "dup_cluster_size": 2,
-                        "duplicate_of": "extended-f01", "reason": "near_duplicate", "boilerplate_lines": []}
+    assert d["f01"] == {
+        "id": "f01",
+        "dup_cluster": "extended-f01",
+        "dup_cluster_size": 2,
+        "duplicate_of": "extended-f01",
+        "reason": "near_duplicate",
+        "boilerplate_lines": [],
+    }
     assert sum(row["reason"] is not None for row in d.values()) == 2
 
 
@@ -131,8 +137,7 @@ def sample() -> tuple[dict[str, dict], dict]:
     mid = time.perf_counter()
     decisions = find_duplicates(sigs, cfg)
     end = time.perf_counter()
-    print(f"\nsample_data: {n} docs; signatures {n / (mid - start):.0f} docs/s, "
-          f"find_duplicates {end - mid:.2f} s")
+    print(f"\nsample_data: {n} docs; signatures {n / (mid - start):.0f} docs/s, find_duplicates {end - mid:.2f} s")
     return by_id(decisions), json.loads((SAMPLE / "ground_truth.json").read_text(encoding="utf-8"))
 
 
@@ -155,7 +160,9 @@ def test_sample_near_copies_are_found_and_base_documents_survive(sample):
     for kind in ("exact_duplicates", "normalised_duplicates"):
         planted |= set(truth[kind]) | set(truth[kind].values())
     wrongly_removed = [i for i, row in d.items() if row["reason"] is not None and i not in planted]
-    print(f"near-duplicate recall {found}/{len(near)} = {found / len(near):.1%}; "
-          f"base documents wrongly removed: {len(wrongly_removed)} {wrongly_removed[:5]}")
+    print(
+        f"near-duplicate recall {found}/{len(near)} = {found / len(near):.1%}; "
+        f"base documents wrongly removed: {len(wrongly_removed)} {wrongly_removed[:5]}"
+    )
     assert found / len(near) >= 0.9
     assert len(wrongly_removed) <= 0.002 * len(d)

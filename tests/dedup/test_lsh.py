@@ -37,8 +37,11 @@ def datasketch_clusters(sig: pa.Table, cfg: MinHashConfig) -> np.ndarray:
     """The reference: MinHashLSH queried row by row, every candidate verified, then components."""
     values = np.frombuffer(b"".join(sig.column("minhash").to_pylist()), dtype="<u4").reshape(-1, cfg.num_perm)
     sketches = [LeanMinHash(seed=cfg.seed, hashvalues=row, scheme=SCHEME) for row in values]
-    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm,
-                     weights=(1 - cfg.false_negative_weight, cfg.false_negative_weight))
+    lsh = MinHashLSH(
+        threshold=cfg.threshold,
+        num_perm=cfg.num_perm,
+        weights=(1 - cfg.false_negative_weight, cfg.false_negative_weight),
+    )
     rows, cols = [], []
     for i, sketch in enumerate(sketches):
         for j in lsh.query(sketch):
@@ -57,8 +60,9 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 
 @pytest.mark.parametrize("threshold", [0.5, 0.8])
 def test_band_keys_grouped_per_band_give_the_clusters_of_datasketch_lsh(edited_fortunes, threshold):
-    cfg = DedupConfig(exact=False, containment=False, lines={"enabled": False},
-                      minhash=MinHashConfig(threshold=threshold))
+    cfg = DedupConfig(
+        exact=False, containment=False, lines={"enabled": False}, minhash=MinHashConfig(threshold=threshold)
+    )
     sig = signatures(edited_fortunes, cfg).sort_by("id")
     decisions = find_duplicates([sig], cfg)
     ours = pa.array(decisions.column("dup_cluster")).dictionary_encode().indices.to_numpy()

@@ -52,8 +52,7 @@ def test_variants_of_one_text_merge_and_other_languages_do_not(pairs):
     true_total = sum(t for k, t in total.items() if k[1] is True)
     false_merged = sum(c for k, c in caught.items() if k[1] is False)
     false_total = sum(t for k, t in total.items() if k[1] is False)
-    print(f"near duplicates merged {true_caught}/{true_total}; "
-          f"other languages merged {false_merged}/{false_total}")
+    print(f"near duplicates merged {true_caught}/{true_total}; other languages merged {false_merged}/{false_total}")
 
     assert false_merged == 0
     assert caught[("letter_case", True)] == total[("letter_case", True)]
@@ -98,8 +97,10 @@ def test_stripping_diacritics_merges_greek_monotonic_and_polytonic(pairs):
     greek = [p for p in pairs if p["code_a"] == "ell_monotonic" and p["code_b"] == "ell_polytonic"]
     with_marks = merged_pairs(greek, DedupConfig(minhash=MinHashConfig(strip_diacritics=False)))
     without_marks = merged_pairs(greek, DedupConfig())
-    print(f"Greek monotonic/polytonic merged: {sum(with_marks)}/{len(greek)} keeping marks, "
-          f"{sum(without_marks)}/{len(greek)} stripping them")
+    print(
+        f"Greek monotonic/polytonic merged: {sum(with_marks)}/{len(greek)} keeping marks, "
+        f"{sum(without_marks)}/{len(greek)} stripping them"
+    )
     assert sum(with_marks) == 0
     assert sum(without_marks) >= len(greek) // 3
 

@@ -25,14 +25,9 @@ def test_importing_the_stage_keeps_tldextract_off_the_network():
     # A fresh interpreter without the variable: the package must set it before presidio imports
     # tldextract, whose module-level extractor reads it once.
     env = {k: v for k, v in os.environ.items() if k != "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"}
-    code = (
-        "import pipeline.privacy.scrubber, tldextract.tldextract as t;"
-        "print(list(t.TLD_EXTRACTOR.suffix_list_urls))"
-    )
+    code = "import pipeline.privacy.scrubber, tldextract.tldextract as t;print(list(t.TLD_EXTRACTOR.suffix_list_urls))"
     repo = Path(__file__).resolve().parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -96,13 +91,26 @@ def test_cards_of_other_issuer_ranges_and_groupings_are_found():
 # presidio-analyzer's own credit-card test cases (microsoft/presidio,
 # presidio-analyzer/tests/test_credit_card_recognizer.py, MIT): its negatives fail the Luhn check.
 PRESIDIO_CARD_NEGATIVES = [
-    "4012-8888-8888-1882", "my credit card number is 4012-8888-8888-1882",
-    "36168002586008", "my credit card number is 36168002586008",
+    "4012-8888-8888-1882",
+    "my credit card number is 4012-8888-8888-1882",
+    "36168002586008",
+    "my credit card number is 36168002586008",
 ]
 PRESIDIO_CARD_POSITIVES = [
-    "4012888888881881", "4012-8888-8888-1881", "4012 8888 8888 1881", "122000000000003", "371449635398431",
-    "5555555555554444", "5019717010103742", "30569309025904", "6011000400000000", "3528000700000000",
-    "6759649826438453", "4111111111111111", "4917300800000000", "4484070000000000",
+    "4012888888881881",
+    "4012-8888-8888-1881",
+    "4012 8888 8888 1881",
+    "122000000000003",
+    "371449635398431",
+    "5555555555554444",
+    "5019717010103742",
+    "30569309025904",
+    "6011000400000000",
+    "3528000700000000",
+    "6759649826438453",
+    "4111111111111111",
+    "4917300800000000",
+    "4484070000000000",
 ]
 
 

@@ -35,7 +35,10 @@ def test_long_text_in_pieces_finds_the_structured_pii_at_the_same_spans(monkeypa
     monkeypatch.setattr(scrubber, "PIECE_CHARS", 2_000)
     assert len(scrubber._pieces(text)) >= 10
     pieced = scrubber.detect([text], ["en"], cfg)[0]
-    spans = lambda found: sorted((r.entity_type, r.start, r.end) for r in found if r.entity_type in STRUCTURED)
+
+    def spans(found):
+        return sorted((r.entity_type, r.start, r.end) for r in found if r.entity_type in STRUCTURED)
+
     assert spans(whole), "the planted PII must be found at all"
     # Only an entity cut in two by a piece boundary may differ.
     assert len(set(spans(whole)) ^ set(spans(pieced))) <= 2

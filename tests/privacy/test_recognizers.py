@@ -3,7 +3,14 @@
 from pipeline.privacy.recognizers import PhoneShapeRecognizer, SecretRecognizer, StreetAddressRecognizer
 
 # Formats from presidio-research's synthetic set (fake numbers), as planted in sample_data/.
-SHAPED = ["+41 (0)38 549 02 90", "(71) 4233-6306", "(898)666-3621x0135", "201-948-1927", "01.84.17.61.18", "60-56-85-91"]
+SHAPED = [
+    "+41 (0)38 549 02 90",
+    "(71) 4233-6306",
+    "(898)666-3621x0135",
+    "201-948-1927",
+    "01.84.17.61.18",
+    "60-56-85-91",
+]
 
 
 def found(text: str) -> list[str]:
@@ -62,8 +69,12 @@ def test_prose_about_passwords_is_not_a_secret():
 
 
 def test_street_addresses_in_us_uk_and_german_formats():
-    assert addresses("Ship to 350 Fifth Avenue, New York, NY 10118 by Friday.") == ["350 Fifth Avenue, New York, NY 10118"]
-    assert addresses("He lived at 221B Baker Street, London NW1 6XE for years.") == ["221B Baker Street, London NW1 6XE"]
+    assert addresses("Ship to 350 Fifth Avenue, New York, NY 10118 by Friday.") == [
+        "350 Fifth Avenue, New York, NY 10118"
+    ]
+    assert addresses("He lived at 221B Baker Street, London NW1 6XE for years.") == [
+        "221B Baker Street, London NW1 6XE"
+    ]
     assert addresses("Jacob lives on 90 Whitchurch Road street.") == ["90 Whitchurch Road"]
     assert addresses("Bitte an Hauptstraße 5, 10115 Berlin schicken.") == ["Hauptstraße 5, 10115 Berlin"]
     assert addresses("PSC 3294, Box 9168\nAPO AA 61487") == ["PSC 3294, Box 9168\nAPO AA 61487"]

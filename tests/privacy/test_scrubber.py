@@ -88,7 +88,9 @@ def test_run_shard_scrubs_planted_pii_in_sample_data_and_keeps_every_row(sample_
     pii = ground_truth["pii"]
     ids = set(random.Random(3).sample(sorted(pii), 50))
     table = sample_table.filter(pa.array([i in ids for i in sample_table["id"].to_pylist()]))
-    result = run_shard(table, ShardContext(PrivacyConfig(), stage="privacy"))  # no `lang` column: it identifies languages
+    result = run_shard(
+        table, ShardContext(PrivacyConfig(), stage="privacy")
+    )  # no `lang` column: it identifies languages
 
     assert result.kept.num_rows == table.num_rows and result.removed.num_rows == 0
     assert result.kept.column_names == [*table.column_names, "pii_counts"]
@@ -96,7 +98,9 @@ def test_run_shard_scrubs_planted_pii_in_sample_data_and_keeps_every_row(sample_
     assert result.kept["id"].to_pylist() == table["id"].to_pylist()
     out = dict(zip(result.kept["id"].to_pylist(), result.kept["text"].to_pylist()))
     survivors = [
-        (doc_id, e["type"]) for doc_id in sorted(ids) for e in pii[doc_id]
+        (doc_id, e["type"])
+        for doc_id in sorted(ids)
+        for e in pii[doc_id]
         if e["type"] in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN")
         and e["value"] in out[doc_id]
     ]
@@ -108,11 +112,13 @@ def test_run_shard_scrubs_planted_pii_in_sample_data_and_keeps_every_row(sample_
 
 
 def test_run_shard_gives_an_empty_map_to_a_clean_document_and_is_deterministic():
-    table = pa.table({
-        "id": ["a", "b"],
-        "text": ["To be, or not to be: that is the question.", "Write to ophelia@elsinore.dk today."],
-        "lang": ["en", "en"],
-    })
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "text": ["To be, or not to be: that is the question.", "Write to ophelia@elsinore.dk today."],
+            "lang": ["en", "en"],
+        }
+    )
     ctx = ShardContext(PrivacyConfig(), stage="privacy")
     first, second = run_shard(table, ctx), run_shard(table, ctx)
     assert first.kept.equals(second.kept) and first.extra == second.extra
@@ -135,11 +141,16 @@ PLANTED = {
     "PERSON": "Yesterday Barack Obama spoke.",
 }
 PLANTED_VALUES = {
-    "EMAIL_ADDRESS": ["marta.kowalski@poczta-wp.pl"], "PHONE_NUMBER": ["+44 20 7946 0958"],
-    "CREDIT_CARD": ["4539 1488 0343 6467"], "IBAN_CODE": ["DE89 3704 0044 0532 0130 00"],
-    "IP_ADDRESS": ["81.2.69.160", "2a00:1450:4001:82b::200e"], "US_SSN": ["536-90-4399"],
-    "MAC_ADDRESS": ["00:1A:2B:3C:4D:5E"], "STREET_ADDRESS": ["350 Fifth Avenue", "Hauptstraße 5", "10118", "10115"],
-    "SECRET": ["AKIAIOSFODNN7EXAMPLE", "hunter2x"], "PERSON": ["Barack Obama"],
+    "EMAIL_ADDRESS": ["marta.kowalski@poczta-wp.pl"],
+    "PHONE_NUMBER": ["+44 20 7946 0958"],
+    "CREDIT_CARD": ["4539 1488 0343 6467"],
+    "IBAN_CODE": ["DE89 3704 0044 0532 0130 00"],
+    "IP_ADDRESS": ["81.2.69.160", "2a00:1450:4001:82b::200e"],
+    "US_SSN": ["536-90-4399"],
+    "MAC_ADDRESS": ["00:1A:2B:3C:4D:5E"],
+    "STREET_ADDRESS": ["350 Fifth Avenue", "Hauptstraße 5", "10118", "10115"],
+    "SECRET": ["AKIAIOSFODNN7EXAMPLE", "hunter2x"],
+    "PERSON": ["Barack Obama"],
 }
 
 
@@ -182,7 +193,10 @@ def test_ner_pipe_alone_gives_the_same_detections_as_presidios_analyze(shared_da
     texts = _shakespeare_speeches(shared_data, 30) + [PLANTED[t] for t in PLANTED]
     cfg = PrivacyConfig(allow_list=[])
     naive = [
-        sorted((r.entity_type, r.start, r.end) for r in ner_analyzer().analyze(t, "en", entities=cfg.entities, score_threshold=cfg.min_score))
+        sorted(
+            (r.entity_type, r.start, r.end)
+            for r in ner_analyzer().analyze(t, "en", entities=cfg.entities, score_threshold=cfg.min_score)
+        )
         for t in texts
     ]
     fast = [sorted((r.entity_type, r.start, r.end) for r in found) for found in detect(texts, ["en"] * len(texts), cfg)]

@@ -53,7 +53,7 @@ def test_c4_drops_navigation_lines_and_counts_what_it_removed(cc: list[str]) -> 
     kept = result.text.split("\n")
     assert "PPAA Home" not in kept and "About Our Blog" not in kept
     assert set(kept) <= {line.strip() for line in page.splitlines()}
-    removed = [l for l in page.splitlines() if l.strip() and l.strip() not in kept]
+    removed = [line for line in page.splitlines() if line.strip() and line.strip() not in kept]
     assert result.lines_removed == len(removed) > 20
     assert result.chars_removed == len(page) - len(result.text)
 

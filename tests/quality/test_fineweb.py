@@ -50,7 +50,7 @@ def test_fineweb_removes_a_booking_page_for_short_lines(cc: list[str]) -> None:
 
 
 def test_fineweb_removes_dialogue_whose_speaker_names_repeat(speeches: str) -> None:
-    """"First Citizen:" and "All:" recur: 8% of the characters, over FineWeb's 1%."""
+    """ "First Citizen:" and "All:" recur: 8% of the characters, over FineWeb's 1%."""
     sig, reason = judge(speeches)
     assert reason == "fineweb_char_dup_ratio"
     assert sig.char_dup_ratio == pytest.approx(0.0803, abs=1e-3)

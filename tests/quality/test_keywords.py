@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipeline.config import QualityConfig
-from pipeline.quality.keywords import SHIPPED, load_blocklists, keyword_share, url_blocked
+from pipeline.quality.keywords import SHIPPED, keyword_share, load_blocklists, url_blocked
 from pipeline.quality.stage import run_shard
 from pipeline.stage import ShardContext
 
@@ -85,7 +85,9 @@ def test_keyword_share_column_is_there_for_every_row_even_when_nothing_is_droppe
     with (shared_data / "langid" / "lingua_dev.jsonl").open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     texts = [r["text"] for r in rows if r["lang"] == "en" and r["kind"] == "sentence"][:20]
-    result = run_shard(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), ShardContext(_config(), stage="quality"))
+    result = run_shard(
+        pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), ShardContext(_config(), stage="quality")
+    )
     shares = result.kept["keyword_share"].to_pylist() + result.removed["keyword_share"].to_pylist()
     assert len(shares) == len(texts) and all(s is not None and s <= 0.1 for s in shares)
     assert "keyword_share" not in set(result.removed["reason"].to_pylist())
@@ -96,11 +98,13 @@ def test_url_blocklist_drops_listed_domains_and_their_subdomains_only(tmp_path: 
     domains.write_text("# blocked\nexample.com\n", encoding="utf-8")
     assert url_blocked("https://www.Example.com/page", frozenset({"example.com"}))
     assert not url_blocked("https://notexample.com/", frozenset({"example.com"}))
-    table = pa.table({
-        "id": ["listed", "sub", "other"],
-        "text": [shakespeare] * 3,
-        "url": ["https://example.com/a", "http://shop.example.com/b", "https://example.org/c"],
-    })
+    table = pa.table(
+        {
+            "id": ["listed", "sub", "other"],
+            "text": [shakespeare] * 3,
+            "url": ["https://example.com/a", "http://shop.example.com/b", "https://example.org/c"],
+        }
+    )
     cfg = _config()
     cfg.keywords.url_blocklist = str(domains)
     result = run_shard(table, ShardContext(cfg, stage="quality"))

@@ -98,8 +98,9 @@ def test_drop_tail_removes_tail_documents_and_leaves_languages_without_reference
         dutch = " ".join(r["text"] for r in map(json.loads, f) if r["lang"] == "nl" and r["kind"] == "sentence")
     rows = sample_table.filter(pa.compute.starts_with(sample_table["id"], "shakespeare-")).slice(0, 40)
     table = pa.table({"id": rows["id"].to_pylist() + ["nl"], "text": rows["text"].to_pylist() + [dutch[:3000]]})
-    cfg = QualityConfig(languages=["en", "nl"], lingua=LinguaConfig(enabled=False),
-                        perplexity=PerplexityConfig(drop_tail=True))
+    cfg = QualityConfig(
+        languages=["en", "nl"], lingua=LinguaConfig(enabled=False), perplexity=PerplexityConfig(drop_tail=True)
+    )
     result = run_shard(table, ShardContext(cfg, stage="quality"))
     removed = result.removed.to_pylist()
     tails = [r for r in removed if r["reason"] == "perplexity_tail"]

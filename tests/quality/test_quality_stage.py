@@ -39,12 +39,14 @@ def mixed_shard(shared_data: Path) -> pa.Table:
         "one-sentence": next(r["text"] for r in lingua if r["lang"] == "de" and r["kind"] == "sentence"),
         "repeated": "\n".join(["First, you know Caius Marcius is chief enemy to the people."] * 50),
     }
-    return pa.table({
-        "id": list(texts),
-        "text": list(texts.values()),
-        "url": [f"https://example.org/{name}" for name in texts],
-        "n": pa.array(range(len(texts)), pa.int64()),
-    })
+    return pa.table(
+        {
+            "id": list(texts),
+            "text": list(texts.values()),
+            "url": [f"https://example.org/{name}" for name in texts],
+            "n": pa.array(range(len(texts)), pa.int64()),
+        }
+    )
 
 
 @pytest.fixture(scope="module")

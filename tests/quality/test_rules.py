@@ -68,7 +68,7 @@ def test_shakespeare_chunks_are_kept_except_a_few_with_many_repeated_speaker_nam
 
 
 def _every_nth_line(text: str, n: int, edit: Callable[[str], str]) -> str:
-    return "\n".join(edit(l) if i % n == 0 and l else l for i, l in enumerate(text.split("\n")))
+    return "\n".join(edit(line) if i % n == 0 and line else line for i, line in enumerate(text.split("\n")))
 
 
 def _repeat_first_speech(text: str) -> str:
@@ -80,21 +80,32 @@ def _repeat_first_speech(text: str) -> str:
 def _glue_in_fours(text: str) -> str:
     """Like slugs or identifiers: punctuation dropped, every four words written as one."""
     words = re.sub(r"[^\w\s]", "", text).split()
-    return " ".join("".join(words[i:i + 4]) for i in range(0, len(words), 4))
+    return " ".join("".join(words[i : i + 4]) for i in range(0, len(words), 4))
 
 
 # (kind of junk imitated, damage, rule, reason)
 DAMAGES = [
     ("first 40 words", lambda t: " ".join(t.split()[:40]), rules.word_count, "gopher_short_doc"),
-    ("letters spaced out", lambda t: " ".join(t.replace(" ", "")), rules.mean_word_length,
-     "gopher_mean_word_length_low"),
+    (
+        "letters spaced out",
+        lambda t: " ".join(t.replace(" ", "")),
+        rules.mean_word_length,
+        "gopher_mean_word_length_low",
+    ),
     ("words glued in fours", _glue_in_fours, rules.mean_word_length, "gopher_mean_word_length_high"),
-    ("hashtag cloud", lambda t: " ".join("#" + w for w in t.split()), rules.symbol_ratio,
-     "gopher_symbol_ratio"),
-    ("menu of bullets", lambda t: _every_nth_line(t, 1, lambda l: "• " + l), rules.bullet_lines,
-     "gopher_bullet_lines"),
-    ("teaser list", lambda t: _every_nth_line(t, 2, lambda l: l + "..."), rules.ellipsis_lines,
-     "gopher_ellipsis_lines"),
+    ("hashtag cloud", lambda t: " ".join("#" + w for w in t.split()), rules.symbol_ratio, "gopher_symbol_ratio"),
+    (
+        "menu of bullets",
+        lambda t: _every_nth_line(t, 1, lambda line: "• " + line),
+        rules.bullet_lines,
+        "gopher_bullet_lines",
+    ),
+    (
+        "teaser list",
+        lambda t: _every_nth_line(t, 2, lambda line: line + "..."),
+        rules.ellipsis_lines,
+        "gopher_ellipsis_lines",
+    ),
     ("table with separators", lambda t: " | ".join(t.split()), rules.alpha_words, "gopher_alpha_words"),
     ("speech pasted again", _repeat_first_speech, rules.dup_paragraphs, "gopher_dup_paragraphs"),
     ("speech pasted again", _repeat_first_speech, rules.dup_line_chars, "gopher_dup_line_chars"),
@@ -163,7 +174,7 @@ def test_stop_word_rule_keeps_quote_pages_and_drops_word_lists_in_each_language(
     Debian fortune pages pass, the language's lingua single words joined into a list fail."""
     with (shared_data / "corpora" / "fortunes_multilingual.jsonl").open(encoding="utf-8") as f:
         fortunes = [r["text"] for r in map(json.loads, f) if r["lang"] == lang][:600]
-    pages = [DocumentView("\n\n".join(fortunes[i:i + 6]), lang) for i in range(0, len(fortunes), 6)]
+    pages = [DocumentView("\n\n".join(fortunes[i : i + 6]), lang) for i in range(0, len(fortunes), 6)]
     pages = [page for page in pages if page.n_words >= 50]
     passing = sum(rules.stop_words(page, QUALITY) is None for page in pages)
     assert passing >= 0.95 * len(pages)
@@ -233,18 +244,29 @@ def test_spacy_tokens_count_each_punctuation_mark_as_a_word_without_letters(shak
     """`alpha_words_tokens: spacy` (datatrove's word split): each comma and full stop becomes a
     letterless word, so punctuated verse that the paper's whitespace words keep can fail."""
     spacy_cfg = QualityConfig(gopher=GopherQualityConfig(alpha_words_tokens="spacy"))
-    fractions = [(DocumentView(t, "en").alpha_token_fraction, DocumentView(t, "en", "spacy").alpha_token_fraction)
-                 for t in shakespeare_chunks[:50]]
+    fractions = [
+        (DocumentView(t, "en").alpha_token_fraction, DocumentView(t, "en", "spacy").alpha_token_fraction)
+        for t in shakespeare_chunks[:50]
+    ]
     assert all(spacy < whitespace for whitespace, spacy in fractions)
     verse = next(t for t, (w, s) in zip(shakespeare_chunks, fractions) if w >= 0.8 > s)
     assert rules.alpha_words(DocumentView(verse, "en"), QUALITY) is None
     assert rules.alpha_words(DocumentView(verse, "en", "spacy"), spacy_cfg.gopher) == "gopher_alpha_words"
-    assert rules.spacy_tokens("Before we proceed, hear me.", "en") == ["Before", "we", "proceed", ",", "hear", "me", "."]
+    assert rules.spacy_tokens("Before we proceed, hear me.", "en") == [
+        "Before",
+        "we",
+        "proceed",
+        ",",
+        "hear",
+        "me",
+        ".",
+    ]
 
 
 def test_spacy_alpha_fraction_counts_exactly_what_spacy_tokenizes_whole(shakespeare_chunks, shared_data) -> None:
     """The piece-by-piece count (whitespace pieces, each tokenized once per process) equals the
     share over spaCy's tokens of the whole text, in English verse and in other languages."""
+
     def whole(text: str, lang: str) -> float:
         tokens = rules.spacy_tokens(text, lang)
         return sum(any(c.isalpha() for c in t) for t in tokens) / max(len(tokens), 1)

@@ -38,5 +38,8 @@ def corpus(api_url: str, *args: str, timeout: int = 900) -> subprocess.Completed
     """`corpus ARGS` in a subprocess against the Prefect server at `api_url`."""
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args],
-        env=dict(os.environ, PREFECT_API_URL=api_url), capture_output=True, text=True, timeout=timeout,
+        env=dict(os.environ, PREFECT_API_URL=api_url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

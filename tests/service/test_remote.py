@@ -78,8 +78,12 @@ def test_a_url_gets_a_working_copy_in_the_cache_named_after_it(cache_dir):
 def test_push_sends_the_outputs_but_not_the_lock_or_the_input_cache(finished_build, memory_url):
     assert remote.push(memory_url, finished_build) == 4
     sent = memory_files(memory_url)
-    assert sorted(sent) == ["dedup/_done/dedup-part-00000.json", "dedup/_done/dedup-part-00001.json",
-                            "dedup/part-00000.parquet", "dedup/part-00001.parquet"]
+    assert sorted(sent) == [
+        "dedup/_done/dedup-part-00000.json",
+        "dedup/_done/dedup-part-00001.json",
+        "dedup/part-00000.parquet",
+        "dedup/part-00001.parquet",
+    ]
     assert sent["dedup/part-00001.parquet"] == (finished_build / "dedup" / "part-00001.parquet").read_bytes()
 
 
@@ -139,7 +143,9 @@ def test_an_output_url_without_its_filesystem_package_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_memory_url_build_matches_the_local_build_and_a_fresh_machine_resumes_it(small_input, memory_url, tmp_path, cache_dir):
+def test_memory_url_build_matches_the_local_build_and_a_fresh_machine_resumes_it(
+    small_input, memory_url, tmp_path, cache_dir
+):
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.build import corpus_build
@@ -179,8 +185,15 @@ def s3_endpoint():
 
 def s3_env(endpoint: str, **extra: str) -> dict[str, str]:
     """Dummy keys and the endpoint, as a deployment sets them; no instance-metadata lookups."""
-    return dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1",
-                FSSPEC_S3_ENDPOINT_URL=endpoint, AWS_EC2_METADATA_DISABLED="true", **extra)
+    return dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_DEFAULT_REGION="us-east-1",
+        FSSPEC_S3_ENDPOINT_URL=endpoint,
+        AWS_EC2_METADATA_DISABLED="true",
+        **extra,
+    )
 
 
 def s3(endpoint: str):
@@ -190,7 +203,9 @@ def s3(endpoint: str):
 def corpus(env: dict, *args: str) -> subprocess.CompletedProcess:
     """`corpus ARGS` in a subprocess on its own embedded Prefect API."""
     env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, code: int, *needles: str) -> None:
@@ -231,7 +246,9 @@ def test_missing_bucket_is_one_line_naming_the_url(s3_endpoint, small_input):
 
 @pytest.mark.parametrize("side", ["input", "out"])
 def test_no_credentials_is_one_line_naming_the_url(s3_endpoint, small_input, tmp_path, side):
-    env = s3_env(s3_endpoint, AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"))
+    env = s3_env(
+        s3_endpoint, AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none")
+    )
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
     paths = {"input": str(small_input), "out": str(tmp_path / "b")} | {side: f"s3://some-bucket/{side}"}
     done = corpus(env, "build", "--input", paths["input"], "--out", paths["out"])

@@ -36,8 +36,10 @@ def served(prefect_server, sample_table, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     write_input(root / "incoming", sample_table.take(list(range(0, sample_table.num_rows, 60))))
     config = root / "service.yaml"
-    config.write_text(FAST_CONFIG + f"service:\n  input: {root / 'incoming'}\n  out: {root / 'scheduled'}\n"
-                      "  stages: [quality, dedup]\n")
+    config.write_text(
+        FAST_CONFIG + f"service:\n  input: {root / 'incoming'}\n  out: {root / 'scheduled'}\n"
+        "  stages: [quality, dedup]\n"
+    )
     command = [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)]
 
     def registered() -> bool:  # the deployments exist once serve has registered them
@@ -69,7 +71,10 @@ def test_adhoc_stage_deployment_runs_to_completed(prefect_server, served, small_
     run = run_deployment(prefect_server, "dedup", "--param", f"input={small_input}", "--param", f"out={out}")
     assert run["state"]["type"] == "COMPLETED"
     assert run["parameters"]["stages"] == ["dedup"]
-    assert sorted(p.name for p in (out / "dedup").glob("part-*.parquet")) == ["part-00000.parquet", "part-00001.parquet"]
+    assert sorted(p.name for p in (out / "dedup").glob("part-*.parquet")) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
     assert json.loads((out / "manifest.json").read_text())["conservation"]["ok"]
 
 
@@ -90,7 +95,9 @@ def test_scheduled_builds_take_only_new_shards_and_drop_earlier_documents(prefec
     unseen = sample_table.take(list(range(30, sample_table.num_rows, 60))[:30])
     kept_rows = shards(scheduled / "build-0001" / "dedup", ["id", "text", "source"]).slice(0, 5)
     copies = kept_rows.set_column(0, "id", pa.array([f"copy-of-{i}" for i in kept_rows["id"].to_pylist()]))
-    pq.write_table(pa.concat_tables([unseen.select(["id", "text", "source"]), copies]), served / "incoming" / "part-00002.parquet")
+    pq.write_table(
+        pa.concat_tables([unseen.select(["id", "text", "source"]), copies]), served / "incoming" / "part-00002.parquet"
+    )
 
     run_deployment(prefect_server, "corpus-build")
     second = json.loads((scheduled / "build-0002" / "manifest.json").read_text())
@@ -98,7 +105,9 @@ def test_scheduled_builds_take_only_new_shards_and_drop_earlier_documents(prefec
     assert second["stages"]["quality"]["docs_in"] == 35
     removed = shards(scheduled / "build-0002" / "dedup" / "removed").to_pylist()
     reasons = {row["id"]: row["reason"] for row in removed}
-    assert {i: reasons.get(i) for i in copies["id"].to_pylist()} == dict.fromkeys(copies["id"].to_pylist(), "duplicate_of_earlier_build")
+    assert {i: reasons.get(i) for i in copies["id"].to_pylist()} == dict.fromkeys(
+        copies["id"].to_pylist(), "duplicate_of_earlier_build"
+    )
     second_kept = set(shards(scheduled / "build-0002" / "dedup")["id"].to_pylist())
     assert second_kept and second_kept <= set(unseen["id"].to_pylist())
 

@@ -26,7 +26,9 @@ def memory_input(small_input):
 def test_memory_url_input_reads_the_same_shards_as_the_local_folder(memory_input, small_input, tmp_path):
     remote = prepare_inputs(memory_input, tmp_path / "build" / "input")
     local = prepare_inputs(str(small_input), tmp_path / "unused")
-    assert [(s.name, s.docs, fingerprint(s.path)) for s in remote] == [(s.name, s.docs, fingerprint(s.path)) for s in local]
+    assert [(s.name, s.docs, fingerprint(s.path)) for s in remote] == [
+        (s.name, s.docs, fingerprint(s.path)) for s in local
+    ]
     assert all(s.path.is_relative_to(tmp_path / "build" / "input" / "remote") for s in remote)
 
 

@@ -13,9 +13,17 @@ from pipeline.stats.shard_stats import SIGNALS
 def test_quality_signal_titles_do_not_run_into_their_neighbours() -> None:
     # Every signal the report draws, each with a five-digit count beyond its thresholds: the
     # longest titles the grid shows.
-    signals = [{"signal": s.column, "label": s.label, "log_x": s.log_x, "beyond_threshold": 12_345,
-                "thresholds": [{"value": 2.0}], "histogram": {"counts": [3, 5, 2], "edges": [1.0, 2.0, 3.0, 4.0]}}
-               for s in SIGNALS]
+    signals = [
+        {
+            "signal": s.column,
+            "label": s.label,
+            "log_x": s.log_x,
+            "beyond_threshold": 12_345,
+            "thresholds": [{"value": 2.0}],
+            "histogram": {"counts": [3, 5, 2], "edges": [1.0, 2.0, 3.0, 4.0]},
+        }
+        for s in SIGNALS
+    ]
     with matplotlib.rc_context(plots.STYLE):
         fig = plots.signals_figure(signals, "#2563eb")
         fig.canvas.draw()

@@ -22,9 +22,26 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CANARY_EMAIL = "ada.canary.lovelace@example.org"
 
 # 18 languages, so the top 15 + "other" grouping is exercised.
-LANG_IN = {"en": 3000, "de": 1500, "es": 1200, "fr": 1000, "it": 800, "pt": 600, "ru": 500, "pl": 400,
-           "cs": 300, "ja": 200, "zh": 150, "nl": 120, "sv": 90, "fi": 60, "tr": 40, "ko": 20, "ar": 12,
-           "hi": 8}
+LANG_IN = {
+    "en": 3000,
+    "de": 1500,
+    "es": 1200,
+    "fr": 1000,
+    "it": 800,
+    "pt": 600,
+    "ru": 500,
+    "pl": 400,
+    "cs": 300,
+    "ja": 200,
+    "zh": 150,
+    "nl": 120,
+    "sv": 90,
+    "fi": 60,
+    "tr": 40,
+    "ko": 20,
+    "ar": 12,
+    "hi": 8,
+}
 KEPT_LANGS = {"en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs"}
 
 
@@ -32,19 +49,41 @@ def _halves(n: int) -> tuple[int, int]:
     return n // 2, n - n // 2
 
 
-def _stage(docs_in: int, bytes_in: int, reasons: dict[str, int], bytes_removed: int,
-           extra: dict[str, int]) -> dict[str, Any]:
+def _stage(
+    docs_in: int, bytes_in: int, reasons: dict[str, int], bytes_removed: int, extra: dict[str, int]
+) -> dict[str, Any]:
     """A filter stage's entry, with two shard records whose counts add up to its totals."""
     removed = sum(reasons.values())
-    totals = {"docs_in": docs_in, "docs_kept": docs_in - removed, "docs_removed": removed,
-              "bytes_in": bytes_in, "bytes_kept": bytes_in - bytes_removed, "bytes_removed": bytes_removed}
-    shards = [{"name": f"part-0000{i}", "input": f"in/part-0000{i}.parquet", "input_fingerprint": "f" * 64,
-               **{k: _halves(v)[i] for k, v in totals.items()},
-               "reasons": {k: _halves(v)[i] for k, v in reasons.items()}, "extra": {},
-               "seconds": 6.1, "skipped": i == 1}
-              for i in range(2)]
-    return {"status": "done", "seconds": 12.3, "config_hash": "0123456789abcdef", **totals,
-            "reasons": reasons, "extra": extra, "shards": shards}
+    totals = {
+        "docs_in": docs_in,
+        "docs_kept": docs_in - removed,
+        "docs_removed": removed,
+        "bytes_in": bytes_in,
+        "bytes_kept": bytes_in - bytes_removed,
+        "bytes_removed": bytes_removed,
+    }
+    shards = [
+        {
+            "name": f"part-0000{i}",
+            "input": f"in/part-0000{i}.parquet",
+            "input_fingerprint": "f" * 64,
+            **{k: _halves(v)[i] for k, v in totals.items()},
+            "reasons": {k: _halves(v)[i] for k, v in reasons.items()},
+            "extra": {},
+            "seconds": 6.1,
+            "skipped": i == 1,
+        }
+        for i in range(2)
+    ]
+    return {
+        "status": "done",
+        "seconds": 12.3,
+        "config_hash": "0123456789abcdef",
+        **totals,
+        "reasons": reasons,
+        "extra": extra,
+        "shards": shards,
+    }
 
 
 def _manifest(build_dir: Path) -> dict[str, Any]:
@@ -52,32 +91,74 @@ def _manifest(build_dir: Path) -> dict[str, Any]:
     lang_out = {k: int(v * 0.8) for k, v in LANG_IN.items() if k in KEPT_LANGS}
     quality_removed = docs_in - sum(lang_out.values())
     lang_removed = sum(v for k, v in LANG_IN.items() if k not in KEPT_LANGS)
-    quality = _stage(docs_in, 9_000_000, {"lang_not_kept": lang_removed,
-                                          "gopher_short_doc": quality_removed - lang_removed - 100,
-                                          "gopher_mean_word_length_low": 100}, 2_000_000,
-                     {**{f"lang_in:{k}": v for k, v in LANG_IN.items()},
-                      **{f"lang_out:{k}": v for k, v in lang_out.items()}})
-    dedup = _stage(quality["docs_kept"], quality["bytes_kept"],
-                   {"exact_duplicate": 300, "near_duplicate": 150}, 400_000,
-                   {"exact_duplicate_clusters": 120, "near_duplicate_clusters": 70})
-    privacy = _stage(dedup["docs_kept"], dedup["bytes_kept"], {}, 0,
-                     {"pii:EMAIL_ADDRESS": 12, "pii:PERSON": 40, "pii:PHONE_NUMBER": 7,
-                      "ner_documents": 5000})
+    quality = _stage(
+        docs_in,
+        9_000_000,
+        {
+            "lang_not_kept": lang_removed,
+            "gopher_short_doc": quality_removed - lang_removed - 100,
+            "gopher_mean_word_length_low": 100,
+        },
+        2_000_000,
+        {**{f"lang_in:{k}": v for k, v in LANG_IN.items()}, **{f"lang_out:{k}": v for k, v in lang_out.items()}},
+    )
+    dedup = _stage(
+        quality["docs_kept"],
+        quality["bytes_kept"],
+        {"exact_duplicate": 300, "near_duplicate": 150},
+        400_000,
+        {"exact_duplicate_clusters": 120, "near_duplicate_clusters": 70},
+    )
+    privacy = _stage(
+        dedup["docs_kept"],
+        dedup["bytes_kept"],
+        {},
+        0,
+        {"pii:EMAIL_ADDRESS": 12, "pii:PERSON": 40, "pii:PHONE_NUMBER": 7, "ner_documents": 5000},
+    )
     return {
-        "corpus_version": "0.1.0", "build_dir": str(build_dir), "input": "sample_data", "workers": 2,
+        "corpus_version": "0.1.0",
+        "build_dir": str(build_dir),
+        "input": "sample_data",
+        "workers": 2,
         "versions": {"python": "3.11.7", "pyarrow": "17.0.0", "torch": "2.13.0"},
         "config": BuildConfig().model_dump(mode="json"),
-        "input_shards": [{"name": f"part-0000{i}", "path": f"sample_data/part-0000{i}.parquet",
-                          "fingerprint": "ab"[i] * 64, "docs": _halves(docs_in)[i], "bytes": 4_500_000}
-                         for i in range(2)],
+        "input_shards": [
+            {
+                "name": f"part-0000{i}",
+                "path": f"sample_data/part-0000{i}.parquet",
+                "fingerprint": "ab"[i] * 64,
+                "docs": _halves(docs_in)[i],
+                "bytes": 4_500_000,
+            }
+            for i in range(2)
+        ],
         "stages": {
-            "quality": quality, "dedup": dedup, "privacy": privacy,
-            "tokenizer": {"status": "done", "seconds": 8.1, "vocab_size": 8192, "train_docs": 6400,
-                          "val_docs": 337, "train_tokens": 1_500_000, "val_tokens": 80_000,
-                          "train_bytes": 6_000_000, "val_bytes": 320_000},
-            "pretrain": {"status": "done", "seconds": 150.0, "params": 1_234_567, "steps": 400,
-                         "tokens_seen": 819_200, "tokens_per_s": 5461.3, "initial_val_loss": 9.01,
-                         "final_val_loss": 5.2, "device": "cpu"},
+            "quality": quality,
+            "dedup": dedup,
+            "privacy": privacy,
+            "tokenizer": {
+                "status": "done",
+                "seconds": 8.1,
+                "vocab_size": 8192,
+                "train_docs": 6400,
+                "val_docs": 337,
+                "train_tokens": 1_500_000,
+                "val_tokens": 80_000,
+                "train_bytes": 6_000_000,
+                "val_bytes": 320_000,
+            },
+            "pretrain": {
+                "status": "done",
+                "seconds": 150.0,
+                "params": 1_234_567,
+                "steps": 400,
+                "tokens_seen": 819_200,
+                "tokens_per_s": 5461.3,
+                "initial_val_loss": 9.01,
+                "final_val_loss": 5.2,
+                "device": "cpu",
+            },
         },
         "conservation": {"ok": True, "failures": []},
     }
@@ -87,9 +168,15 @@ def _metrics(steps: int = 400, every: int = 50) -> list[dict[str, Any]]:
     rows = []
     for step in range(0, steps + 1, 10):
         loss = 5.0 + 4.0 * math.exp(-step / 80)
-        rows.append({"step": step, "train_loss": round(loss + 0.1 * math.sin(step), 4),
-                     "val_loss": round(loss + 0.2, 4) if step % every == 0 else None,
-                     "tokens_per_s": 5400.0, "elapsed_s": step * 0.37})
+        rows.append(
+            {
+                "step": step,
+                "train_loss": round(loss + 0.1 * math.sin(step), 4),
+                "val_loss": round(loss + 0.2, 4) if step % every == 0 else None,
+                "tokens_per_s": 5400.0,
+                "elapsed_s": step * 0.37,
+            }
+        )
     return rows
 
 
@@ -138,7 +225,7 @@ def test_every_image_is_a_png_and_there_is_one_per_chart(full_build: Path) -> No
     for src in sources:
         prefix = "data:image/png;base64,"
         assert src.startswith(prefix)
-        assert base64.b64decode(src[len(prefix):]).startswith(PNG_SIGNATURE)
+        assert base64.b64decode(src[len(prefix) :]).startswith(PNG_SIGNATURE)
     pngs = sorted(p.name for p in (build / "report").glob("*.png"))
     assert pngs == ["funnel.png", "languages.png", "loss.png", "pii.png", "reasons.png"]
 
@@ -174,11 +261,17 @@ def test_stats_json_numbers_equal_the_manifest_counts(full_build: Path) -> None:
     assert langs[-1]["before"] == LANG_IN["ko"] + LANG_IN["ar"] + LANG_IN["hi"]
     assert sum(r["before"] for r in langs) == manifest["stages"]["quality"]["docs_in"]
 
-    assert stats["pii"] == {"entities": [{"entity": "PERSON", "count": 40},
-                                         {"entity": "EMAIL_ADDRESS", "count": 12},
-                                         {"entity": "PHONE_NUMBER", "count": 7}],
-                            "total": 59, "ner_documents": 5000, "documents": manifest["stages"]["privacy"]["docs_in"],
-                            "by_language": None}
+    assert stats["pii"] == {
+        "entities": [
+            {"entity": "PERSON", "count": 40},
+            {"entity": "EMAIL_ADDRESS", "count": 12},
+            {"entity": "PHONE_NUMBER", "count": 7},
+        ],
+        "total": 59,
+        "ner_documents": 5000,
+        "documents": manifest["stages"]["privacy"]["docs_in"],
+        "by_language": None,
+    }
     assert stats["tokenizer"]["vocab_size"] == 8192
     assert stats["tokenizer"]["train_bytes_per_token"] == 4.0
     training = stats["training"]
@@ -191,7 +284,7 @@ def test_numbers_in_the_html_are_the_manifest_counts(full_build: Path) -> None:
     manifest = json.loads((full_build / "manifest.json").read_text())
     html = (full_build / "report" / "report.html").read_text()
     for name in ("quality", "dedup"):
-        assert f"<td class=\"num\">{manifest['stages'][name]['docs_kept']:,}</td>" in html
+        assert f'<td class="num">{manifest["stages"][name]["docs_kept"]:,}</td>' in html
     assert "<td>gopher_short_doc</td>" in html
 
 

@@ -29,13 +29,23 @@ from tests.conftest import TEST_CONFIG
 pytestmark = pytest.mark.slow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-CONFIG = {**TEST_CONFIG,
-          "quality": {"lingua": {"enabled": False}},  # fastText alone: no 15 s lingua load
-          "dedup": {"lines": {"max_documents": 2}},  # a line in 3+ documents is boilerplate
-          "pretrain": {**TEST_CONFIG["pretrain"], "max_steps": 20, "eval_interval": 10}}
+CONFIG = {
+    **TEST_CONFIG,
+    "quality": {"lingua": {"enabled": False}},  # fastText alone: no 15 s lingua load
+    "dedup": {"lines": {"max_documents": 2}},  # a line in 3+ documents is boilerplate
+    "pretrain": {**TEST_CONFIG["pretrain"], "max_steps": 20, "eval_interval": 10},
+}
 # Planted values of the types the privacy stage replaces (TITLE, DOMAIN_NAME, ... are not PII).
-SCRUBBED_TYPES = {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN",
-                  "PERSON", "STREET_ADDRESS"}
+SCRUBBED_TYPES = {
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+    "PERSON",
+    "STREET_ADDRESS",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +61,9 @@ def small_build(tmp_path_factory, sample_table: pa.Table, ground_truth: dict) ->
     rows = [row for row in sample_table.to_pylist() if row["id"] in wanted]
     source = tmp_path_factory.mktemp("report_input")
     for shard in range(2):
-        pq.write_table(pa.Table.from_pylist(rows[shard::2], schema=sample_table.schema),
-                       source / f"part-{shard:05d}.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(rows[shard::2], schema=sample_table.schema), source / f"part-{shard:05d}.parquet"
+        )
     out = tmp_path_factory.mktemp("report_build")
     with prefect_test_harness(server_startup_timeout=120):  # a loaded 2-core machine needs more than 60 s
         corpus_build(str(source), str(out), CONFIG, None, 2)
@@ -66,8 +77,15 @@ def planted_pii(small_build: Path, ground_truth: dict) -> list[str]:
     ids = set()
     for shard in manifest["input_shards"]:
         ids |= set(pq.read_table(shard["path"], columns=["id"])["id"].to_pylist())
-    return sorted({span["value"] for doc, spans in ground_truth["pii"].items() if doc in ids
-                   for span in spans if span["type"] in SCRUBBED_TYPES and len(span["value"]) >= 6})
+    return sorted(
+        {
+            span["value"]
+            for doc, spans in ground_truth["pii"].items()
+            if doc in ids
+            for span in spans
+            if span["type"] in SCRUBBED_TYPES and len(span["value"]) >= 6
+        }
+    )
 
 
 def test_report_of_a_build_has_every_section_and_no_not_run(small_build: Path) -> None:
@@ -152,9 +170,21 @@ def test_report_renders_in_headless_chromium(small_build: Path, tmp_path: Path) 
     if chromium is None:
         pytest.skip("needs Debian's chromium for the headless render (apt-get install chromium)")
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--hide-scrollbars", "--window-size=1100,3000", f"--screenshot={shot}",
-                    (small_build / "report" / "report.html").as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--hide-scrollbars",
+            "--window-size=1100,3000",
+            f"--screenshot={shot}",
+            (small_build / "report" / "report.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     data = shot.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 50_000  # a blank page is a few kB

@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from tokenizers import Tokenizer
 
 from pipeline.tokenizer import token_file
@@ -85,8 +84,9 @@ def test_split_share_is_close_to_val_fraction_and_depends_on_the_seed(corpus_sha
 
 
 @pytest.mark.parametrize("parallel", [True, False], ids=["all-cores", "one-thread"])
-def test_encoding_again_gives_byte_identical_shards(encoded, trained, corpus_shard, tok_cfg, tmp_path, parallel,
-                                                    monkeypatch):
+def test_encoding_again_gives_byte_identical_shards(
+    encoded, trained, corpus_shard, tok_cfg, tmp_path, parallel, monkeypatch
+):
     """On every core or on one thread (several shard workers at once): the same bytes, and the
     process's TOKENIZERS_PARALLELISM is left as it was for the steps that follow."""
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
@@ -156,8 +156,10 @@ def test_language_stats_add_up_to_the_split_totals(encoded, tmp_path):
 def test_each_language_gets_its_own_bytes_per_token(trained, fortunes, tok_cfg, tmp_path):
     rows = [r for r in fortunes if r["lang"] == "de"][:200] + [r for r in fortunes if r["lang"] == "ru"][:200]
     shard = tmp_path / "langs.parquet"
-    pq.write_table(pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows],
-                             "lang": [r["lang"] for r in rows]}), shard)
+    pq.write_table(
+        pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows], "lang": [r["lang"] for r in rows]}),
+        shard,
+    )
     stats = encode_shard(shard, trained[0], tmp_path, "langs", tok_cfg, SEED)
     summary = summarize([stats | {"name": "langs"}], trained[0], tmp_path)
     de, ru = summary["languages"]["de"], summary["languages"]["ru"]

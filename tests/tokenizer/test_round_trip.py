@@ -44,7 +44,7 @@ def assert_round_trips(tokenizer_path: Path, texts: list[str]) -> None:
 def test_every_document_of_the_shared_texts_round_trips(trained, shared_data):
     texts = all_texts(shared_data)
     assert len(texts) > 55_000
-    assert any(re.search("[\U00010000-\U0010FFFF]", t) for t in texts)  # astral plane: emoji, CJK ext.
+    assert any(re.search("[\U00010000-\U0010ffff]", t) for t in texts)  # astral plane: emoji, CJK ext.
     assert_round_trips(trained[0], texts)
 
 

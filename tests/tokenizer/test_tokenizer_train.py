@@ -44,7 +44,7 @@ def scrubbed_pii_texts(shared_data: Path) -> list[tuple[str, int]]:
         text, n = row["text"], 0
         for span in sorted(row["spans"], key=lambda s: -s["start"]):  # right to left: offsets hold
             if f"<{span['label']}>" in PLACEHOLDERS:
-                text = text[: span["start"]] + f"<{span['label']}>" + text[span["end"]:]
+                text = text[: span["start"]] + f"<{span['label']}>" + text[span["end"] :]
                 n += 1
         if n:
             out.append((text, n))
@@ -143,7 +143,9 @@ def test_gpt4_pre_tokenizer_never_merges_more_than_three_digits(corpus_shard, to
     assert_round_trip(path, [r["text"] for r in udhr[::40]])
 
 
-def test_configured_special_tokens_follow_the_placeholders_and_are_never_read_from_text(corpus_shard, tok_cfg, tmp_path):
+def test_configured_special_tokens_follow_the_placeholders_and_are_never_read_from_text(
+    corpus_shard, tok_cfg, tmp_path
+):
     cfg = tok_cfg.model_copy(update={"special_tokens": ["<|fim_prefix|>", "<|fim_suffix|>"]})
     path = tmp_path / "special.json"
     train_tokenizer([corpus_shard], cfg, path)
@@ -158,8 +160,10 @@ def test_configured_special_tokens_follow_the_placeholders_and_are_never_read_fr
 def test_language_cap_samples_each_big_language_down_to_about_the_cap(fortunes, tok_cfg, tmp_path):
     rows = fortunes[::4]  # de, es, it, ru, pt, pl, cs: unequal amounts
     path = tmp_path / "part-00000.parquet"
-    pq.write_table(pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows],
-                             "lang": [r["lang"] for r in rows]}), path)
+    pq.write_table(
+        pa.table({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows], "lang": [r["lang"] for r in rows]}),
+        path,
+    )
     total = {}
     for r in rows:
         total[r["lang"]] = total.get(r["lang"], 0) + len(r["text"].encode())

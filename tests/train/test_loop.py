@@ -19,7 +19,17 @@ from pipeline.train.sample import load_model
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "../shared/data/corpora/tinyshakespeare.txt"
 VOCAB = 512
 # threads=1: a busy shared machine (CI, other builds) slows two synchronised threads many-fold.
-TINY = dict(n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=8, learning_rate=3e-3, warmup_steps=10, eval_batches=4, threads=1)
+TINY = dict(
+    n_layer=2,
+    n_head=2,
+    n_embd=64,
+    block_size=64,
+    batch_size=8,
+    learning_rate=3e-3,
+    warmup_steps=10,
+    eval_batches=4,
+    threads=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +98,12 @@ def test_evals_run_without_dropout_and_training_resumes_with_it(tokens_dir, tmp_
     # that left the model in eval mode would train on without dropout. Either way, evaluating
     # more often would change the run.
     cfg = PretrainConfig(**TINY, max_steps=12, dropout=0.3)
-    every_step = train(tokens_dir, tmp_path / "a", cfg.model_copy(update={"eval_interval": 1}), vocab_size=VOCAB, seed=5)
-    at_the_end = train(tokens_dir, tmp_path / "b", cfg.model_copy(update={"eval_interval": 12}), vocab_size=VOCAB, seed=5)
+    every_step = train(
+        tokens_dir, tmp_path / "a", cfg.model_copy(update={"eval_interval": 1}), vocab_size=VOCAB, seed=5
+    )
+    at_the_end = train(
+        tokens_dir, tmp_path / "b", cfg.model_copy(update={"eval_interval": 12}), vocab_size=VOCAB, seed=5
+    )
     assert every_step["final_val_loss"] == at_the_end["final_val_loss"]
     no_dropout = train(tokens_dir, tmp_path / "c", cfg.model_copy(update={"dropout": 0.0}), vocab_size=VOCAB, seed=5)
     assert no_dropout["final_val_loss"] != at_the_end["final_val_loss"]  # the masks did act
@@ -185,10 +199,14 @@ def test_the_cuda_path_trains_and_checkpoints_fp32_weights_and_the_cuda_rng(toke
     assert result["device"] == "cuda"
     assert result["final_val_loss"] < result["initial_val_loss"] - 0.5
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert all(r["tokens_per_s"] > 0 and (r["mfu"] is None or 0 < r["mfu"] < 1) for r in rows[1:])  # None: GPU of unknown peak
+    assert all(
+        r["tokens_per_s"] > 0 and (r["mfu"] is None or 0 < r["mfu"] < 1) for r in rows[1:]
+    )  # None: GPU of unknown peak
     ckpt = torch.load(tmp_path / "ckpt.pt", weights_only=False)
     assert ckpt["cuda_rng"] is not None
-    assert all(w.dtype == torch.float32 for w in ckpt["model"].values())  # autocast computes in bf16, keeps fp32 weights
+    assert all(
+        w.dtype == torch.float32 for w in ckpt["model"].values()
+    )  # autocast computes in bf16, keeps fp32 weights
     model = load_model(tmp_path / "ckpt.pt", torch.device("cuda"))
     assert model.generate(torch.zeros((1, 1), dtype=torch.long, device="cuda"), 20).shape == (1, 21)
 

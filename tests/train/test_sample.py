@@ -30,7 +30,9 @@ def build_dir(shared_data: Path, tmp_path_factory) -> Path:
     (build / "tokens").mkdir()
     for split in ("train", "val"):
         write_tokens(build / "tokens" / f"{split}-00000.bin", flat, np.cumsum(lens) - lens, vocab)
-    cfg = PretrainConfig(n_layer=1, n_head=2, n_embd=32, block_size=32, max_steps=20, eval_interval=20, eval_batches=1, threads=1)
+    cfg = PretrainConfig(
+        n_layer=1, n_head=2, n_embd=32, block_size=32, max_steps=20, eval_interval=20, eval_batches=1, threads=1
+    )
     train(build / "tokens", build / "model", cfg, vocab_size=vocab, seed=1)
     return build
 
