@@ -1,7 +1,7 @@
 """One typed config for a whole build.
 
 Every field has a default, so an empty YAML file is a valid config. The YAML file mirrors these
-classes section by section (see README "Config reference"); `--set section.key=value` overrides
+classes section by section (docs/config.md, made by `make docs`); `--set section.key=value` overrides
 one key. Unknown keys and impossible values are rejected before any work starts.
 """
 
@@ -21,119 +21,177 @@ from pipeline.errors import InputError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 class GopherQualityConfig(Section):
     """Gopher quality rules (Rae et al. 2021, appendix A); defaults are the paper's."""
 
     enabled: bool = True
+    """Run the Gopher quality rules."""
     min_words: int = Field(50, ge=0)
+    """Fewer words: removed as gopher_short_doc."""
     max_words: int = Field(100_000, ge=1)
+    """More words: removed as gopher_long_doc."""
     min_mean_word_length: float = Field(3.0, ge=0)
+    """Shorter mean word length (characters): gopher_mean_word_length_low."""
     max_mean_word_length: float = Field(10.0, ge=0)
+    """Longer mean word length (characters): gopher_mean_word_length_high."""
     max_symbol_word_ratio: float = Field(0.1, ge=0)
+    """'#' and '...' per word."""
     max_bullet_lines_ratio: float = Field(0.9, ge=0, le=1)
+    """Share of lines starting with a bullet above which a document is removed."""
     max_ellipsis_lines_ratio: float = Field(0.3, ge=0, le=1)
+    """Share of lines ending in an ellipsis above which a document is removed."""
     min_alpha_words_ratio: float = Field(0.8, ge=0, le=1)
-    # What the alphabetic-words rule counts as words: whitespace tokens (the paper's words, as
-    # dolma counts them) or spaCy's tokens, where every comma and full stop is a word without a
-    # letter (as datatrove counts them; it removes punctuated prose such as verse).
+    """Share of words with an alphabetic character."""
     alpha_words_tokens: Literal["whitespace", "spacy"] = "whitespace"
-    # Distinct words of the language's stop-word list (pipeline/quality/stopwords; the paper's
-    # eight for English); a language without a list skips this rule.
+    """
+    What the alphabetic-words rule counts as words: whitespace tokens (the paper's words, as dolma counts
+    them) or spaCy's tokens, where every comma and full stop is a word without a letter (as datatrove counts
+    them; it removes punctuated prose such as verse).
+    """
     min_stop_words: int = Field(2, ge=0)
+    """
+    Distinct words of the language's stop-word list (pipeline/quality/stopwords; the paper's eight for
+    English); a language without a list skips this rule.
+    """
 
 
 class GopherRepetitionConfig(Section):
     """Gopher repetition rules (Rae et al. 2021, table A1); defaults are the paper's."""
 
     enabled: bool = True
+    """Run the Gopher repetition rules."""
     max_dup_line_fraction: float = Field(0.30, ge=0, le=1)
+    """Share of lines that repeat an earlier line."""
     max_dup_para_fraction: float = Field(0.30, ge=0, le=1)
+    """Share of paragraphs that repeat an earlier paragraph."""
     max_dup_line_char_fraction: float = Field(0.20, ge=0, le=1)
+    """Share of characters in repeated lines."""
     max_dup_para_char_fraction: float = Field(0.20, ge=0, le=1)
-    # n -> the most frequent word n-gram may cover at most this share of the characters.
+    """Share of characters in repeated paragraphs."""
     max_top_ngram_char_fraction: dict[int, float] = Field(default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16})
-    # n -> word n-grams seen before may cover at most this share of the characters.
+    """n -> the most frequent word n-gram may cover at most this share of the characters."""
     max_dup_ngram_char_fraction: dict[int, float] = Field(
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
     )
+    """n -> word n-grams seen before may cover at most this share of the characters."""
 
 
 class C4Config(Section):
     """C4 line cleaning and page rules (Raffel et al. 2020, section 2.2; tfds c4_utils, datatrove)."""
 
-    # Off by default: made for web pages, it strips verse, poems and speaker lines, which are
-    # most of sample_data (on: 4.3 -> 1.6 MB kept there). Thresholds below are the paper's.
     enabled: bool = False
-    filter_no_terminal_punct: bool = True  # drop lines not ending in . ? ! " ' (or ending in ...)
-    min_words_per_line: int = Field(3, ge=0)  # drop lines with fewer words; 0 = off
-    max_word_length: int = Field(1000, ge=0)  # drop lines with a longer word; 0 = off
-    remove_citations: bool = True  # strip [1], [edit], [citation needed] from lines
-    filter_javascript: bool = True  # drop lines mentioning "javascript"
-    filter_policy: bool = True  # drop cookie-banner / terms-of-use / privacy-policy lines
-    filter_lorem_ipsum: bool = True  # drop the page if a kept line has "lorem ipsum"
-    filter_curly_bracket: bool = True  # drop the page if a kept line has "{"
-    min_sentences: int = Field(5, ge=0)  # drop the page with fewer sentences left; 0 = off
+    """
+    Off by default: made for web pages, it strips verse, poems and speaker lines, which are most of
+    sample_data. Thresholds are the paper's.
+    """
+    filter_no_terminal_punct: bool = True
+    """drop lines not ending in . ? ! " ' (or ending in ...)."""
+    min_words_per_line: int = Field(3, ge=0)
+    """drop lines with fewer words; 0 = off."""
+    max_word_length: int = Field(1000, ge=0)
+    """drop lines with a longer word; 0 = off."""
+    remove_citations: bool = True
+    """strip [1], [edit], [citation needed] from lines."""
+    filter_javascript: bool = True
+    """drop lines mentioning "javascript"."""
+    filter_policy: bool = True
+    """drop cookie-banner / terms-of-use / privacy-policy lines."""
+    filter_lorem_ipsum: bool = True
+    """drop the page if a kept line has "lorem ipsum"."""
+    filter_curly_bracket: bool = True
+    """drop the page if a kept line has "{"."""
+    min_sentences: int = Field(5, ge=0)
+    """drop the page with fewer sentences left; 0 = off."""
 
 
 class FineWebConfig(Section):
     """FineWeb rules (Penedo et al. 2024); thresholds are datatrove's FineWebQualityFilter defaults."""
 
-    # Off by default for the same reason as C4: refrains and speaker names are duplicated lines.
     enabled: bool = False
+    """Off by default for the same reason as C4: refrains and speaker names are duplicated lines."""
     filter_line_punct: bool = True
-    min_line_punct_ratio: float = Field(0.12, ge=0, le=1)  # lines ending in terminal punctuation
+    """Apply the terminal-punctuation rule (fineweb_line_punct_ratio)."""
+    min_line_punct_ratio: float = Field(0.12, ge=0, le=1)
+    """lines ending in terminal punctuation."""
     filter_short_lines: bool = True
-    short_line_length: int = Field(30, ge=0)  # a line of at most this many characters is short
+    """Apply the short-lines rule (fineweb_short_line_ratio)."""
+    short_line_length: int = Field(30, ge=0)
+    """a line of at most this many characters is short."""
     max_short_line_ratio: float = Field(0.67, ge=0, le=1)
+    """Share of lines of at most short_line_length characters."""
     filter_char_dup: bool = True
-    max_char_dup_ratio: float = Field(0.01, ge=0, le=1)  # characters in repeated lines
+    """Apply the duplicated-line characters rule (fineweb_char_dup_ratio)."""
+    max_char_dup_ratio: float = Field(0.01, ge=0, le=1)
+    """characters in repeated lines."""
     filter_list: bool = True
-    max_newline_word_ratio: float = Field(0.3, ge=0)  # newlines per word
+    """Apply the newlines-per-word rule (fineweb_list_ratio)."""
+    max_newline_word_ratio: float = Field(0.3, ge=0)
+    """newlines per word."""
 
 
 class LinguaConfig(Section):
     """lingua fallback of language ID (pipeline/quality/langid.py): consulted for short or unsure text."""
 
     enabled: bool = True
-    below_score: float = Field(0.95, ge=0, le=1.01)  # consult lingua when fastText's probability is lower
-    short_chars: int = Field(30, ge=0)  # ... or when the text is shorter than this (characters)
-    # lingua's language set (fastText codes, `no` for Bokmål); [] = all 67 that lid.176 also knows.
-    # Fewer languages load faster and use less memory, but a text in a missing language gets a wrong label.
+    """Consult lingua at all; off: fastText alone decides."""
+    below_score: float = Field(0.95, ge=0, le=1.01)
+    """consult lingua when fastText's probability is lower."""
+    short_chars: int = Field(30, ge=0)
+    """... or when the text is shorter than this (characters)."""
     languages: list[str] = []
+    """
+    lingua's language set (fastText codes, `no` for Bokmål); [] = all 67 that lid.176 also knows. Fewer
+    languages load faster and use less memory, but a text in a missing language gets a wrong label.
+    """
     low_accuracy: bool = (
         False  # lingua's trigram mode: ~0.7 s / 80 MB to load instead of ~15-20 s / 0.9 GB; misses the targets
     )
-    fasttext_weight: float = Field(0.2, ge=0)  # p(lang) ~ p_fastText^w * p_lingua
-    und_below: float = Field(0.15, ge=0, le=1)  # combined probability under which the label is `und`
-    max_chars: int = Field(1000, ge=1)  # lingua reads at most this many characters of a text
+    """
+    lingua's trigram mode: loads faster in far less memory, but misses the accuracy targets
+    (bench/results/langid_accuracy.md).
+    """
+    fasttext_weight: float = Field(0.2, ge=0)
+    """p(lang) ~ p_fastText^w * p_lingua."""
+    und_below: float = Field(0.15, ge=0, le=1)
+    """combined probability under which the label is `und`."""
+    max_chars: int = Field(1000, ge=1)
+    """lingua reads at most this many characters of a text."""
 
 
 class KeywordConfig(Section):
     """Keyword filter (pipeline/quality/keywords.py): whole-word blocklist matches per language."""
 
     enabled: bool = True
-    # Folder of <lang>.txt lists; "" = the shipped LDNOOBW lists (pipeline/quality/blocklists, CC BY 4.0).
+    """Run the keyword and URL blocklist filter."""
     blocklist_dir: str = ""
-    # Drop above this share of listed words (C4 dropped at any one; that loses medical pages).
+    """Folder of <lang>.txt lists; "" = the shipped LDNOOBW lists (pipeline/quality/blocklists, CC BY 4.0)."""
     max_share: float = Field(0.1, ge=0, le=1)
-    url_blocklist: str = ""  # file of domains, one per line; "" = off. Needs a `url` column.
+    """Drop above this share of listed words (C4 dropped at any one; that loses medical pages)."""
+    url_blocklist: str = ""
+    """file of domains, one per line; "" = off. Needs a `url` column."""
 
 
 class PerplexityConfig(Section):
     """Metric filter (pipeline/quality/perplexity.py): a byte n-gram Kneser-Ney reference model."""
 
     enabled: bool = True
-    # Folder of <lang>.txt files, one reference document per line; "" = sample_data/reference.
+    """Score perplexity under the reference model (columns perplexity, perplexity_bucket)."""
     reference_dir: str = ""
-    order: int = Field(5, ge=1, le=8)  # bytes of context + 1 (an n-gram key must fit 64 bits)
-    # CCNet-style buckets: head up to this percentile of the reference's held-out perplexities,
-    # tail above the second one, middle between.
+    """Folder of <lang>.txt files, one reference document per line; "" = sample_data/reference."""
+    order: int = Field(5, ge=1, le=8)
+    """bytes of context + 1 (an n-gram key must fit 64 bits)."""
     head_percentile: float = Field(33.3, ge=0, le=100)
+    """
+    CCNet-style buckets: head up to this percentile of the reference's held-out perplexities, tail above the
+    second one, middle between.
+    """
     tail_percentile: float = Field(66.7, ge=0, le=100)
-    drop_tail: bool = False  # remove tail-bucket documents (reason perplexity_tail)
+    """Percentile of the reference's held-out perplexities above which a document is in the tail bucket."""
+    drop_tail: bool = False
+    """remove tail-bucket documents (reason perplexity_tail)."""
 
     @model_validator(mode="after")
     def _percentiles_ordered(self) -> PerplexityConfig:
@@ -143,43 +201,60 @@ class PerplexityConfig(Section):
 
 
 class QualityConfig(Section):
+    """
+    Quality stage: language ID, keyword filter, then the rule families in order (Gopher quality, Gopher
+    repetition, C4, FineWeb; FineWeb judges the text C4 has cleaned) and the perplexity metric.
+    """
+
     enabled: bool = True
-    # Target languages (ISO 639-1, fastText lid.176 labels). Everything else is removed.
+    """Run the quality stage."""
     languages: list[str] = Field(default_factory=lambda: ["en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs"])
+    """Target languages (ISO 639-1, fastText lid.176 labels). Everything else is removed."""
     min_lang_score: float = Field(0.65, ge=0, le=1)
-    # A resource guard, checked first: longer documents (a dump, a whole book) are removed as
-    # doc_too_long before any rule reads them; Gopher's max_words would remove them anyway.
+    """Documents whose top language scores lower are removed (lang_low_score)."""
     max_chars: int = Field(1_000_000, ge=1)
-    # Per-language minimum scores that replace min_lang_score, e.g. {hr: 0.9}; `und` is never kept.
+    """
+    A resource guard, checked first: longer documents (a dump, a whole book) are removed as doc_too_long
+    before any rule reads them; Gopher's max_words would remove them anyway.
+    """
     min_lang_score_per_language: dict[str, float] = {}
+    """Per-language minimum scores that replace min_lang_score, e.g. {hr: 0.9}; `und` is never kept."""
     lingua: LinguaConfig = Field(default_factory=LinguaConfig)
     keywords: KeywordConfig = Field(default_factory=KeywordConfig)
     gopher: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
     repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
-    # Applied in this order after the Gopher rules; FineWeb judges the text C4 has cleaned.
     c4: C4Config = Field(default_factory=C4Config)
     fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
 
 
 class MinHashConfig(Section):
+    """MinHash-LSH near-duplicate detection (datasketch): shingles, signatures, LSH bands."""
+
     enabled: bool = True
+    """Near-duplicate detection by MinHash-LSH (containment needs it too)."""
     num_perm: int = Field(128, ge=16, le=1024)
-    # Shingles are word or character n-grams (see pipeline/dedup/minhash.py for the trade-off).
-    # Character 7-grams: a respelling every few words (orthography reforms, dropped diacritics)
-    # leaves word 5-grams few shared shingles, character 7-grams most of them. On the labelled
-    # UDHR pairs, normalisation-variant F1 0.99 vs word 5-grams' 0.92, precision 1.0 with
-    # containment_threshold 0.85 (bench/results/dedup_grid.md, README "Dedup").
+    """MinHash permutations per signature: more estimate Jaccard more finely, at more cost."""
     shingle: Literal["word", "char"] = "char"
-    ngram: int = Field(7, ge=1, le=20)  # shingle length in words or characters
-    # Shingles drop accents (as datatrove and CCNet do) and format characters (soft hyphen, ZWJ).
+    """
+    Word or character n-grams. Character 7-grams: a respelling every few words (orthography reforms, dropped
+    diacritics) leaves word 5-grams few shared shingles, character 7-grams most of them
+    (bench/results/dedup_grid.md, docs/dedup.md).
+    """
+    ngram: int = Field(7, ge=1, le=20)
+    """shingle length in words or characters."""
     strip_diacritics: bool = True
-    threshold: float = Field(0.8, gt=0, lt=1)  # Jaccard similarity that counts as a duplicate
-    # LSH bands x rows minimise (1 - w) * P(false positive) + w * P(false negative). Candidates are
-    # verified by estimated Jaccard, so a spurious candidate costs only time and a miss costs a
-    # duplicate: weigh misses more (0.5 = datasketch's default balance).
+    """Shingles drop accents (as datatrove and CCNet do) and format characters (soft hyphen, ZWJ)."""
+    threshold: float = Field(0.8, gt=0, lt=1)
+    """Jaccard similarity that counts as a duplicate."""
     false_negative_weight: float = Field(0.8, gt=0, lt=1)
+    """
+    LSH bands x rows minimise (1 - w) * P(false positive) + w * P(false negative). Candidates are verified by
+    estimated Jaccard, so a spurious candidate costs only time and a miss costs a duplicate: weigh misses more
+    (0.5 = datasketch's default balance).
+    """
     seed: int = Field(1, ge=0)
+    """Seed of the MinHash permutations; signatures compare only under one seed."""
 
     @model_validator(mode="after")
     def _bandable(self) -> MinHashConfig:
@@ -201,50 +276,75 @@ class LinesConfig(Section):
     """Line-level dedup: lines in many documents (banners, navigation, footers) are boilerplate."""
 
     enabled: bool = True
-    # A normalised line found in more documents than this (after document dedup) is removed from
-    # all of them. 10 at sample_data's ~7.5k documents: a line in >0.13% of the corpus. Scale it
-    # with the corpus (CCNet counts per ~5 GB shard).
+    """Remove boilerplate lines."""
     max_documents: int = Field(10, ge=1)
-    # Only lines this long (normalised characters) can be boilerplate: cookie banners and footers
-    # are (cc_docs: 45-55), while play speaker tags ("KING RICHARD III:") and quote attributions
-    # ("-- Seneca") repeat across thousands of real documents and must stay.
+    """
+    A normalised line found in more documents than this (after document dedup) is removed from all of them. 10
+    at sample_data's ~7.5k documents: a line in >0.13% of the corpus. Scale it with the corpus (CCNet counts
+    per ~5 GB shard).
+    """
     min_line_chars: int = Field(30, ge=1)
-    # Spans of three consecutive sentences of a line count too (boilerplate glued to a page's own
-    # text on one line); a span is removed sentence by sentence, its line's other sentences stay.
+    """
+    Only lines this long (normalised characters) can be boilerplate: cookie banners and footers are (cc_docs:
+    45-55), while play speaker tags ("KING RICHARD III:") and quote attributions ("-- Seneca") repeat across
+    thousands of real documents and must stay.
+    """
     sentence_spans: bool = True
-    # A document left with fewer words is dropped (dedup_lines_too_short); Gopher's min_words,
-    # which every document met before its boilerplate went.
+    """
+    Spans of three consecutive sentences of a line count too (boilerplate glued to a page's own text on one
+    line); a span is removed sentence by sentence, its line's other sentences stay.
+    """
     min_words: int = Field(50, ge=0)
+    """
+    A document left with fewer words is dropped (dedup_lines_too_short); Gopher's min_words, which every
+    document met before its boilerplate went.
+    """
 
 
 class DedupConfig(Section):
+    """Dedup stage: exact, near-duplicate (MinHash-LSH), containment and boilerplate-line dedup."""
+
     enabled: bool = True
-    exact: bool = True  # exact match on normalised text (NFKC, case, whitespace)
+    """Run the dedup stage."""
+    exact: bool = True
+    """exact match on normalised text (NFKC, case, whitespace)."""
     minhash: MinHashConfig = Field(default_factory=MinHashConfig)
-    # Partial copies (datasketch MinHashLSHEnsemble): a document whose shingles lie at least this
-    # share inside a longer one is removed as `contained_in` (needs minhash.enabled).
     containment: bool = True
-    # 0.85, not 0.8: with character 7-grams two versions of one text in neighbouring languages or
-    # orthographies (Serbian / Bosnian UDHR) reach containment 0.8 without being copies.
+    """
+    Partial copies (datasketch MinHashLSHEnsemble): a document whose shingles lie at least this share inside a
+    longer one is removed as `contained_in` (needs minhash.enabled).
+    """
     containment_threshold: float = Field(0.85, gt=0, le=1)
-    # Edited partial copies (passages cut from a longer document and lightly revised): containment
-    # that suffices for a document of 800+ characters inside one 1.5x its size or more
-    # (pipeline/dedup/containment.py). On bench/edited_copies.py's set, recall 0.976 at precision
-    # 1.0 (0.549 with containment_threshold alone), UDHR pairs unchanged
-    # (bench/results/dedup_quality.md, dedup_grid.md); 1 = off.
+    """
+    0.85, not 0.8: with character 7-grams two versions of one text in neighbouring languages or orthographies
+    (Serbian / Bosnian UDHR) reach containment 0.8 without being copies.
+    """
     partial_copy_threshold: float = Field(0.5, gt=0, le=1)
-    # Containment holds every cluster representative's MinHash in one process (datasketch's
-    # ensemble is in memory); a build with more documents skips it (README "Dedup").
+    """
+    Edited partial copies (passages cut from a longer document and lightly revised): containment that suffices
+    for a document of 800+ characters inside one 1.5x its size or more (pipeline/dedup/containment.py;
+    measured in bench/results/dedup_quality.md and dedup_grid.md); 1 = off.
+    """
     containment_max_documents: int = Field(200_000, ge=0)
+    """
+    Containment holds every cluster representative's MinHash in one process (datasketch's ensemble is in
+    memory); a build with more documents skips it (docs/dedup.md).
+    """
     lines: LinesConfig = Field(default_factory=LinesConfig)
-    # Folder of the index of documents earlier builds kept (pipeline/dedup/index.py); "" = off.
-    # Documents found there are removed as `duplicate_of_earlier_build`, and this build's kept
-    # documents are appended to it.
     index: str = ""
+    """
+    Folder of the index of documents earlier builds kept (pipeline/dedup/index.py); "" = off. Documents found
+    there are removed as `duplicate_of_earlier_build`, and this build's kept documents are appended to it.
+    """
 
 
 class PrivacyConfig(Section):
+    """
+    Privacy stage: presidio finds PII, each hit is replaced by a typed placeholder such as <EMAIL_ADDRESS>.
+    """
+
     enabled: bool = True
+    """Run the privacy stage."""
     entities: list[str] = Field(
         default_factory=lambda: [
             "EMAIL_ADDRESS",
@@ -259,11 +359,11 @@ class PrivacyConfig(Section):
             "PERSON",
         ]
     )
+    """presidio entity names to replace; also LOCATION, NRP, URL, ..."""
     min_score: float = Field(0.4, ge=0, le=1)
-    # Per-entity thresholds that replace min_score for that entity, e.g. {PERSON: 0.85}.
+    """presidio score below which a hit is ignored."""
     entity_min_scores: dict[str, float] = {}
-    # Detected values matching one of these regexes in full are left in place: documentation
-    # addresses and IP ranges (RFC 2606, 5737, 3849), loopback and public DNS resolvers.
+    """Per-entity thresholds that replace min_score for that entity, e.g. {PERSON: 0.85}."""
     allow_list: list[str] = Field(
         default_factory=lambda: [
             r"[\w.+-]+@(?:[\w-]+\.)*example\.(?:com|org|net)",
@@ -273,24 +373,40 @@ class PrivacyConfig(Section):
             r"8\.8\.8\.8|8\.8\.4\.4|1\.1\.1\.1|1\.0\.0\.1|9\.9\.9\.9",
         ]
     )
-    # NER (PERSON) needs a spaCy model; it runs on documents in these languages only. The
-    # languages with a model are pipeline/privacy/engine.py NER_MODELS (English); the pattern
-    # recognizers (email, phone, card, IBAN, IP, SSN) run on every document.
+    """
+    Detected values matching one of these regexes in full are left in place: documentation addresses and IP
+    ranges (RFC 2606, 5737, 3849), loopback and public DNS resolvers.
+    """
     ner_languages: list[Literal["en"]] = Field(default_factory=lambda: ["en"])
+    """
+    NER (PERSON) needs a spaCy model; it runs on documents in these languages only. The languages with a model
+    are pipeline/privacy/engine.py NER_MODELS (English); the pattern recognizers (email, phone, card, IBAN,
+    IP, SSN) run on every document.
+    """
 
 
 class TokenizerConfig(Section):
+    """Tokenizer stage: byte-level BPE training (HF tokenizers), then token shards in llm.c's format."""
+
     enabled: bool = True
-    # <= 65,536: tokens stored as uint16 (llm.c version 1); larger: uint32 (version 2)
+    """Run the tokenizer stage (training and encoding)."""
     vocab_size: int = Field(8192, ge=300, le=2**32)
+    """<= 65,536: tokens stored as uint16 (llm.c version 1); larger: uint32 (version 2)."""
     min_frequency: int = Field(2, ge=1)
-    pre_tokenizer: Literal["gpt2", "gpt4"] = "gpt2"  # gpt4: numbers split into runs of <= 3 digits
-    special_tokens: list[str] = []  # extra control tokens, after <|endoftext|> and the placeholders
-    # Language balance: cap each language's training text at about this many UTF-8 bytes
-    # (seeded sample of its documents; needs a `lang` column); 0 = train on everything.
+    """A merge must occur at least this often in the training text."""
+    pre_tokenizer: Literal["gpt2", "gpt4"] = "gpt2"
+    """gpt4: numbers split into runs of <= 3 digits."""
+    special_tokens: list[str] = []
+    """extra control tokens, after <|endoftext|> and the placeholders."""
     max_bytes_per_language: int = Field(0, ge=0)
-    val_fraction: float = Field(0.05, gt=0, lt=1)  # share of documents held out for validation
-    batch_size: int = Field(1000, ge=1)  # documents per batch when streaming text
+    """
+    Language balance: cap each language's training text at about this many UTF-8 bytes (seeded sample of its
+    documents; needs a `lang` column); 0 = train on everything.
+    """
+    val_fraction: float = Field(0.05, gt=0, lt=1)
+    """share of documents held out for validation."""
+    batch_size: int = Field(1000, ge=1)
+    """documents per batch when streaming text."""
 
 
 # Model sizes and the rates that go with them, picked by measurement (bench/pretrain_shakespeare.py
@@ -298,7 +414,7 @@ class TokenizerConfig(Section):
 PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # A few CPU minutes. Of 4 x 128 (vocab 512/1024/2048, lr 2e-3/4e-3) and 2 x 192 given equal
     # CPU time, 2 x 192 reached the lowest bits per byte: half the layers means half the small
-    # ops per token, so more tokens per CPU second (4.4k vs 3.7k) at the same parameter count.
+    # ops per token, so more tokens per CPU second at the same parameter count (bench/results/pretrain_shakespeare.md).
     "tiny": dict(
         n_layer=2,
         n_head=6,
@@ -327,42 +443,68 @@ PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
 
 
 class PretrainConfig(Section):
-    # Defaults are the tiny preset, sized for the 2-core CPU (300 steps of 8 x 128 tokens).
+    """Defaults are the tiny preset, sized for the 2-core CPU (300 steps of 8 x 128 tokens)."""
+
     enabled: bool = True
+    """Run the pretraining stage."""
     preset: Literal["tiny", "small"] = "tiny"
+    """tiny (a few CPU minutes) or small (GPT-2 124M's shape, one GPU); fills the keys a config leaves out."""
     n_layer: int = Field(2, ge=1)
+    """Transformer blocks."""
     n_head: int = Field(6, ge=1)
+    """Attention heads per block."""
     n_embd: int = Field(192, ge=8)
+    """Width of the residual stream (a multiple of 2 * n_head)."""
     block_size: int = Field(128, ge=8)
-    batch_size: int = Field(8, ge=1)  # sequences per forward pass (micro-batch)
-    # Tokens per optimizer step, reached by accumulating gradients over micro-batches;
-    # 0 = one micro-batch (batch_size * block_size). Else a multiple of batch_size * block_size.
+    """Context length in tokens."""
+    batch_size: int = Field(8, ge=1)
+    """sequences per forward pass (micro-batch)."""
     batch_tokens: int = Field(0, ge=0)
-    learning_rate: float = Field(2e-3, gt=0)  # peak; cosine-decays to a tenth by max_steps
-    warmup_steps: int = Field(30, ge=0)  # linear warm-up from 0 to learning_rate
+    """
+    Tokens per optimizer step, reached by accumulating gradients over micro-batches; 0 = one micro-batch
+    (batch_size * block_size). Else a multiple of batch_size * block_size.
+    """
+    learning_rate: float = Field(2e-3, gt=0)
+    """peak; cosine-decays to a tenth by max_steps."""
+    warmup_steps: int = Field(30, ge=0)
+    """linear warm-up from 0 to learning_rate."""
     weight_decay: float = Field(0.1, ge=0)
-    # nanoGPT-style dropout (attention weights, attention and MLP outputs), training only. Off by
-    # default: one pass over a large deduplicated corpus sees each token about once, so there is
-    # nothing to memorise, and modern LLM pretraining uses none (LLaMA; nanoGPT's own comment:
-    # "for pretraining 0 is good"). 0.2 pays on many epochs of a small text such as Tiny
-    # Shakespeare (bench/results/pretrain_shakespeare.md).
+    """AdamW weight decay, on weights of two or more dimensions only."""
     dropout: float = Field(0.0, ge=0, lt=1)
+    """
+    nanoGPT-style dropout (attention weights, attention and MLP outputs), training only. Off by default: one
+    pass over a large deduplicated corpus sees each token about once, so there is nothing to memorise, and
+    modern LLM pretraining uses none (LLaMA; nanoGPT's own comment: "for pretraining 0 is good"). 0.2 pays on
+    many epochs of a small text such as Tiny Shakespeare (bench/results/pretrain_shakespeare.md).
+    """
     max_steps: int = Field(300, ge=1)
-    time_budget_s: float = Field(150.0, gt=0)  # wall-clock budget; training stops at either limit
-    eval_interval: int = Field(100, ge=1)  # also the checkpoint interval
+    """Optimizer steps; training stops at this or at time_budget_s."""
+    time_budget_s: float = Field(150.0, gt=0)
+    """wall-clock budget; training stops at either limit."""
+    eval_interval: int = Field(100, ge=1)
+    """also the checkpoint interval."""
     eval_batches: int = Field(10, ge=1)
+    """Validation batches per evaluation (the same windows every time)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    compile: bool = False  # torch.compile: faster steps after a one-off compile (~30 s on CPU)
-    # Peak FLOP/s for the MFU estimate; 0 = the bf16 dense peak of a known GPU, or 80 GFLOP/s
-    # per CPU thread (AVX2: 2 FMA units x 8 fp32 lanes x 2 FLOPs x 2.5 GHz).
+    """bf16 autocast on cuda, fp32 on cpu; auto = cuda when torch sees one."""
+    compile: bool = False
+    """torch.compile: faster steps after a one-off compile."""
     peak_flops: float = Field(0.0, ge=0)
-    # Continue from model/ckpt.pt (model, optimizer, data position, RNG states) instead of
-    # starting over; `corpus build --resume` sets it.
+    """
+    Peak FLOP/s for the MFU estimate; 0 = the bf16 dense peak of a known GPU, or 80 GFLOP/s per CPU thread
+    (AVX2: 2 FMA units x 8 fp32 lanes x 2 FLOPs x 2.5 GHz).
+    """
     resume: bool = False
-    # torch intra-op threads; 0 = every core this process may use. On a machine shared with
-    # other busy processes, 1 can be many times faster: threads that wait on each other at
-    # every op stall whenever one of them is descheduled.
+    """
+    Continue from model/ckpt.pt (model, optimizer, data position, RNG states) instead of starting over;
+    `corpus build --resume` sets it.
+    """
     threads: int = Field(0, ge=0)
+    """
+    torch intra-op threads; 0 = every core this process may use. On a machine shared with other busy
+    processes, 1 can be many times faster: threads that wait on each other at every op stall whenever one of
+    them is descheduled.
+    """
 
     @model_validator(mode="before")
     @classmethod
@@ -391,16 +533,23 @@ class PretrainConfig(Section):
 
 
 class ReportConfig(Section):
+    """Report stage: report/report.html, stats.json and the charts."""
+
     enabled: bool = True
+    """Write the report."""
 
 
 class ServiceConfig(Section):
     """`corpus serve`: the scheduled, incremental `corpus-build` deployment (flows/serve.py)."""
 
-    cron: str = "0 2 * * *"  # when scheduled builds start (cron, UTC); nightly at 02:00
-    input: str = "sample_data"  # folder, glob or fsspec URL that new shards arrive in
-    out: str = "build/scheduled"  # one build-NNNN folder per scheduled run, and the dedup index
-    stages: list[str] = []  # names of registered stages (pipeline/stages.py); [] = all
+    cron: str = "0 2 * * *"
+    """when scheduled builds start (cron, UTC); nightly at 02:00."""
+    input: str = "sample_data"
+    """folder, glob or fsspec URL that new shards arrive in."""
+    out: str = "build/scheduled"
+    """one build-NNNN folder per scheduled run, and the dedup index."""
+    stages: list[str] = []
+    """Stages of a scheduled build; [] = all."""
 
     @field_validator("stages")
     @classmethod
@@ -423,12 +572,16 @@ class BuildConfig(Section):
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     seed: int = Field(1337, ge=0)
-    workers: int = Field(0, ge=0)  # processes for per-shard work; 0 = all cores
-    # A Dask scheduler (tcp://HOST:PORT) to run per-shard work on instead of local processes.
+    """Seeds the train/val split, model init and batch sampling."""
+    workers: int = Field(0, ge=0)
+    """Processes for per-shard work; 0 = all cores (the CLI's --workers wins)."""
     dask_address: str = ""
-    # Modules imported before the stage sections are read, so that the stages they register
-    # (pipeline.stages.register) exist in every process that reads this config.
+    """A Dask scheduler (tcp://HOST:PORT) to run per-shard work on instead of local processes."""
     plugins: list[str] = []
+    """
+    Modules imported before the stage sections are read, so that the stages they register
+    (pipeline.stages.register) exist in every process that reads this config.
+    """
     service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @model_validator(mode="wrap")
@@ -519,5 +672,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise InputError(
-            f"{source}: config key {key!r}: {first['msg']} (got {first.get('input')!r}). See README 'Config reference'."
+            f"{source}: config key {key!r}: {first['msg']} (got {first.get('input')!r}). See docs/config.md."
         ) from None
