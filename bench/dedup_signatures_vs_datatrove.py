@@ -75,7 +75,7 @@ def ours(texts: list[str], cfg=None) -> float:
     import pyarrow as pa
 
     from pipeline.config import DedupConfig
-    from pipeline.dedup.minhash import signatures
+    from pipeline.dedup.methods import signatures
 
     cfg = cfg or DedupConfig()
     table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})

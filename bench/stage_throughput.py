@@ -40,7 +40,7 @@ def rate(docs: int, nbytes: int, seconds: float) -> dict:
 
 
 def main() -> dict:
-    from pipeline.dedup.minhash import find_duplicates, signatures
+    from pipeline.dedup.methods import find_duplicates, signatures
     from pipeline.privacy.scrubber import run_shard as scrub
     from pipeline.quality.stage import run_shard as quality
     from pipeline.tokenizer.encode import encode_shard

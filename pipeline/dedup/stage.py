@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pipeline.config import DedupConfig, LinesConfig
 from pipeline.dedup import index
 from pipeline.dedup.lines import strip_lines
-from pipeline.dedup.minhash import find_duplicates, signatures
+from pipeline.dedup.methods import find_duplicates, signatures
 from pipeline.errors import BuildError
 from pipeline.shards import combined_fingerprint, read_shard, write_shard
 from pipeline.stage import BuildContext, ShardContext, StageResult, split_by_reason
