@@ -73,7 +73,7 @@ def build(
     out: str = typer.Option(
         ..., "--out", "-o", help="Build directory or fsspec URL, e.g. s3://bucket/builds/x (created; reruns resume it)."
     ),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (README: Config reference)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (docs/config.md)."),
     stages: str | None = typer.Option(None, help=f"Comma-separated subset of {','.join(registry.names())}."),
     workers: int = typer.Option(0, help="Worker processes for per-shard work (0: all cores)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),

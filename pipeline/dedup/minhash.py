@@ -151,8 +151,8 @@ def _span_hashes(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
 
 def _fold32(h: np.ndarray) -> np.ndarray:
     """Distinct 64-bit hashes folded to 32 bits: (n_distinct,) uint32, sorted."""
-    # Sorting and dropping repeats: np.unique (numpy 2.4, hash-table path) takes ~15x longer on a
-    # page's 7k values, which made it a fifth of the signature time with character shingles.
+    # Sorting and dropping repeats: np.unique (numpy 2.4, hash-table path) took many times longer
+    # on a page's thousands of values, a large share of the signature time with character shingles.
     folded = np.sort(((h >> np.uint64(32)) ^ h).astype(np.uint32))
     return folded[np.concatenate(([True], folded[1:] != folded[:-1]))]
 
@@ -191,8 +191,8 @@ def signature_matrix(shingle_sets: list[np.ndarray], cfg: MinHashConfig) -> np.n
     a, b = _permutations(cfg.num_perm, cfg.seed)  # (num_perm,) uint32 each
     out = np.zeros((len(shingle_sets), cfg.num_perm), dtype=DTYPE)
     # Shingles are permuted PERMUTE_BATCH at a time into one buffer: the whole (n_shingles,
-    # num_perm) product at once took 8x longer (out of cache), and a fresh 1 MB array per slice
-    # was paged in anew each time (glibc returns it to the system on free), 4x.
+    # num_perm) product at once falls out of cache, and a fresh 1 MB array per slice is paged in
+    # anew each time (glibc returns it to the system on free); both were several times slower.
     permuted = np.empty((PERMUTE_BATCH, cfg.num_perm), dtype=np.uint32)
     for row, shingles in zip(out, shingle_sets):
         if len(shingles) == 0:

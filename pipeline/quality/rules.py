@@ -93,7 +93,7 @@ _piece_counts: dict[str, dict[str, tuple[int, int]]] = {}
 
 
 def spacy_alpha_fraction(text: str, lang: str) -> float:
-    """Share of spaCy tokens with a letter, exactly as over `spacy_tokens(text)`, ~10x faster.
+    """Share of spaCy tokens with a letter, exactly as over `spacy_tokens(text)`, many times faster.
 
     spaCy splits at whitespace before its affix rules, so a text's tokens are its
     whitespace-separated pieces' tokens (tests check the equality). A piece of letters alone is

@@ -38,9 +38,9 @@ NO_LANG = "und"  # BCP 47 "undetermined": documents without a language label
 
 
 # Words whose BPE merges a worker remembers. tokenizers' default, 10,000, stops remembering
-# after the first 10,000 distinct words, and multilingual text has many more (309k in the 10 MB
-# of sample_data/); at 100,000 the stage encodes with 7% fewer instructions (callgrind) for
-# about 50 MB more per worker. Output is the same: the cache holds each word's merge result.
+# after the first 10,000 distinct words, and multilingual text has many more (sample_data/ alone
+# has hundreds of thousands); at 100,000 the stage runs fewer instructions (callgrind) for tens
+# of MB more per worker. Output is the same: the cache holds each word's merge result.
 BPE_CACHE_WORDS = 100_000
 
 
@@ -63,9 +63,8 @@ def encode(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     """Token ids of each text, without delimiters.
 
     `encode_batch_fast`: the same ids as `encode_batch` without tracking each token's character
-    offsets, which we never read: 22% fewer instructions on a sample_data shard (callgrind); in
-    CPU time 0-11% less, depending on the run on this noisy host (bench/tokenizer.py measures the
-    stage against both).
+    offsets, which we never read: fewer instructions (callgrind), a little less CPU time
+    (bench/results/tokenizer.md measures the stage against both).
     """
     return [enc.ids for enc in tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
 
@@ -97,9 +96,9 @@ def encoded_batches(
     """(batch, token ids of its texts), the next batch encoding in a thread while the caller works.
 
     `encode_batch` releases the GIL: encoding batch k+1 while the caller splits and counts batch
-    k keeps every core busy, where a plain loop left all but one idle during our bookkeeping
-    (before, on sample_data with load average 0.6: 0.58x the raw `encode_batch` throughput).
-    Two batches in flight on every core measured no faster (0.97x of one, by hand).
+    k keeps every core busy, where a plain loop left all but one idle during our bookkeeping and
+    reached little more than half the raw `encode_batch` throughput. Two batches in flight on
+    every core measured no faster than one (bench/results/tokenizer.md has the stage's figures).
     """
     with library_threads(parallel), ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
@@ -136,8 +135,8 @@ def counts_path(out_dir: Path, name: str) -> Path:
 def with_delimiters(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """(tokens, lengths): the documents' ids each preceded by EOT_ID, flat; lengths include it.
 
-    `array.fromlist` converts a list of ints in one C loop, 4.6x faster than `np.fromiter` over
-    the chained lists (which was 3.7% of the stage's instructions); numpy then reads the buffer.
+    `array.fromlist` converts a list of ints in one C loop, several times faster than `np.fromiter`
+    over the chained lists (a visible share of the stage's instructions); numpy reads the buffer.
     """
     lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 1  # +1: the delimiter
     flat = array("I")  # C unsigned int: numpy's uintc, 32 bits

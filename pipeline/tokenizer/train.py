@@ -16,8 +16,8 @@ Special tokens, in fixed id order:
   a document boundary (see encode.py).
 - the privacy stage's placeholders (`<PERSON>`, ...), one token each, then the same with a
   leading space (` <PERSON>`): a placeholder almost always follows a space, and without the
-  variant "call <PERSON>" costs a lone `Ġ` token before the placeholder (2.6% more tokens on
-  presidio-research's PII sentences). They are ordinary added tokens (special=False): text the
+  variant "call <PERSON>" costs a lone `Ġ` token before the placeholder (a few percent more
+  tokens on presidio-research's PII sentences). They are ordinary added tokens (special=False): text the
   model reads and writes like any word, matched even when special tokens are not.
 - `cfg.special_tokens`: extra control tokens of the user's (special, like `<|endoftext|>`).
 

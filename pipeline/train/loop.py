@@ -160,7 +160,7 @@ def train(
     # The compiled module shares the weights; checkpoints save the plain one (no _orig_mod. keys).
     # On CUDA, "reduce-overhead" replays each step's kernels as a CUDA graph: at nanoGPT's size
     # (6 x 384) the H100 idled half of every step while the CPU launched the kernels one by one;
-    # graphs took it from 1.05M to 2.28M tokens/s (bench/results/pretrain_shakespeare.md).
+    # graphs about doubled the throughput (bench/results/pretrain_shakespeare.md).
     mode = "reduce-overhead" if device.type == "cuda" else None
     forward = torch.compile(model, mode=mode) if cfg.compile else model
 
