@@ -162,7 +162,7 @@ def base_documents(limit: int, rng: random.Random) -> list[tuple[str, str]]:
     for kind in ("exact_duplicates", "normalised_duplicates", "near_duplicates"):
         planted |= set(truth[kind])
     table = pa.concat_tables(
-        pq.read_table(p, columns=["id", "text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        pq.read_table(p, columns=["id", "text"]) for p in sorted((REPO / "sample_data").rglob("part-*.parquet"))
     )
     docs = [
         (i, t)

@@ -57,7 +57,7 @@ def pages() -> dict[str, list[str]]:
 
     cc = [json.loads(line)["text"] for line in CC_DOCS.open(encoding="utf-8")]
     table = pa.concat_tables(
-        pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").rglob("part-*.parquet"))
     )
     joined, current = [], []
     for text in table.column("text").to_pylist():

@@ -47,7 +47,7 @@ def main() -> dict:
     from pipeline.tokenizer.train import train_tokenizer
 
     cfg = BuildConfig()
-    table = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
+    table = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").rglob("part-*.parquet")))
     results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
 
     quality_ctx, privacy_ctx = ShardContext(cfg.quality, stage="quality"), ShardContext(cfg.privacy, stage="privacy")

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import BuildError
-from pipeline.shards import read_input_shard, write_json, write_shard
+from pipeline.shards import read_input_shard, with_provenance, write_json, write_shard
 from pipeline.stage import ShardContext, ShardStep, StageResult
 
 
@@ -31,6 +31,8 @@ class ShardJob:
     context: ShardContext
     fingerprint: str  # of everything that decides the output: input bytes, config, artifacts
     reasons: tuple[str, ...] = ()  # the removal reasons the stage declares
+    # (source, id prefix) when the job reads the build's input: its rows get their provenance.
+    provenance: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -70,6 +72,8 @@ def run_job(job: ShardJob) -> dict:
         return record
     start = time.perf_counter()
     table = read_input_shard(job.input_path)
+    if job.provenance is not None:
+        table = with_provenance(table, *job.provenance)
     result = job.step.run(table, job.context)
     if job.step.writes == "documents":
         record = _write_documents(job, table, result)
@@ -81,6 +85,7 @@ def run_job(job: ShardJob) -> dict:
         }
     record |= {
         "name": job.name,
+        "source": job.context.source,
         "input": str(job.input_path),
         "fingerprint": job.fingerprint,
         "seconds": round(time.perf_counter() - start, 3),

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from pipeline import storage
 from pipeline.errors import BuildError, InputError
+from pipeline.sources import INPUT_SOURCE
 
 INPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
 # JSON may escape half of a UTF-16 pair (\\ud800); Python decodes it to a str no encoder accepts.
@@ -38,8 +39,10 @@ WRITE_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=T
 class InputShard:
     name: str  # part-00000 … : the name every stage gives this shard's outputs
     path: Path  # a Parquet file (JSONL already converted)
-    source: Path  # what the user gave us
+    origin: Path  # what the user gave us
     docs: int
+    source: str = INPUT_SOURCE  # the build source it belongs to (pipeline/sources.py)
+    id_prefix: str = ""  # prepended to its ids: its source's ids clash with an earlier source's
 
 
 def find_input_files(spec: str | Path | list[str], remote_cache: Path) -> list[Path]:
@@ -161,6 +164,23 @@ def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
         raise InputError(f"{path}: unreadable Parquet ({str(exc).splitlines()[0]}). Re-export the shard.") from None
 
 
+def with_provenance(table: pa.Table, source: str, id_prefix: str = "") -> pa.Table:
+    """The rows of an input shard as its source's documents: a `source` column (a `source` the
+    input brought is kept as `input_source`) and, where the source's ids clash with an earlier
+    source's, ids prefixed with `<source>/`."""
+    if "source" in table.column_names:
+        if "input_source" in table.column_names:
+            raise InputError(
+                'the input has columns "source" and "input_source"; rename "source" (the build names its sources there).'
+            )
+        table = table.rename_columns(["input_source" if c == "source" else c for c in table.column_names])
+    if id_prefix:
+        table = table.set_column(
+            table.column_names.index("id"), "id", pc.binary_join_element_wise(id_prefix, table["id"], "")
+        )
+    return table.append_column("source", pa.array([source] * table.num_rows, pa.string()))
+
+
 def read_input_shard(path: Path) -> pa.Table:
     """Read one input shard and check it against the schema contract."""
     return check_table(read_shard(path), path)
@@ -214,40 +234,70 @@ _checked: dict[tuple, list[InputShard]] = {}
 
 
 def prepare_inputs(spec: str | Path | list[str], convert_dir: Path) -> list[InputShard]:
-    """Find, check and (for JSONL) convert the input; fails before any stage work starts.
+    """The input of a one-source build (`--input`): see `prepare_sources`."""
+    return prepare_sources([(INPUT_SOURCE, spec)], convert_dir)
 
-    Checks every file's schema and null texts, that the input is not empty and that ids are
-    unique across shards (the build's contract), with one-line errors naming the file. Files
-    unchanged since an earlier check in this process are not read again.
+
+def prepare_sources(sources: list[tuple[str, str | Path | list[str]]], convert_dir: Path) -> list[InputShard]:
+    """Find, check and (for JSONL) convert every source's input, in order; fails before any stage
+    work starts. Shards are numbered across sources (part-00000, ...), each tagged with its source.
+
+    Checks every file's schema and null texts, that no source is empty and that ids are unique
+    within a source (the build's contract), with one-line errors naming the file. A source whose
+    ids clash with an earlier source's has all its ids prefixed with `<source>/` (its shards'
+    `id_prefix`, applied when a stage reads them). Files unchanged since an earlier check in this
+    process are not read again.
     """
-    files = find_input_files(spec, convert_dir / "remote")
-    key = (str(convert_dir), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    found = [(name, spec, _source_files(name, spec, convert_dir, len(sources))) for name, spec in sources]
+    key = (
+        str(convert_dir),
+        *((name, *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)) for name, _, files in found),
+    )
     if key not in _checked or not all(shard.path.exists() for shard in _checked[key]):  # conversions gone
-        _checked[key] = _check_inputs(spec, files, convert_dir)
+        _checked[key] = _check_inputs(found, convert_dir)
     return _checked[key]
 
 
-def _check_inputs(spec: str | Path | list[str], files: list[Path], convert_dir: Path) -> list[InputShard]:
+def _source_files(name: str, spec: str | Path | list[str], convert_dir: Path, sources: int) -> list[Path]:
+    """A source's input files; an error names the source when the build has several."""
+    try:
+        return find_input_files(spec, convert_dir / "remote")
+    except InputError as exc:
+        if sources == 1:
+            raise
+        raise InputError(f"source {name!r}: {exc}") from None
+
+
+def _check_inputs(found: list[tuple[str, object, list[Path]]], convert_dir: Path) -> list[InputShard]:
     shards: list[InputShard] = []
-    seen_ids: dict[str, str] = {}
-    total_rows = 0
-    for i, source in enumerate(files):
-        name = f"part-{i:05d}"
-        if source.name.endswith(".parquet"):
-            path = source
-            table = read_input_shard(source)
-        else:
-            path = convert_dir / f"{name}.parquet"
-            table = _converted_jsonl(source, path)
-        duplicates = _first_known_id(table["id"], seen_ids)
-        if duplicates is not None:
-            dup_id, other = duplicates
-            raise InputError(f"{source}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
-        seen_ids.update(dict.fromkeys(table["id"].to_pylist(), str(source)))
-        total_rows += table.num_rows
-        shards.append(InputShard(name=name, path=path, source=source, docs=table.num_rows))
-    if total_rows == 0:
-        raise InputError(f"{spec}: the input has no documents (all shards have 0 rows). Check --input.")
+    seen_ids: dict[str, str] = {}  # every id of the sources before, with its file
+    for source, spec, files in found:
+        own_ids: dict[str, str] = {}
+        own: list[tuple[str, Path, Path, int]] = []
+        for origin in files:
+            name = f"part-{len(shards) + len(own):05d}"
+            if origin.name.endswith(".parquet"):
+                path = origin
+                table = read_input_shard(origin)
+            else:
+                path = convert_dir / f"{name}.parquet"
+                table = _converted_jsonl(origin, path)
+            duplicates = _first_known_id(table["id"], own_ids)
+            if duplicates is not None:
+                dup_id, other = duplicates
+                raise InputError(
+                    f"{origin}: id {dup_id!r} also appears in {other}. Ids must be unique across the input."
+                )
+            own_ids.update(dict.fromkeys(table["id"].to_pylist(), str(origin)))
+            own.append((name, path, origin, table.num_rows))
+        if not sum(docs for *_, docs in own):
+            where = f"source {source!r} ({spec})" if len(found) > 1 else str(spec)
+            raise InputError(f"{where}: the input has no documents (all shards have 0 rows). Check --input.")
+        prefix = f"{source}/" if any(i in seen_ids for i in own_ids) else ""
+        if prefix and (clash := next((prefix + i for i in own_ids if prefix + i in seen_ids), None)):
+            raise InputError(f"source {source!r}: id {clash!r} occurs in an earlier source too; rename one.")
+        seen_ids.update({prefix + i: f for i, f in own_ids.items()})
+        shards += [InputShard(name, path, origin, docs, source, prefix) for name, path, origin, docs in own]
     return shards
 
 

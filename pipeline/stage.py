@@ -29,13 +29,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
-from pipeline.shards import write_json
+from pipeline.shards import InputShard, write_json
+from pipeline.sources import INPUT_SOURCE
+
+if TYPE_CHECKING:
+    from pipeline.config import BuildConfig, SourceConfig
 
 NO_FOLDER = Path()
 
@@ -78,9 +82,10 @@ class ShardContext:
     """Everything a shard step may use besides the shard's table. Defaults make a step callable
     from a test with just its config: `run_shard(table, ShardContext(QualityConfig()))`."""
 
-    config: BaseModel  # the stage's config section
+    config: BaseModel  # the stage's config section, as it applies to this shard's source
     stage: str = ""  # the stage's name: the `stage` column of removed rows
     shard: str = "part-00000"
+    source: str = INPUT_SOURCE  # the build source the shard belongs to
     seed: int = 0
     artifacts: Mapping[str, Path] = field(default_factory=dict)  # build steps' outputs, by step name
     out_dir: Path = NO_FOLDER  # the stage's folder: where a `writes="files"` step writes
@@ -96,14 +101,21 @@ class BuildContext:
     build_dir: Path
     stage: str
     folder: Path  # the stage's output folder; done records go to its `_done/`
-    config: BaseModel  # the stage's config section
+    config: BaseModel  # the stage's config section, the build's own (not a source's)
     config_hash: str  # of that section and the seed: part of every fingerprint
     seed: int
-    sources: list[tuple[str, Path]]  # (shard name, path) of the shards the stage reads
+    shards: list[tuple[str, Path]]  # (shard name, path) of the shards the stage reads
+    build_config: BuildConfig  # the whole config: `for_source(name)` gives a source's sections
+    inputs: list[InputShard] = field(default_factory=list)  # the build's input shards, with their sources
+    sources: list[SourceConfig] = field(default_factory=list)  # the build's sources, in priority order
     records: dict[str, list[dict]] = field(default_factory=dict)  # earlier shard steps' records
     artifacts: dict[str, dict] = field(default_factory=dict)  # earlier build steps' records
     # (done, total) of a long step that runs in the flow's process (isolated=False).
     on_progress: Callable[[int, int], None] | None = None
+
+    def source_of(self, shard: str) -> str:
+        """The build source a shard belongs to."""
+        return next((s.source for s in self.inputs if s.name == shard), INPUT_SOURCE)
 
     def artifact(self, path: Path) -> str:
         """How a record names a file it hands to later steps: relative to the build directory,

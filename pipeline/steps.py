@@ -19,9 +19,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.config import BuildConfig
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.config import BuildConfig, SourceConfig
 from pipeline.jobs import ShardJob
-from pipeline.shards import InputShard, combined_fingerprint, fingerprint, write_json
+from pipeline.shards import InputShard, combined_fingerprint, fingerprint, write_json, write_shard
 from pipeline.stage import BuildContext, ShardContext, ShardStep, Stage
 from pipeline.stages import registry
 
@@ -38,6 +41,31 @@ def stage_sources(build_dir: Path, stage: Stage, inputs: list[InputShard]) -> li
     return [(shard.name, shard.path) for shard in inputs]
 
 
+def align_schemas(folder: Path, shards: list[str]) -> int:
+    """Give every shard of a stage folder (and of its removed/) the columns of all of them, null
+    where a shard lacks one, in one order; returns how many files were rewritten.
+
+    Sources judged with other settings carry other columns (a web source's C4 signals), and a
+    folder whose files differ in schema does not read as one table in most readers (HF datasets,
+    DuckDB without union_by_name). A rewrite keeps the rows and their values as they are."""
+    rewritten = 0
+    for sub in (folder, folder / "removed"):
+        paths = [sub / f"{name}.parquet" for name in shards if (sub / f"{name}.parquet").exists()]
+        schemas = [pq.read_schema(path) for path in paths]
+        if len({schema.names and tuple(schema.names) for schema in schemas}) < 2:
+            continue
+        unified = pa.unify_schemas([schema.remove_metadata() for schema in schemas])
+        for path, schema in zip(paths, schemas):
+            if schema.names != unified.names:
+                table = pq.read_table(path)
+                columns = [
+                    table[f.name] if f.name in schema.names else pa.nulls(table.num_rows, f.type) for f in unified
+                ]
+                write_shard(pa.Table.from_arrays(columns, schema=unified), path)
+                rewritten += 1
+    return rewritten
+
+
 def read_summary(build_dir: Path, stage: Stage) -> dict | None:
     path = build_dir / stage.out / "_stage.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -48,7 +76,9 @@ def write_summary(build_dir: Path, stage: Stage, summary: dict) -> None:
     write_json(summary, build_dir / stage.out / "_stage.json")
 
 
-def build_context(build_dir: Path, stage: Stage, sources: list[tuple[str, Path]], cfg: BuildConfig) -> BuildContext:
+def build_context(
+    build_dir: Path, stage: Stage, inputs: list[InputShard], cfg: BuildConfig, sources: list[SourceConfig]
+) -> BuildContext:
     return BuildContext(
         build_dir=build_dir,
         stage=stage.name,
@@ -56,22 +86,36 @@ def build_context(build_dir: Path, stage: Stage, sources: list[tuple[str, Path]]
         config=cfg.section(stage.name),
         config_hash=cfg.section_hash(stage.name),
         seed=cfg.seed,
+        shards=stage_sources(build_dir, stage, inputs),
+        build_config=cfg,
+        inputs=inputs,
         sources=sources,
     )
 
 
 def shard_jobs(stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: bool = False) -> list[ShardJob]:
-    """One job per shard the stage reads; its fingerprint covers the shard's bytes, the stage's
-    config and the build steps' artifacts the step receives. `shares_cores`: the jobs run several
-    at a time on one machine (see ShardContext)."""
+    """One job per shard the stage reads, with the stage's section as it applies to the shard's
+    source; its fingerprint covers the shard's bytes, that section and the build steps' artifacts
+    the step receives. A job that reads the build's input gives its rows their provenance (the
+    `source` column, namespaced ids). `shares_cores`: the jobs run several at a time on one
+    machine (see ShardContext)."""
     artifacts = {name: record for name, record in ctx.artifacts.items() if "artifact" in record}
+    inputs = {shard.name: shard for shard in ctx.inputs}
+    per_source: dict[str, tuple] = {}
     jobs = []
-    for name, path in ctx.sources:
-        parts = [step.name, fingerprint(path), ctx.config_hash] + [r["fingerprint"] for r in artifacts.values()]
+    for name, path in ctx.shards:
+        source = ctx.source_of(name)
+        if source not in per_source:
+            cfg = ctx.build_config.for_source(source)
+            per_source[source] = (cfg.section(stage.name), cfg.section_hash(stage.name))
+        section, section_hash = per_source[source]
+        parts = [step.name, fingerprint(path), section_hash] + [r["fingerprint"] for r in artifacts.values()]
+        raw = inputs.get(name)
         context = ShardContext(
-            config=ctx.config,
+            config=section,
             stage=stage.name,
             shard=name,
+            source=source,
             seed=ctx.seed,
             artifacts={key: ctx.build_dir / record["artifact"] for key, record in artifacts.items()},
             out_dir=ctx.folder,
@@ -84,6 +128,7 @@ def shard_jobs(stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: b
                 context=context,
                 fingerprint=combined_fingerprint(parts),
                 reasons=stage.reasons,
+                provenance=(source, raw.id_prefix) if raw is not None and raw.path == path else None,
             )
         )
     return jobs

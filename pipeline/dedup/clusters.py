@@ -8,9 +8,10 @@ leaves the shard), and one pass over the build's `Clusters`, run in `METHODS` or
 whole cluster into another document's (a part inside a longer whole).
 
 Each document's representative, the one document its cluster keeps, is the first in the
-representative order: a document an earlier build kept (it stays kept), then the longest text,
-then the lowest index (the lowest id among this build's documents, so the choice does not depend
-on shard order). A removed document's reason is that of the method whose pass last changed its
+representative order: a document an earlier build kept (it stays kept), then a document of the
+source ranked first (dedup.source_priority, else the order of the build's sources), then the
+longest text, then the lowest index (the lowest id among this build's documents, so the choice
+does not depend on shard order). A removed document's reason is that of the method whose pass last changed its
 representative; a document whose representative an earlier build kept is removed as
 `duplicate_of_earlier_build` whatever the method.
 
@@ -20,7 +21,7 @@ stage's declared reasons cover it) and its place in `METHODS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,15 @@ class Clusters:
     """Every document's cluster as the methods' passes leave it: its representative, and the
     method (by index) whose pass last moved it to another document's cluster."""
 
-    def __init__(self, docs: Signatures):
+    def __init__(self, docs: Signatures, priority: Sequence[str] = ()):
         self.docs = docs
         everyone = np.arange(docs.total)
         new = everyone < docs.n
+        # A source not in `priority` (and an earlier build's document) ranks after those in it.
+        ranked = pc.index_in(docs.column("source"), value_set=pa.array(list(priority), pa.string()))
+        source_rank = pc.fill_null(ranked, len(priority)).to_numpy()
         # The representative order (see the module docstring): rank 0 represents first.
-        self.order = np.lexsort((everyone, -docs.column("length").to_numpy(), new))
+        self.order = np.lexsort((everyone, -docs.column("length").to_numpy(), source_rank, new))
         self.rank = np.empty(docs.total, dtype=np.int64)
         self.rank[self.order] = everyone
         self.rep = everyone  # (total,) each document's representative

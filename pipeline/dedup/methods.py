@@ -13,7 +13,7 @@ survive, removed in step 3.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ def signature_schema(cfg: DedupConfig) -> pa.Schema:
             # Characters of the normalised text: padding whitespace is not content, so the copies
             # of one exact group tie and the lowest id represents them.
             ("length", pa.int64()),
+            ("source", pa.string()),  # the build source, for dedup.source_priority
             *(field for method in METHODS for field in method.fields(cfg)),
             ("line_hashes", LINE_HASH),  # distinct normalised lines (empty with lines off)
         ]
@@ -50,7 +51,8 @@ def signatures(table: pa.Table, cfg: DedupConfig) -> pa.Table:
     texts = table.column("text").to_pylist()
     normalised = [normalise(t) for t in texts]
     lines = cfg.lines
-    columns = {"id": table.column("id"), "length": [len(t) for t in normalised]}
+    source = table.column("source") if "source" in table.column_names else pa.nulls(table.num_rows, pa.string())
+    columns = {"id": table.column("id"), "length": [len(t) for t in normalised], "source": source}
     for method in METHODS:
         columns |= method.columns(normalised, cfg)
     columns["line_hashes"] = (
@@ -61,12 +63,15 @@ def signatures(table: pa.Table, cfg: DedupConfig) -> pa.Table:
     return pa.table(columns, schema=signature_schema(cfg))
 
 
-def find_duplicates(sources: Iterable[pa.Table | Path], cfg: DedupConfig, earlier: Iterable[Path] = ()) -> pa.Table:
+def find_duplicates(
+    sources: Iterable[pa.Table | Path], cfg: DedupConfig, earlier: Iterable[Path] = (), priority: Sequence[str] = ()
+) -> pa.Table:
     """Step 2, build-wide: one row per document with its cluster and, for a removed one, its reason.
 
     sources: each shard's signatures, as a table or as its Parquet file; a column is read from
     them when it is needed (pipeline/dedup/lsh.py says what stays in memory). earlier: the
-    signature files of the documents earlier builds kept (pipeline/dedup/index.py).
+    signature files of the documents earlier builds kept (pipeline/dedup/index.py). priority: the
+    build sources in the order their copies are kept (clusters.py).
 
     Columns: id, dup_cluster (the representative's id), dup_cluster_size, duplicate_of (null for
     representatives and singletons), reason (null = keep, else the method that last moved the
@@ -77,7 +82,7 @@ def find_duplicates(sources: Iterable[pa.Table | Path], cfg: DedupConfig, earlie
     see pipeline/dedup/lines.py). Sorted by id.
     """
     docs = Signatures(list(sources), list(earlier), signature_schema(cfg), cfg.minhash.num_perm)
-    clusters = Clusters(docs)
+    clusters = Clusters(docs, priority)
     for index, method in enumerate(METHODS):
         if method.enabled(cfg):
             clusters.method = index

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from pipeline.config import QualityConfig
 from pipeline.quality import c4, fineweb
-from pipeline.quality.rules import F32, FAMILIES, I32, DocumentView, Signal, count_words, gopher_reason
+from pipeline.quality.rules import F32, FAMILIES, I32, DocumentView, Signal, count_words, rules_reason
 
 BOOL = pa.bool_()
 
@@ -59,13 +59,17 @@ def _rule_signals(cfg: QualityConfig) -> list[Signal]:
 
 
 def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
-    """All signals of the enabled rule families and the first rule the document fails."""
-    doc = DocumentView(text, lang, cfg.gopher.alpha_words_tokens)
+    """All signals of the enabled rule families and the first rule the document fails.
+
+    The rule families read the text as it came in, or with `rules_on_cleaned_text` the text C4's
+    line cleaning left (then C4's page rules come first, as its cleaning did)."""
+    cleaned = c4.clean(text, cfg.c4) if cfg.c4.enabled else None
+    judged = cleaned.text if cleaned is not None and cfg.rules_on_cleaned_text else text
+    doc = DocumentView(judged, lang, cfg.gopher.alpha_words_tokens)
     sig: dict[str, float | int | bool | None] = {signal.column: signal.value(doc) for signal in _rule_signals(cfg)}
-    reasons: list[str | None] = [gopher_reason(doc, cfg)]
+    reasons: list[str | None] = [rules_reason(doc, cfg)]
     kept_text = text
-    if cfg.c4.enabled:
-        cleaned = c4.clean(text, cfg.c4)
+    if cleaned is not None:
         sig |= {
             "quality_c4_lines_removed": cleaned.lines_removed,
             "quality_c4_chars_removed": cleaned.chars_removed,
@@ -73,11 +77,12 @@ def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
             "quality_c4_lorem_ipsum": cleaned.lorem_ipsum,
             "quality_c4_curly_bracket": cleaned.curly_bracket,
         }
-        reasons.append(c4.reason(cleaned, cfg.c4))
+        page = c4.reason(cleaned, cfg.c4)
+        reasons = [page, *reasons] if cfg.rules_on_cleaned_text else [*reasons, page]
         kept_text = cleaned.text
     if cfg.fineweb.enabled:
         # FineWeb's newline/word ratio counts the words of the text it judges (C4's output).
-        n_words = doc.n_words if kept_text == text else count_words(kept_text)
+        n_words = doc.n_words if kept_text == doc.text else count_words(kept_text)
         fw = fineweb.signals(kept_text, n_words, cfg.fineweb)
         sig |= {
             "quality_fineweb_line_punct_ratio": fw and fw.line_punct_ratio,

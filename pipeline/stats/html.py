@@ -195,6 +195,65 @@ def languages(stats: dict[str, Any], fig: Figures) -> str:
     )
 
 
+def _sources_html(stats: dict[str, Any], fig: Figures) -> str:
+    rows = stats.get("sources")
+    if not rows:
+        return '<p class="muted">one source, not named</p>'
+    parts = [fig("mixture", "target and realised share of training tokens per source")]
+    mixed = [r for r in rows if r["mixture"]]
+    if mixed:
+        parts.append(
+            _table(
+                [
+                    "source",
+                    "documents",
+                    "tokens available",
+                    "tokens used",
+                    "repeats",
+                    "target %",
+                    "planned %",
+                    "realised %",
+                    "capped",
+                    "val bits/byte",
+                ],
+                [
+                    [
+                        r["source"],
+                        m["documents"],
+                        m["tokens_available"],
+                        m["tokens_used"],
+                        m["repeats"],
+                        _pct(m["target_share"]),
+                        _pct(m.get("planned_share")),
+                        _pct(m["realised_share"]),
+                        m["capped"],
+                        r["val_bits_per_byte"],
+                    ]
+                    for r in mixed
+                    for m in [r["mixture"]]
+                ],
+            )
+        )
+    for r in rows:
+        parts.append(f"<h3>{_esc(r['source'])}</h3>")
+        funnel_rows = [
+            [f["stage"], f["docs_in"], f["docs_removed"], f["docs_kept"], _mib(f["bytes_in"]), _mib(f["bytes_kept"])]
+            for f in r["funnel"]
+        ]
+        parts.append(
+            _table(["stage", "docs in", "docs removed", "docs left", "MiB in", "MiB left"], funnel_rows)
+            if funnel_rows
+            else '<p class="muted">no filter stage ran</p>'
+        )
+        reasons = [[f"{stage}: {reason}", n] for stage, counts in r["reasons"].items() for reason, n in counts.items()]
+        if reasons:
+            parts.append(_table(["removal reason", "documents"], reasons))
+        if r["languages"]:
+            top = ", ".join(f"{lang['lang']} {lang['before']:,} → {lang['after']:,}" for lang in r["languages"][:8])
+            parts.append(f"<p>Languages (documents before → after quality): {_esc(top)}</p>")
+    return "".join(parts)
+
+
 def _lengths_html(stats: dict[str, Any], fig: Figures) -> str:
     lengths = stats["lengths"]
     if lengths is None:
@@ -435,6 +494,7 @@ def sections() -> list[tuple[str, str, Callable[[dict[str, Any], Figures], str]]
     return [
         ("Funnel", "funnel", _funnel_html),
         ("Removal reasons", "reasons", _reasons_html),
+        ("Sources", "sources", _sources_html),
         ("Document lengths", "lengths", _lengths_html),
         *own,
         ("Run facts", "run", _run_html),

@@ -297,10 +297,61 @@ def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "reasons": _reasons(stages, build_dir),
         "counters": {name: c for name, c in counters.items() if c},
         "lengths": shard_stats.length_distributions(build_dir, [registry.get(name).out for name in ran]),
+        "sources": sources(manifest),
     }
     for _, section in stage_sections():
         stats[section.key] = section.collect(build_dir, manifest, config)
     return stats | {"run": _run_facts(manifest)}
+
+
+def sources(manifest: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Per source, in the build's order: documents and bytes in and out of each filter stage, its
+    removal reasons, its languages, its place in the mixture and its validation bits per byte."""
+    stages = manifest.get("stages", {})
+    names = list(dict.fromkeys(shard.get("source") for shard in manifest.get("input_shards", [])))
+    if not names or names == [None]:
+        return None
+    mixture = stages.get("tokenizer", {}).get("mixture", {}).get("sources", {})
+    bpb = (stages.get("pretrain") or {}).get("final_val_bpb_by_source") or {}
+    rows = []
+    for name in names:
+        per_stage = {
+            stage.name: stages[stage.name]["sources"].get(name)
+            for stage in registry.filters()
+            if "sources" in stages.get(stage.name, {})
+        }
+        funnel_rows = [
+            {"stage": stage, **{k: counts[k] for k in manifests.COUNT_KEYS}}
+            for stage, counts in per_stage.items()
+            if counts is not None
+        ]
+        quality = per_stage.get("quality") or {}
+        rows.append(
+            {
+                "source": name,
+                "funnel": funnel_rows,
+                "reasons": {
+                    stage: counts["reasons"] for stage, counts in per_stage.items() if counts and counts["reasons"]
+                },
+                "languages": _languages(quality.get("extra", {})) if quality else None,
+                "mixture": mixture.get(name),
+                "val_bits_per_byte": bpb.get(name),
+            }
+        )
+    return rows
+
+
+def mixture_charts(rows: list[dict[str, Any]]) -> dict[str, bytes]:
+    mixed = [r for r in rows if r["mixture"]]
+    if not mixed:
+        return {}
+    return {
+        "mixture": plots.mixture_chart(
+            [r["source"] for r in mixed],
+            [r["mixture"]["target_share"] for r in mixed],
+            [r["mixture"]["realised_share"] for r in mixed],
+        )
+    }
 
 
 # ----------------------------------------------------------------------------- stage sections
@@ -380,6 +431,8 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
         charts["reasons"] = plots.reasons_chart(
             [f"{s}: {r}" for s, r, _ in reasons], [n for *_, n in reasons], [_color(s) for s, *_ in reasons]
         )
+    if stats.get("sources"):
+        charts |= mixture_charts(stats["sources"])
     if stats["lengths"]:
         lengths = stats["lengths"]
         charts["lengths"] = plots.lengths_chart(

@@ -31,6 +31,7 @@ from pipeline.config import TokenizerConfig
 from pipeline.shards import atomic_path
 from pipeline.stage import ShardContext, StageResult
 from pipeline.tokenizer import token_file
+from pipeline.tokenizer.mixture import ENCODED
 from pipeline.tokenizer.train import EOT_ID, has_lang, hash_unit, read_batches
 
 SPLITS = ("train", "val")
@@ -162,14 +163,28 @@ def encode_shard(
 
 
 def encode_step(table: pa.Table, ctx: ShardContext) -> StageResult:
-    """Shard step of the tokenizer stage: the shard encoded with the tokenizer the build trained."""
+    """Shard step of the tokenizer stage: the shard encoded with the tokenizer the build trained;
+    its training tokens go to `_encoded/` for the mixture (mixture.py), its validation tokens
+    to the stage's folder."""
     cfg: TokenizerConfig = ctx.config
     columns = ["id", "text", "lang"] if "lang" in table.column_names else ["id", "text"]
     batches = table.select(columns).to_batches(max_chunksize=cfg.batch_size)
+    train_dir = ctx.out_dir / ENCODED
     stats = encode_batches(
-        batches, ctx.artifacts["tokenizer_train"], ctx.out_dir, ctx.shard, cfg, ctx.seed, parallel=not ctx.shares_cores
+        batches,
+        ctx.artifacts["tokenizer_train"],
+        ctx.out_dir,
+        ctx.shard,
+        cfg,
+        ctx.seed,
+        not ctx.shares_cores,
+        train_dir,
     )
-    files = [ctx.out_dir / f"{split}-{ctx.shard}.bin" for split in SPLITS] + [counts_path(ctx.out_dir, ctx.shard)]
+    files = [
+        train_dir / f"train-{ctx.shard}.bin",
+        ctx.out_dir / f"val-{ctx.shard}.bin",
+        counts_path(ctx.out_dir, ctx.shard),
+    ]
     return StageResult(extra=stats, files=files)
 
 
@@ -181,8 +196,10 @@ def encode_batches(
     cfg: TokenizerConfig,
     seed: int,
     parallel: bool = True,
+    train_dir: Path | None = None,
 ) -> dict:
-    """Encode one shard's batches to `out_dir/{train,val}-{name}.bin` (+ index, + token counts).
+    """Encode one shard's batches to `out_dir/{train,val}-{name}.bin` (+ index, + token counts;
+    the train split into `train_dir` when given).
 
     `parallel`: encode on every core (the job has the machine), else on one thread (other shard
     jobs run beside it; see `library_threads`).
@@ -231,7 +248,8 @@ def encode_batches(
         tokens = np.concatenate(chunks[split]) if chunks[split] else np.zeros(0, dtype=np.uint32)
         lens = np.concatenate(lengths[split]) if lengths[split] else np.zeros(0, dtype=np.int64)
         offsets = np.cumsum(lens) - lens  # each document's start
-        token_file.write_tokens(out_dir / f"{split}-{name}.bin", tokens, offsets, vocab_size)
+        folder = train_dir if split == "train" and train_dir is not None else out_dir
+        token_file.write_tokens(folder / f"{split}-{name}.bin", tokens, offsets, vocab_size)
         stats[f"{split}_tokens"] = len(tokens)
     stats["langs"] = _language_totals(per_lang)
     return stats

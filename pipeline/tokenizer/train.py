@@ -210,7 +210,7 @@ def train_tokenizer(shard_paths: Sequence[Path], cfg: TokenizerConfig, out_path:
 def train_step(ctx: BuildContext) -> dict:
     """Build step: the tokenizer, trained once on every shard the stage reads."""
     out = ctx.build_dir / "tokenizer" / "tokenizer.json"
-    paths = [path for _, path in ctx.sources]
+    paths = [path for _, path in ctx.shards]
     fp = combined_fingerprint([fingerprint(p) for p in paths] + [ctx.config_hash])
     record = ctx.once(
         "tokenizer_train", fp, [out], lambda: train_tokenizer(paths, ctx.config, out) | {"artifact": ctx.artifact(out)}
