@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from pipeline.config import BuildConfig
+from pipeline.errors import InputError
 from pipeline.jobs import ShardJob
 from pipeline.shards import InputShard, combined_fingerprint, fingerprint, write_json
 from pipeline.stage import BuildContext, ShardContext, ShardStep, Stage
@@ -28,13 +29,24 @@ from pipeline.stages import registry
 
 def stage_sources(build_dir: Path, stage: Stage, inputs: list[InputShard]) -> list[tuple[str, Path]]:
     """(name, path) of the shards a stage reads: the output of the nearest earlier filter stage
-    that finished, or the build input itself when none has."""
+    that finished, or the build input itself when none has (raw input only for its stage)."""
     names = registry.names()
     earlier = [s for s in registry.filters() if names.index(s.name) < names.index(stage.name)]
     for previous in reversed(earlier):
         summary = read_summary(build_dir, previous)
         if summary is not None:
             return [(s["name"], build_dir / previous.out / f"{s['name']}.parquet") for s in summary["shards"]]
+    reads_shards = any(isinstance(step, ShardStep) for step in stage.steps)
+    for shard in inputs if reads_shards else ():
+        if shard.raw != stage.raw_input:
+            readers = [s.name for s in registry if s.raw_input and s.raw_input == shard.raw]
+            what = f"raw {shard.raw} input" if shard.raw else "text shards"
+            first = (
+                f"the {readers[0]} stage must run first: add it to --stages or enable it"
+                if readers
+                else "no stage reads it"
+            )
+            raise InputError(f"{shard.source}: {stage.name} cannot read {what}; {first}.")
     return [(shard.name, shard.path) for shard in inputs]
 
 

@@ -262,6 +262,36 @@ def duplicates(stats: dict[str, Any], fig: Figures) -> str:
     return "".join(parts)
 
 
+def extraction(stats: dict[str, Any], fig: Figures) -> str:
+    found = stats["extraction"]
+    if found is None:
+        return _not_run("extract")
+    records = sorted(found["records"].items(), key=lambda kv: (-kv[1], kv[0]))
+    return "".join(
+        [
+            _facts(
+                [
+                    ("extractor", found["extractor"]),
+                    ("documents (response / conversion records, table rows)", found["documents"]),
+                    ("kept with text", found["kept"]),
+                    ("HTML MiB in", _mib(found["html_bytes"])),
+                    ("text MiB out", _mib(found["text_bytes"])),
+                    ("text share of HTML bytes", _pct(found["text_share_of_html"])),
+                    ("extractor CPU ms per page", found["extract_cpu_ms_per_page"]),
+                    ("domains of kept pages", found["domains"]),
+                ]
+            ),
+            "<h3>Records by type</h3>",
+            fig("records", "input records per WARC record type"),
+            _table(["record type", "records"], [[kind, n] for kind, n in records]),
+            "<h3>Removed, by reason</h3>",
+            _table(["reason", "documents"], [[r["reason"], r["documents"]] for r in found["reasons"]]),
+            "<h3>Top domains (kept pages)</h3>",
+            _table(["domain", "documents"], [[d["domain"], d["documents"]] for d in found["top_domains"]]),
+        ]
+    )
+
+
 def pii(stats: dict[str, Any], fig: Figures) -> str:
     pii = stats["pii"]
     if pii is None:

@@ -31,7 +31,8 @@ TOP_LANGUAGES = 15
 NOT_RUN = "not run"
 MIB = 1024 * 1024
 # `extra` keys that have their own section; the rest are listed as plain stage counters.
-SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents")
+SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents", "records:", "extract_cpu_ms")
+TOP_DOMAINS = 15
 TOP_TOKENIZER_LANGUAGES = 20
 
 # ----------------------------------------------------------------------------- reading
@@ -307,6 +308,36 @@ def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 # Each: (build_dir, manifest, config) -> the section's numbers, or None when its stage did not run.
 
 
+def extraction(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    """The extraction funnel: records by type, documents kept and removed by reason, the extractor
+    and its CPU time, HTML bytes in and text bytes out, and the domains of the kept pages."""
+    if not _ran(manifest, "extract"):
+        return None
+    entry = manifest["stages"]["extract"]
+    extra = entry.get("extra", {})
+    reasons = entry.get("reasons", {})
+    # Pages the extractor ran on: kept ones and those it found nothing in.
+    extracted = entry["docs_kept"] + reasons.get("empty_extraction", 0)
+    kept = shard_stats.read_columns(shard_stats.stage_files(build_dir, registry.get("extract").out), ["domain"])
+    domains = []
+    if kept is not None and "domain" in kept.column_names and kept.num_rows:
+        counts = kept.group_by("domain").aggregate([("domain", "count")]).to_pylist()
+        domains = sorted(((r["domain"] or "(none)", r["domain_count"]) for r in counts), key=lambda d: (-d[1], d[0]))
+    return {
+        "extractor": config.get("extract", {}).get("extractor", "trafilatura"),
+        "records": {k.split(":", 1)[1]: v for k, v in sorted(extra.items()) if k.startswith("records:")},
+        "documents": entry["docs_in"],
+        "kept": entry["docs_kept"],
+        "reasons": [{"reason": r, "documents": n} for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "html_bytes": entry["bytes_in"],
+        "text_bytes": entry["bytes_kept"],
+        "text_share_of_html": _share(entry["bytes_kept"], entry["bytes_in"]),
+        "extract_cpu_ms_per_page": _share(extra.get("extract_cpu_ms"), extracted),
+        "domains": len(domains),
+        "top_domains": [{"domain": d, "documents": n} for d, n in domains[:TOP_DOMAINS]],
+    }
+
+
 def languages(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]] | None:
     return _languages(manifest.get("stages", {}).get("quality", {}).get("extra", {})) or None
 
@@ -392,6 +423,14 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
 
 
 # Each stage section's charts: (its numbers, its stage's colour) -> {chart name: PNG}.
+
+
+def extraction_charts(extraction: dict[str, Any], color: str) -> dict[str, bytes]:
+    records = extraction["records"]
+    if not records:
+        return {}
+    ranked = sorted(records.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"records": plots.records_chart([k for k, _ in ranked], [n for _, n in ranked], color)}
 
 
 def languages_charts(langs: list[dict[str, Any]], color: str) -> dict[str, bytes]:
