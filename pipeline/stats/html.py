@@ -168,7 +168,8 @@ def _funnel_html(stats: dict[str, Any], fig: Figures) -> str:
 
 def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
     parts = [fig("reasons", "removed documents per reason")]
-    for name in (stage.name for stage in registry.filters()):
+    # The filter stages the report shows (stats["stages"]: a skipped raw-input stage is not there).
+    for name in (stage.name for stage in registry.filters() if stage.name in stats["stages"]):
         if name not in stats["reasons"]:
             parts.append(_not_run(name))
             continue
@@ -264,8 +265,9 @@ def duplicates(stats: dict[str, Any], fig: Figures) -> str:
 
 def extraction(stats: dict[str, Any], fig: Figures) -> str:
     found = stats["extraction"]
-    if found is None:
-        return _not_run("extract")
+    if found is None:  # text input skips the stage; raw input cannot go on without it
+        return '<p class="muted">extract: the input was text shards, nothing to extract</p>'
+
     records = sorted(found["records"].items(), key=lambda kv: (-kv[1], kv[0]))
     return "".join(
         [

@@ -74,6 +74,12 @@ def _ran(manifest: dict[str, Any], stage: str) -> bool:
     return "docs_in" in manifest.get("stages", {}).get(stage, {})
 
 
+def _shown(stage: Stage, manifest: dict[str, Any]) -> bool:
+    """Whether a stage has a place in the report: a raw-input stage (extract) only when it ran,
+    since text input skips it rather than leaving it to run."""
+    return not stage.raw_input or stage.name in manifest.get("stages", {})
+
+
 def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Documents and bytes entering the pipeline, then left after each stage (its funnel row)."""
     stages = manifest.get("stages", {})
@@ -99,7 +105,7 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         row = manifests.funnel_row(stage, section) if section is not None else None
         if row is not None:
             rows.append({"stage": stage.name, "status": section.get("status"), **row})
-        elif stage.filters:  # a filter stage that did not run still has its place in the funnel
+        elif stage.filters and _shown(stage, manifest):  # a filter stage that did not run keeps its place
             rows.append({"stage": stage.name, "status": section.get("status", NOT_RUN) if section else NOT_RUN})
     return rows
 
@@ -246,7 +252,7 @@ def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     for stage in registry:
         section = stages.get(stage.name)
         if section is None:
-            if stage.summarised:
+            if stage.summarised and _shown(stage, manifest):
                 timings.append({"stage": stage.name, "status": NOT_RUN})
             continue
         shards = section.get("shards", [])
@@ -292,7 +298,7 @@ def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "stages": {
             stage.name: stages[stage.name].get("status") if stage.name in stages else NOT_RUN
             for stage in registry
-            if stage.summarised
+            if stage.summarised and _shown(stage, manifest)
         },
         "funnel": funnel(manifest),
         "reasons": _reasons(stages, build_dir),
