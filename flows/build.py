@@ -214,13 +214,14 @@ def corpus_build(
     sources = build_sources(cfg, input)
     workers = workers or cfg.workers or os.cpu_count() or 1
     named = {registry.get(name).name for name in stages or registry.names()}  # unknown names fail here
-    wanted = [stage for stage in registry if stage.name in named and cfg.section(stage.name).enabled]
     build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
     with build_lock(build_dir):
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
         inputs = prepare_sources([(source.name, source.input) for source in sources], build_dir / "input")
+        # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
+        wanted = [s for s in registry if s.name in named and cfg.section(s.name).enabled and s.applies(inputs)]
         input_records = manifest.input_records(inputs)
         spec = input or {source.name: source.input for source in sources}
         result = manifest.record(build_dir, spec, input_records, cfg, workers, str(out))

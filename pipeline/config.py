@@ -218,6 +218,35 @@ class CodeConfig(Section):
     """
 
 
+class ExtractConfig(Section):
+    """
+    Extract stage (raw web input only: WARC/WET archives, Parquet/JSONL with an `html` column): HTTP 200 HTML
+    responses to main text (docs/extract.md).
+    """
+
+    enabled: bool = True
+    """Run the extract stage when the input is raw web (text shards skip it whatever this says)."""
+    extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
+    """
+    trafilatura: the better text; resiliparse: several times faster, a little less precise
+    (bench/results/extract_quality.md). Both are followed by the same boilerplate-line rules.
+    """
+    max_html_bytes: int = Field(4 << 20, ge=1)
+    """Payloads larger than this (bytes, as the WARC header says) are removed unread as too_large."""
+    drop_duplicate_urls: bool = True
+    """
+    A page fetched more than once in the build (same normalised URL) is kept once, from its latest fetch; the
+    others are removed as duplicate_url.
+    """
+    max_docs_per_domain: int = Field(0, ge=0)
+    """At most this many documents per domain (host without www.), in input order; 0 = no cap (domain_cap)."""
+    url_blocklist: str = ""
+    """
+    File of domains, one per line, whose pages are removed unread (url_blocklist); "" = off. Usually the same
+    file as quality.keywords.url_blocklist.
+    """
+
+
 class QualityConfig(Section):
     """
     Quality stage: language ID, keyword filter, then the rule families in order (Gopher quality, Gopher

@@ -16,7 +16,48 @@ from contextlib import contextmanager
 
 from pipeline import config as cfg
 from pipeline.errors import InputError
+from pipeline.shards import WEB
 from pipeline.stage import BuildStep, Ref, ReportSection, ShardStep, Stage
+
+EXTRACT = Stage(
+    name="extract",
+    config=cfg.ExtractConfig,
+    description="Raw web (WARC/WET, HTML tables) to main text: HTTP 200 HTML pages through trafilatura or resiliparse.",
+    raw_input=WEB,
+    steps=(
+        ShardStep(
+            "extract_fetches", Ref("pipeline.extract.stage:fetch_shard"), "extract: fetches", "files", reads="raw"
+        ),
+        BuildStep(
+            "extract_selection",
+            Ref("pipeline.extract.stage:select"),
+            "extract: duplicate URLs",
+            when=lambda section: section.drop_duplicate_urls or section.max_docs_per_domain > 0,
+        ),
+        ShardStep("extract", Ref("pipeline.extract.stage:extract_shard"), "extract: main text", reads="raw"),
+    ),
+    reasons=(
+        "http_status",
+        "not_html",
+        "url_blocklist",
+        "too_large",
+        "duplicate_url",
+        "domain_cap",
+        "decode_error",
+        "empty_extraction",
+    ),
+    funnel=Ref("pipeline.extract.stage:stage_funnel"),
+    report=(
+        ReportSection(
+            "extraction",
+            "Extraction",
+            Ref("pipeline.stats.report:extraction"),
+            Ref("pipeline.stats.html:extraction"),
+            Ref("pipeline.stats.report:extraction_charts"),
+        ),
+    ),
+    color="#0891b2",
+)
 
 QUALITY = Stage(
     name="quality",
@@ -236,5 +277,5 @@ class Registry:
             self.unregister(stage.name)
 
 
-registry = Registry([QUALITY, DEDUP, PRIVACY, TOKENIZER, PRETRAIN, REPORT])
+registry = Registry([EXTRACT, QUALITY, DEDUP, PRIVACY, TOKENIZER, PRETRAIN, REPORT])
 register = registry.register

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import BuildConfig, SourceConfig
+from pipeline.errors import InputError
 from pipeline.jobs import ShardJob
 from pipeline.shards import InputShard, combined_fingerprint, fingerprint, write_json, write_shard
 from pipeline.stage import BuildContext, ShardContext, ShardStep, Stage
@@ -30,15 +31,36 @@ from pipeline.stages import registry
 
 
 def stage_sources(build_dir: Path, stage: Stage, inputs: list[InputShard]) -> list[tuple[str, Path]]:
-    """(name, path) of the shards a stage reads: the output of the nearest earlier filter stage
-    that finished, or the build input itself when none has."""
+    """(name, path) of the shards a stage reads, shard by shard: the output of the nearest earlier
+    filter stage that finished with that shard, or the build's input shard itself. A raw-input
+    stage (extract) reads only the raw shards of its format; raw input reaches no other stage."""
     names = registry.names()
     earlier = [s for s in registry.filters() if names.index(s.name) < names.index(stage.name)]
-    for previous in reversed(earlier):
+    produced = {}  # earlier stage -> the shards its summary holds
+    for previous in earlier:
         summary = read_summary(build_dir, previous)
         if summary is not None:
-            return [(s["name"], build_dir / previous.out / f"{s['name']}.parquet") for s in summary["shards"]]
-    return [(shard.name, shard.path) for shard in inputs]
+            produced[previous] = {s["name"] for s in summary["shards"]}
+    reads_shards = any(isinstance(step, ShardStep) for step in stage.steps)
+    found = []
+    for shard in inputs:
+        if not stage.applies_to(shard):
+            continue
+        previous = next((s for s in reversed(earlier) if shard.name in produced.get(s, ())), None)
+        if previous is not None:
+            found.append((shard.name, build_dir / previous.out / f"{shard.name}.parquet"))
+            continue
+        if reads_shards and shard.raw != stage.raw_input:
+            readers = [s.name for s in registry if s.raw_input and s.raw_input == shard.raw]
+            what = f"raw {shard.raw} input" if shard.raw else "text shards"
+            first = (
+                f"the {readers[0]} stage must run first: add it to --stages or enable it"
+                if readers
+                else "no stage reads it"
+            )
+            raise InputError(f"{shard.origin}: {stage.name} cannot read {what}; {first}.")
+        found.append((shard.name, shard.path))
+    return found
 
 
 def align_schemas(folder: Path, shards: list[str]) -> int:

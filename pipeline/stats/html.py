@@ -168,7 +168,8 @@ def _funnel_html(stats: dict[str, Any], fig: Figures) -> str:
 
 def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
     parts = [fig("reasons", "removed documents per reason")]
-    for name in (stage.name for stage in registry.filters()):
+    # The filter stages the report shows (stats["stages"]: a skipped raw-input stage is not there).
+    for name in (stage.name for stage in registry.filters() if stage.name in stats["stages"]):
         if name not in stats["reasons"]:
             parts.append(_not_run(name))
             continue
@@ -319,6 +320,37 @@ def duplicates(stats: dict[str, Any], fig: Figures) -> str:
             _table(["line", "kept documents that had it"], [[line["line"], line["documents"]] for line in lines])
         )
     return "".join(parts)
+
+
+def extraction(stats: dict[str, Any], fig: Figures) -> str:
+    found = stats["extraction"]
+    if found is None:  # text input skips the stage; raw input cannot go on without it
+        return '<p class="muted">extract: the input was text shards, nothing to extract</p>'
+
+    records = sorted(found["records"].items(), key=lambda kv: (-kv[1], kv[0]))
+    return "".join(
+        [
+            _facts(
+                [
+                    ("extractor", found["extractor"]),
+                    ("documents (response / conversion records, table rows)", found["documents"]),
+                    ("kept with text", found["kept"]),
+                    ("HTML MiB in", _mib(found["html_bytes"])),
+                    ("text MiB out", _mib(found["text_bytes"])),
+                    ("text share of HTML bytes", _pct(found["text_share_of_html"])),
+                    ("extractor CPU ms per page", found["extract_cpu_ms_per_page"]),
+                    ("domains of kept pages", found["domains"]),
+                ]
+            ),
+            "<h3>Records by type</h3>",
+            fig("records", "input records per WARC record type"),
+            _table(["record type", "records"], [[kind, n] for kind, n in records]),
+            "<h3>Removed, by reason</h3>",
+            _table(["reason", "documents"], [[r["reason"], r["documents"]] for r in found["reasons"]]),
+            "<h3>Top domains (kept pages)</h3>",
+            _table(["domain", "documents"], [[d["domain"], d["documents"]] for d in found["top_domains"]]),
+        ]
+    )
 
 
 def pii(stats: dict[str, Any], fig: Figures) -> str:

@@ -127,6 +127,11 @@ def languages_chart(langs: Sequence[str], before: Sequence[int], after: Sequence
         return _png(fig)
 
 
+def records_chart(kinds: Sequence[str], counts: Sequence[int], color: str) -> bytes:
+    """Records of the raw web input per WARC record type."""
+    return _counted_bars(kinds, counts, color, "Input records by type", "records")
+
+
 def pii_chart(entities: Sequence[str], counts: Sequence[int], color: str) -> bytes:
     """PII entities replaced by placeholders, per entity type."""
     return _counted_bars(entities, counts, color, "PII entities replaced", "entities found (count)")

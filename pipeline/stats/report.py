@@ -31,7 +31,8 @@ TOP_LANGUAGES = 15
 NOT_RUN = "not run"
 MIB = 1024 * 1024
 # `extra` keys that have their own section; the rest are listed as plain stage counters.
-SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents")
+SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents", "records:", "extract_cpu_ms")
+TOP_DOMAINS = 15
 TOP_TOKENIZER_LANGUAGES = 20
 
 # ----------------------------------------------------------------------------- reading
@@ -73,6 +74,12 @@ def _ran(manifest: dict[str, Any], stage: str) -> bool:
     return "docs_in" in manifest.get("stages", {}).get(stage, {})
 
 
+def _shown(stage: Stage, manifest: dict[str, Any]) -> bool:
+    """Whether a stage has a place in the report: a raw-input stage (extract) only when it ran,
+    since text input skips it rather than leaving it to run."""
+    return not stage.raw_input or stage.name in manifest.get("stages", {})
+
+
 def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Documents and bytes entering the pipeline, then left after each stage (its funnel row)."""
     stages = manifest.get("stages", {})
@@ -98,7 +105,7 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         row = manifests.funnel_row(stage, section) if section is not None else None
         if row is not None:
             rows.append({"stage": stage.name, "status": section.get("status"), **row})
-        elif stage.filters:  # a filter stage that did not run still has its place in the funnel
+        elif stage.filters and _shown(stage, manifest):  # a filter stage that did not run keeps its place
             rows.append({"stage": stage.name, "status": section.get("status", NOT_RUN) if section else NOT_RUN})
     return rows
 
@@ -245,7 +252,7 @@ def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     for stage in registry:
         section = stages.get(stage.name)
         if section is None:
-            if stage.summarised:
+            if stage.summarised and _shown(stage, manifest):
                 timings.append({"stage": stage.name, "status": NOT_RUN})
             continue
         shards = section.get("shards", [])
@@ -291,7 +298,7 @@ def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "stages": {
             stage.name: stages[stage.name].get("status") if stage.name in stages else NOT_RUN
             for stage in registry
-            if stage.summarised
+            if stage.summarised and _shown(stage, manifest)
         },
         "funnel": funnel(manifest),
         "reasons": _reasons(stages, build_dir),
@@ -356,6 +363,36 @@ def mixture_charts(rows: list[dict[str, Any]]) -> dict[str, bytes]:
 
 # ----------------------------------------------------------------------------- stage sections
 # Each: (build_dir, manifest, config) -> the section's numbers, or None when its stage did not run.
+
+
+def extraction(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    """The extraction funnel: records by type, documents kept and removed by reason, the extractor
+    and its CPU time, HTML bytes in and text bytes out, and the domains of the kept pages."""
+    if not _ran(manifest, "extract"):
+        return None
+    entry = manifest["stages"]["extract"]
+    extra = entry.get("extra", {})
+    reasons = entry.get("reasons", {})
+    # Pages the extractor ran on: kept ones and those it found nothing in.
+    extracted = entry["docs_kept"] + reasons.get("empty_extraction", 0)
+    kept = shard_stats.read_columns(shard_stats.stage_files(build_dir, registry.get("extract").out), ["domain"])
+    domains = []
+    if kept is not None and "domain" in kept.column_names and kept.num_rows:
+        counts = kept.group_by("domain").aggregate([("domain", "count")]).to_pylist()
+        domains = sorted(((r["domain"] or "(none)", r["domain_count"]) for r in counts), key=lambda d: (-d[1], d[0]))
+    return {
+        "extractor": config.get("extract", {}).get("extractor", "trafilatura"),
+        "records": {k.split(":", 1)[1]: v for k, v in sorted(extra.items()) if k.startswith("records:")},
+        "documents": entry["docs_in"],
+        "kept": entry["docs_kept"],
+        "reasons": [{"reason": r, "documents": n} for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "html_bytes": entry["bytes_in"],
+        "text_bytes": entry["bytes_kept"],
+        "text_share_of_html": _share(entry["bytes_kept"], entry["bytes_in"]),
+        "extract_cpu_ms_per_page": _share(extra.get("extract_cpu_ms"), extracted),
+        "domains": len(domains),
+        "top_domains": [{"domain": d, "documents": n} for d, n in domains[:TOP_DOMAINS]],
+    }
 
 
 def languages(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -445,6 +482,14 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
 
 
 # Each stage section's charts: (its numbers, its stage's colour) -> {chart name: PNG}.
+
+
+def extraction_charts(extraction: dict[str, Any], color: str) -> dict[str, bytes]:
+    records = extraction["records"]
+    if not records:
+        return {}
+    ranked = sorted(records.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"records": plots.records_chart([k for k, _ in ranked], [n for _, n in ranked], color)}
 
 
 def languages_charts(langs: list[dict[str, Any]], color: str) -> dict[str, bytes]:
