@@ -550,6 +550,11 @@ class ServiceConfig(Section):
     """one build-NNNN folder per scheduled run, and the dedup index."""
     stages: list[str] = []
     """Stages of a scheduled build; [] = all."""
+    overlap: Literal["skip", "wait"] = "skip"
+    """
+    A run that starts while a build into `out` is still running: `skip` ends it at once, as Completed named
+    Skipped, with the running build in its message; `wait` waits for that build to end, then goes on.
+    """
 
     @field_validator("stages")
     @classmethod
@@ -577,6 +582,8 @@ class BuildConfig(Section):
     """Processes for per-shard work; 0 = all cores (the CLI's --workers wins)."""
     dask_address: str = ""
     """A Dask scheduler (tcp://HOST:PORT) to run per-shard work on instead of local processes."""
+    dask_worker_timeout_s: float = Field(300, gt=0)
+    """How long a build waits while its Dask cluster has no worker before it fails."""
     plugins: list[str] = []
     """
     Modules imported before the stage sections are read, so that the stages they register

@@ -210,7 +210,16 @@ def write_json(data: dict, path: Path) -> None:
 # Inputs already checked in this process, by their files' (path, size, mtime): the CLI checks
 # the input before any server starts, then the flow it runs in-process asks again; reading every
 # text twice would double the cost of the check on a large corpus.
-_checked: dict[tuple, list[InputShard]] = {}
+_checked: dict[tuple, tuple[list[InputShard], list[Quarantined]]] = {}
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An input file set aside instead of failing the build (scheduled builds)."""
+
+    path: Path
+    fingerprint: str  # of its bytes: the same file is not taken again, a rewritten one is
+    reason: str  # the one-line error that would have failed the build
 
 
 def prepare_inputs(spec: str | Path | list[str], convert_dir: Path) -> list[InputShard]:
@@ -220,35 +229,69 @@ def prepare_inputs(spec: str | Path | list[str], convert_dir: Path) -> list[Inpu
     unique across shards (the build's contract), with one-line errors naming the file. Files
     unchanged since an earlier check in this process are not read again.
     """
+    return _prepared(spec, convert_dir, quarantine=False)[0]
+
+
+def prepare_inputs_quarantining(
+    spec: str | Path | list[str], convert_dir: Path
+) -> tuple[list[InputShard], list[Quarantined]]:
+    """As `prepare_inputs`, but a file that fails its checks is quarantined, not fatal: the rest
+    is returned with the quarantined files and their one-line reasons. A quarantined file keeps
+    its place in the shard names (a gap), so the others' names do not depend on it."""
+    return _prepared(spec, convert_dir, quarantine=True)
+
+
+def _prepared(spec, convert_dir: Path, quarantine: bool) -> tuple[list[InputShard], list[Quarantined]]:
     files = find_input_files(spec, convert_dir / "remote")
-    key = (str(convert_dir), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-    if key not in _checked or not all(shard.path.exists() for shard in _checked[key]):  # conversions gone
-        _checked[key] = _check_inputs(spec, files, convert_dir)
+    key = (str(convert_dir), quarantine, *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _checked or not all(shard.path.exists() for shard in _checked[key][0]):  # conversions gone
+        _checked[key] = _check_inputs(spec, files, convert_dir, quarantine)
     return _checked[key]
 
 
-def _check_inputs(spec: str | Path | list[str], files: list[Path], convert_dir: Path) -> list[InputShard]:
+def _check_inputs(
+    spec: str | Path | list[str], files: list[Path], convert_dir: Path, quarantine: bool
+) -> tuple[list[InputShard], list[Quarantined]]:
     shards: list[InputShard] = []
+    quarantined: list[Quarantined] = []
     seen_ids: dict[str, str] = {}
     total_rows = 0
     for i, source in enumerate(files):
-        name = f"part-{i:05d}"
-        if source.name.endswith(".parquet"):
-            path = source
-            table = read_input_shard(source)
-        else:
-            path = convert_dir / f"{name}.parquet"
-            table = _converted_jsonl(source, path)
-        duplicates = _first_known_id(table["id"], seen_ids)
-        if duplicates is not None:
-            dup_id, other = duplicates
-            raise InputError(f"{source}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
-        seen_ids.update(dict.fromkeys(table["id"].to_pylist(), str(source)))
-        total_rows += table.num_rows
-        shards.append(InputShard(name=name, path=path, source=source, docs=table.num_rows))
-    if total_rows == 0:
+        try:
+            shard, ids = _check_file(f"part-{i:05d}", source, convert_dir, seen_ids)
+        except InputError as exc:
+            if not quarantine:
+                raise
+            quarantined.append(Quarantined(source, _fingerprint_or_empty(source), str(exc)))
+            continue
+        seen_ids.update(dict.fromkeys(ids, str(source)))
+        total_rows += shard.docs
+        shards.append(shard)
+    if total_rows == 0 and (shards or not quarantined):
         raise InputError(f"{spec}: the input has no documents (all shards have 0 rows). Check --input.")
-    return shards
+    return shards, quarantined
+
+
+def _fingerprint_or_empty(path: Path) -> str:
+    try:
+        return fingerprint(path)
+    except OSError:  # unreadable: its reason says so; nothing to recognise it by
+        return ""
+
+
+def _check_file(name: str, source: Path, convert_dir: Path, seen_ids: dict[str, str]) -> tuple[InputShard, list]:
+    """One input file checked (and converted): its shard, and its ids."""
+    if source.name.endswith(".parquet"):
+        path = source
+        table = read_input_shard(source)
+    else:
+        path = convert_dir / f"{name}.parquet"
+        table = _converted_jsonl(source, path)
+    duplicates = _first_known_id(table["id"], seen_ids)
+    if duplicates is not None:
+        dup_id, other = duplicates
+        raise InputError(f"{source}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
+    return InputShard(name=name, path=path, source=source, docs=table.num_rows), table["id"].to_pylist()
 
 
 def _converted_jsonl(source: Path, path: Path) -> pa.Table:
