@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.lock import is_held, owner_of
 from pipeline.shards import write_json
+from pipeline.stages import registry
 
 STATUS = "status.json"
 PLAN = "scheduled.json"  # a scheduled build's plan (pipeline/incremental.py)
@@ -66,8 +67,12 @@ def describe(build_dir: Path) -> BuildView:
         state = "done" if plan.get("finished") else ("planned" if plan else "unknown")
     if plan.get("finished") and state != "running":
         state = "done"
-    # From the manifest, in the order the build ran them: a plugin's stage need not be registered here.
-    done = manifest.get("stages", {})
+    # From the manifest (whose keys are sorted), in build order; a plugin's stage that is not
+    # registered in this process goes last.
+    order = registry.names()
+    done = dict(
+        sorted(manifest.get("stages", {}).items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    )
     kept = [entry["docs_kept"] for entry in done.values() if "docs_kept" in entry]
     docs_in = sum(s["docs"] for s in manifest.get("input_shards", [])) if manifest else None
     return BuildView(
