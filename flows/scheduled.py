@@ -26,9 +26,8 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 
 from flows.build import corpus_build, one_line, run_identity
-from pipeline import incremental, remote
+from pipeline import incremental, remote, status
 from pipeline.config import BuildConfig
-from pipeline.errors import InputError
 from pipeline.lock import BuildRunning, build_lock
 
 
@@ -65,30 +64,35 @@ def scheduled_build(
                 return skipped(f"{busy}; this run ends here (service.overlap: skip)")
             logger.info("%s; waiting for it to end (service.overlap: wait)", busy)
             held.enter_context(build_lock(root, wait=True, about=run))
+        plan = None
         try:
             remote.pull(out, root)  # earlier builds, their index and finished marks
             settings = json.dumps([cfg.model_dump(mode="json"), stages], sort_keys=True)
             plan = incremental.next_build(input, root, settings, retry)
-        except InputError as exc:
-            # Planning failed (the input folder gone, the bucket unreachable): alert once per fault.
+            if isinstance(plan, incremental.Plan):
+                what = "resuming the unfinished" if plan.resumed else f"{len(plan.inputs)} new shard(s) into"
+                logger.info("%s %s", what, plan.build_dir)
+                manifest = corpus_build(
+                    plan.inputs, str(plan.build_dir), cfg.model_dump(mode="json"), stages, workers, quarantine=True
+                )
+                incremental.mark_finished(plan)
+                remote.push(out, root)  # a failed build stays in the working copy; a rerun here resumes it
+        except Exception as exc:
             reason = one_line(exc)
-            if (last := incremental.repeated_failure(root, reason)) is not None:
-                return skipped(f"still failing as at {last['at']} (run {last['run']}): {reason}")
-            incremental.record_failure(root, reason, run["run"])
+            # A build's own failure is in its status.json, and the build is held from then on. A
+            # fault before or around it (the input folder gone, the bucket unreachable, the build's
+            # folder taken) is reported once: the same fault again ends the run as Skipped.
+            if not (isinstance(plan, incremental.Plan) and status.read(plan.build_dir).get("error") == reason):
+                if (last := incremental.repeated_failure(root, reason)) is not None:
+                    return skipped(f"still failing as at {last['at']} (run {last['run']}): {reason}")
+                incremental.record_failure(root, reason, run["run"])
             raise
+        if isinstance(plan, incremental.Held):
+            return skipped(plan.reason)
         incremental.clear_failure(root)
         if plan is None:
             logger.info("no new input in %s since the last build; nothing to build", input)
             return {"status": "no new input", "input": input}
-        if isinstance(plan, incremental.Held):
-            return skipped(plan.reason)
-        what = "resuming the unfinished" if plan.resumed else f"{len(plan.inputs)} new shard(s) into"
-        logger.info("%s %s", what, plan.build_dir)
-        manifest = corpus_build(
-            plan.inputs, str(plan.build_dir), cfg.model_dump(mode="json"), stages, workers, quarantine=True
-        )
-        incremental.mark_finished(plan)
-        remote.push(out, root)  # a failed build stays in the working copy; a rerun here resumes it
     return {
         "status": "built",
         "build_dir": str(plan.build_dir),
