@@ -69,7 +69,7 @@ class Soak:
         self.started_at = datetime.now(UTC)  # the same moment, to place the runs on one axis
         self.events: list[dict] = []
         self.shards = 0
-        self.sample = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
+        self.sample = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").rglob("part-*.parquet")))
         self.serve: subprocess.Popen | None = None
         self.serves = 0
         with socket.socket() as probe:

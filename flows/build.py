@@ -37,11 +37,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import progress
 from flows.cluster import DaskShards, dask_shards
 from pipeline import manifest, remote, status, steps
-from pipeline.config import BuildConfig
+from pipeline.config import BuildConfig, SourceConfig
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
-from pipeline.shards import InputShard, prepare_inputs, prepare_inputs_quarantining, remove_stale_temporaries
+from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarantining, remove_stale_temporaries
+from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
 from pipeline.stages import registry
 
@@ -169,11 +170,16 @@ def step_progress(step: BuildStep) -> Callable[[int, int], None]:
 
 
 def run_stage(
-    stage: Stage, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig, pool: Executors
+    stage: Stage,
+    build_dir: Path,
+    inputs: list[InputShard],
+    cfg: BuildConfig,
+    sources: list[SourceConfig],
+    pool: Executors,
 ) -> dict | None:
     """Every step of one stage in order, then its summary (read by later stages and the manifest)."""
     start = time.perf_counter()
-    ctx = steps.build_context(build_dir, stage, steps.stage_sources(build_dir, stage, inputs), cfg)
+    ctx = steps.build_context(build_dir, stage, inputs, cfg, sources)
     with stopped_by_signals(pool):
         run_steps(stage, ctx, pool)
     summary = manifest.summarise(stage, ctx)
@@ -193,6 +199,8 @@ def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
         if isinstance(step, ShardStep):
             jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1)
             ctx.records[step.name] = map_shards(jobs, step, pool)
+            if step.writes == "documents":
+                steps.align_schemas(ctx.folder, [record["name"] for record in ctx.records[step.name]])
             progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
@@ -217,8 +225,8 @@ def stage_flow(stage: Stage, pool: Executors) -> Flow:
     """The stage as a Prefect sub-flow of its own name, mapping shard tasks `pool.slots` at a time
     (the stage and the pool are bound, not parameters: see map_shards)."""
 
-    def run(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict | None:
-        return run_stage(stage, build_dir, inputs, cfg, pool)
+    def run(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig, sources: list[SourceConfig]) -> dict | None:
+        return run_stage(stage, build_dir, inputs, cfg, sources, pool)
 
     return Flow(
         run,
@@ -259,21 +267,21 @@ def publish_artifacts(build_dir: Path, result: dict) -> None:
 
 @flow(name="corpus_build")
 def corpus_build(
-    input: str | list[str],
+    input: str | list[str] | None,
     out: str,
     config: dict[str, Any] | None = None,
     stages: list[str] | None = None,
     workers: int = 0,
     quarantine: bool = False,
 ) -> dict:
-    """Build a corpus: every registered stage in order (quality -> dedup -> privacy ->
-    tokenizer -> pretrain -> report by default), or the `stages` named. With `quarantine`, an
-    input file that fails its checks is set aside (listed in the manifest and the run's log with
-    its reason) and the rest is built; without, it fails the build."""
+    """Build a corpus from `input` or from the config's sources: every registered stage in order
+    (quality -> dedup -> privacy -> tokenizer -> pretrain -> report by default), or the `stages`
+    named. With `quarantine`, an input file that fails its checks is set aside (listed in the
+    manifest and the run's log with its reason) and the rest is built; without, it fails the build."""
     cfg = BuildConfig.model_validate(config or {})
+    sources = build_sources(cfg, input)
     workers = workers or cfg.workers or os.cpu_count() or 1
     named = {registry.get(name).name for name in stages or registry.names()}  # unknown names fail here
-    wanted = [stage for stage in registry if stage.name in named and cfg.section(stage.name).enabled]
     build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
     run = run_identity()
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
@@ -281,11 +289,13 @@ def corpus_build(
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
         status.write(build_dir, "running", **run)
-        inputs, quarantined = checked_inputs(input, build_dir, quarantine)
+        inputs, quarantined = checked_inputs(sources, build_dir, quarantine)
+        # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
+        wanted = [s for s in registry if s.name in named and cfg.section(s.name).enabled and s.applies(inputs)]
         record = partial(
             manifest.record,
             build_dir,
-            input,
+            input or {source.name: source.input for source in sources},
             manifest.input_records(inputs),
             cfg,
             workers,
@@ -295,7 +305,7 @@ def corpus_build(
         result = record()
         with executors(workers, cfg.dask_address, cfg.dask_worker_timeout_s, tell) as pool:
             for stage in wanted if inputs else []:
-                summary = stage_flow(stage, pool)(build_dir, inputs, cfg)
+                summary = stage_flow(stage, pool)(build_dir, inputs, cfg, sources)
                 # After every stage, so that an interrupted build still has a current manifest
                 # (and, at a URL, loses at most the stage in flight).
                 result = record()
@@ -306,11 +316,13 @@ def corpus_build(
     return result
 
 
-def checked_inputs(input: str | list[str], build_dir: Path, quarantine: bool) -> tuple[list[InputShard], list]:
-    """The input shards, and with `quarantine` the files set aside, each said in the run's log."""
+def checked_inputs(sources: list[SourceConfig], build_dir: Path, quarantine: bool) -> tuple[list[InputShard], list]:
+    """Every source's input shards, and with `quarantine` the files set aside, each said in the
+    run's log."""
+    given = [(source.name, source.input) for source in sources]
     if not quarantine:
-        return prepare_inputs(input, build_dir / "input"), []
-    inputs, quarantined = prepare_inputs_quarantining(input, build_dir / "input")
+        return prepare_sources(given, build_dir / "input"), []
+    inputs, quarantined = prepare_sources_quarantining(given, build_dir / "input")
     for bad in quarantined:
         get_run_logger().warning("quarantined: %s", bad.reason)
     if not inputs:

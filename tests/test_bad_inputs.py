@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.shards import prepare_inputs, prepare_inputs_quarantining
+from pipeline.shards import prepare_inputs, prepare_sources_quarantining
 from tests.conftest import SAMPLE
 from tests.test_cli import assert_one_line_error, build
 
@@ -51,14 +51,17 @@ def test_quarantine_sets_the_bad_file_aside_with_the_same_one_line_reason_and_ke
     """What a scheduled build does instead of failing: the bad file is listed with the error that
     would have failed the build, the good ones are built under the names they would have had."""
     files = sorted(p for p in (BAD / case).iterdir())
-    good = SAMPLE / "part-00000.parquet"
+    good = SAMPLE / "web" / "part-00000.parquet"
     with pytest.raises(InputError) as refused:
         prepare_inputs([str(good), *map(str, files)], tmp_path / "refused")
-    shards, quarantined = prepare_inputs_quarantining([str(good), *map(str, files)], tmp_path / "kept")
+    # Two sources, the bad file in the second: each source's input is checked file by file.
+    sources = [("web", str(good)), ("books", [str(f) for f in files])]
+    shards, quarantined = prepare_sources_quarantining(sources, tmp_path / "kept")
     [bad] = quarantined
     assert bad.reason == str(refused.value) and str(bad.path) in bad.reason
     kept = [good, *(f for f in files if f != bad.path)]
-    assert [shard.source for shard in shards] == kept
+    assert [shard.origin for shard in shards] == kept
+    assert [shard.source for shard in shards] == ["web"] + ["books"] * (len(kept) - 1)
     order = [good, *files]  # a quarantined file leaves a gap in the shard names
     assert [shard.name for shard in shards] == [f"part-{order.index(f):05d}" for f in kept]
 
@@ -83,7 +86,7 @@ def test_folder_without_input_files_is_refused(tmp_path):
 def test_unreadable_file_is_refused(tmp_path):
     path = tmp_path / "in" / "part-00000.parquet"
     path.parent.mkdir()
-    path.write_bytes((SAMPLE / "part-00000.parquet").read_bytes())
+    path.write_bytes((SAMPLE / "books" / "part-00000.parquet").read_bytes())
     path.chmod(0)
     assert_one_line_error(build(path.parent, tmp_path / "b"), "part-00000.parquet")
 
@@ -111,7 +114,7 @@ def test_an_input_checked_once_is_not_read_again_until_a_file_changes(tmp_path, 
 
     src = tmp_path / "in"
     src.mkdir()
-    for path in sorted(SAMPLE.glob("part-*.parquet"))[:2]:
+    for path in sorted((SAMPLE / "other").glob("part-*.parquet"))[:2]:
         (src / path.name).write_bytes(path.read_bytes())
     reads = []
     real_read = shards.read_input_shard

@@ -112,7 +112,7 @@ def sample_result() -> tuple[dict, dict[str, dict]]:
     if not (SAMPLE / "ground_truth.json").exists():
         pytest.skip("needs sample_data/ (make_sample_data.py)")
     truth = json.loads((SAMPLE / "ground_truth.json").read_text(encoding="utf-8"))
-    table = pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.glob("part-*.parquet")))
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.rglob("part-*.parquet")))
     ids = table["id"].to_pylist()
     picked = [i for i, id_ in enumerate(ids) if i % 3 == 0 or id_ in truth["junk"]]
     result = run_shard(table.take(picked), ShardContext(QualityConfig(), stage="quality"))
