@@ -337,11 +337,22 @@ def tell(text: str) -> None:
 
 
 def run_identity() -> dict:
-    """This flow run's name, id and UI address (for the lock's owner record and status.json)."""
+    """The run an operator knows this one by, for the lock's owner record and status.json: its
+    root run (the scheduled firing a build is a sub-flow of, the one `corpus runs` lists and
+    `corpus cancel` takes), with its name, id and UI address."""
+    from prefect.client.orchestration import get_client
     from prefect.runtime import flow_run
     from prefect.utilities.urls import url_for
 
-    return {"run": flow_run.name, "run_id": flow_run.id, "url": url_for("flow-run", obj_id=flow_run.id) or ""}
+    run_id, name = flow_run.id, flow_run.name
+    if flow_run.root_flow_run_id not in (None, run_id):
+        try:
+            with get_client(sync_client=True) as client:
+                root = client.read_flow_run(flow_run.root_flow_run_id)
+            run_id, name = str(root.id), root.name
+        except Exception:  # no API to ask: this run's own name still finds it in the UI
+            pass
+    return {"run": name, "run_id": run_id, "url": url_for("flow-run", obj_id=run_id) or ""}
 
 
 @contextmanager
