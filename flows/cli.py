@@ -349,9 +349,10 @@ def serve(
     except InputError as exc:
         fail(str(exc), 2)
     from flows.serve import serve as serve_deployments
+    from flows.serve import watched
 
     console.print(
-        f"serving the corpus deployments (scheduled: {cfg.service.cron} over {cfg.service.input}); "
+        f"serving the corpus deployments (scheduled: {cfg.service.cron} over {watched(cfg)}); "
         "stop with Ctrl-C or SIGTERM: runs in flight are stopped, and a scheduled build resumes at the next start.",
         highlight=False,
         soft_wrap=True,

@@ -1,7 +1,7 @@
 """The scheduled build: new input shards only, deduplicated against what earlier builds kept.
 
-Each run builds `OUT/build-NNNN` from the shards of `input` that no earlier build took
-(pipeline/incremental.py), with `dedup.index` at `OUT/dedup-index` unless the config names one,
+Each run builds `OUT/build-NNNN` from the shards of `input` (or of each of `service.sources`)
+that no earlier build took (pipeline/incremental.py), with `dedup.index` at `OUT/dedup-index` unless the config names one,
 so a document an earlier build published is removed as `duplicate_of_earlier_build`. An `out` URL
 (`s3://...`) is worked on in a local copy of the whole root (pipeline/remote.py), pulled before
 planning and pushed after the build.
@@ -46,8 +46,9 @@ def scheduled_build(
     workers: int = 0,
     retry: bool = False,
 ) -> dict | State:
-    """Build the input shards that are new since the last build, into OUT/build-NNNN; `retry`
-    resumes an unfinished build that was cancelled or failed."""
+    """Build the input shards that are new since the last build (in `input`, or in each of the
+    config's `service.sources`), into OUT/build-NNNN; `retry` resumes an unfinished build that
+    was cancelled or failed."""
     logger = get_run_logger()
     cfg = BuildConfig.model_validate(config or {})
     root = remote.working_dir(out)  # `out`, or the local working copy of a URL (the whole root)
@@ -68,12 +69,14 @@ def scheduled_build(
         try:
             remote.pull(out, root)  # earlier builds, their index and finished marks
             settings = json.dumps([cfg.model_dump(mode="json"), stages], sort_keys=True)
-            plan = incremental.next_build(input, root, settings, retry)
+            plan = incremental.next_build(cfg.service.inputs(input), root, settings, retry)
             if isinstance(plan, incremental.Plan):
-                what = "resuming the unfinished" if plan.resumed else f"{len(plan.inputs)} new shard(s) into"
+                counts = ", ".join(f"{name} {len(paths)}" for name, paths in plan.sources.items())
+                what = "resuming the unfinished" if plan.resumed else f"new shard(s) ({counts}) into"
                 logger.info("%s %s", what, plan.build_dir)
+                build_input, build_config = incremental.build_input(cfg, plan)
                 manifest = corpus_build(
-                    plan.inputs, str(plan.build_dir), cfg.model_dump(mode="json"), stages, workers, quarantine=True
+                    build_input, str(plan.build_dir), build_config, stages, workers, quarantine=True
                 )
                 incremental.mark_finished(plan)
                 remote.push(out, root)  # a failed build stays in the working copy; a rerun here resumes it
@@ -91,12 +94,14 @@ def scheduled_build(
             return skipped(plan.reason)
         incremental.clear_failure(root)
         if plan is None:
-            logger.info("no new input in %s since the last build; nothing to build", input)
-            return {"status": "no new input", "input": input}
+            where = ", ".join(map(str, cfg.service.inputs(input).values()))
+            logger.info("no new input in %s since the last build; nothing to build", where)
+            return {"status": "no new input", "input": where}
     return {
         "status": "built",
         "build_dir": str(plan.build_dir),
         "inputs": plan.inputs,
+        "sources": plan.sources,
         "quarantined": [entry["path"] for entry in manifest["quarantined"]],
         "resumed": plan.resumed,
         "conservation": manifest["conservation"],

@@ -1,7 +1,7 @@
 """`corpus serve`: the deployments a long-running worker serves, served until it is stopped.
 
 - `corpus-build`: the scheduled, incremental build (flows/scheduled.py) on `service.cron`, over
-  `service.input` into `service.out`.
+  `service.input` (or each of `service.sources`) into `service.out`.
 - `build`: an ad-hoc `corpus_build`; pass `input` and `out` per run.
 - one per registered stage (`quality`, `dedup`, ..., `report`): an ad-hoc `corpus_build` of
   that one stage (it reads the nearest earlier stage's output already in `out`).
@@ -35,6 +35,13 @@ def full_names() -> dict[str, str]:
     }
 
 
+def watched(cfg: BuildConfig) -> str:
+    """Where the scheduled build looks for new shards, in words."""
+    if not cfg.service.sources:
+        return str(cfg.service.input)
+    return ", ".join(f"{source.name} ({source.input})" for source in cfg.service.sources)
+
+
 def deployments(cfg: BuildConfig) -> list[RunnerDeployment]:
     config = cfg.model_dump(mode="json")
     service = cfg.service
@@ -44,7 +51,7 @@ def deployments(cfg: BuildConfig) -> list[RunnerDeployment]:
         SCHEDULED,
         cron=service.cron,
         parameters={"input": service.input, "out": service.out, "config": config, "stages": service.stages or None},
-        description=f"Incremental build of new shards in {service.input} into {service.out}/build-NNNN",
+        description=f"Incremental build of new shards in {watched(cfg)} into {service.out}/build-NNNN",
         **by_module,
     )
     adhoc = [

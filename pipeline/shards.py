@@ -344,7 +344,7 @@ def prepare_sources_quarantining(
 
 
 def _prepared(sources, convert_dir: Path, part_bytes: int, quarantine: bool) -> tuple[list, list[Quarantined]]:
-    found = [(name, spec, _source_files(name, spec, convert_dir, len(sources))) for name, spec in sources]
+    found = [(name, spec, source_files(name, spec, convert_dir / "remote", len(sources))) for name, spec in sources]
     key = (
         str(convert_dir),
         part_bytes,
@@ -356,10 +356,10 @@ def _prepared(sources, convert_dir: Path, part_bytes: int, quarantine: bool) -> 
     return _checked[key]
 
 
-def _source_files(name: str, spec: str | Path | list[str], convert_dir: Path, sources: int) -> list[Path]:
+def source_files(name: str, spec: str | Path | list[str], remote_cache: Path, sources: int) -> list[Path]:
     """A source's input files; an error names the source when the build has several."""
     try:
-        return find_input_files(spec, convert_dir / "remote")
+        return find_input_files(spec, remote_cache)
     except InputError as exc:
         if sources == 1:
             raise

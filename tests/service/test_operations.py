@@ -238,3 +238,59 @@ def test_run_deployment_refuses_a_missing_parameter_or_an_unknown_stage_in_one_l
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 2 and len(lines) == 1 and words in lines[0], done.stderr
     assert runs() == before
+
+
+def test_scheduled_sources_build_only_the_source_with_a_new_shard_against_what_earlier_builds_kept(
+    prefect_server, ops, sample_table, tmp_path
+):
+    """`service.sources` through `corpus serve`: the first run builds every source; a new shard
+    in one source is the next build, of that source alone (its dedup against the earlier builds'
+    documents, its own tokenizer and mixture), and then nothing is new."""
+    web = write_input(tmp_path / "web", sample_table.take(list(range(0, 1200, 20))), shards=2)
+    books = write_input(tmp_path / "books", sample_table.take(list(range(10, 600, 20))), shards=1)
+    config = {
+        "plugins": ["tests.service.nap_stage"],
+        "workers": 2,
+        "tokenizer": {"vocab_size": 512, "val_fraction": 0.1},
+        "service": {
+            "sources": [
+                {"name": "web", "input": str(web), "kind": "web", "weight": 0.6},
+                {"name": "books", "input": str(books), "kind": "books", "weight": 0.4},
+            ]
+        },
+    }
+    out = tmp_path / "scheduled"
+    run_params = (f"config={json.dumps(config)}", "stages=[dedup, tokenizer]")
+    done, run = fire(prefect_server, tmp_path / "unused", out, *run_params)
+    assert run["state"]["type"] == "COMPLETED", done.stdout + done.stderr
+    first = json.loads((out / "build-0001" / "manifest.json").read_text())
+    assert [(s["source"], Path(s["path"]).parent) for s in first["input_shards"]] == [
+        ("web", web),
+        ("web", web),
+        ("books", books),
+    ]
+    mixture = json.loads((out / "build-0001" / "tokens" / "mixture.json").read_text())
+    assert set(mixture["sources"]) == {"web", "books"}
+
+    # A new books shard: ten documents no build had, and a copy of a web document already built.
+    web_docs = pq.read_table(web / "part-00000.parquet")
+    fresh = sample_table.take(list(range(2000, 2010)))
+    copy = web_docs.slice(0, 1).set_column(0, "id", pa.array(["copy-of-a-web-document"]))
+    pq.write_table(pa.concat_tables([fresh, copy]), books / "part-00001.parquet")
+    done, run = fire(prefect_server, tmp_path / "unused", out, *run_params)
+    assert run["state"]["type"] == "COMPLETED", done.stdout + done.stderr
+    assert said(prefect_server, run["id"], "new shard(s) (books 1) into")
+    second = json.loads((out / "build-0002" / "manifest.json").read_text())
+    assert [(s["source"], s["path"]) for s in second["input_shards"]] == [("books", str(books / "part-00001.parquet"))]
+    dedup = second["stages"]["dedup"]
+    assert set(dedup["sources"]) == {"books"} and dedup["docs_in"] == 11
+    removed = pq.read_table(out / "build-0002" / "dedup" / "removed").to_pylist()
+    assert {"id": "copy-of-a-web-document", "reason": "duplicate_of_earlier_build"} in [
+        {"id": row["id"], "reason": row["reason"]} for row in removed
+    ]
+    mixture = json.loads((out / "build-0002" / "tokens" / "mixture.json").read_text())
+    assert set(mixture["sources"]) == {"books"}
+
+    done, run = fire(prefect_server, tmp_path / "unused", out, *run_params)
+    assert run["state"]["type"] == "COMPLETED" and not (out / "build-0003").exists()
+    assert said(prefect_server, run["id"], "no new input")
