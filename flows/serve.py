@@ -80,22 +80,35 @@ async def _serve(served: list[RunnerDeployment]) -> None:
     runner to cancel every run it started (SIGTERM to the run's process, which kills its worker
     pool: flows/build.py; SIGKILL after 30 s) before it exits. The runs end Cancelled; a
     scheduled build stopped so reads as interrupted and the next firing resumes it."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def handle_signals() -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+
+    handle_signals()  # a signal while the deployments register ends it here, before any run
     runner = Runner()  # pauses the schedules while nothing serves them: no firings pile up
     for deployment in served:
         await runner.aadd_deployment(deployment)
-    stop = asyncio.Event()
+    if stop.is_set():
+        return
     serving = asyncio.create_task(runner.start())
     await asyncio.sleep(0)  # start() sets Prefect's SIGTERM handler first thing; ours replace it
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    handle_signals()
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    if stop.is_set():
-        if runner.started:
-            await runner.astop()
-        else:
-            serving.cancel()
+    if stop.is_set() and not runner.started:
+        serving.cancel()
+    elif stop.is_set():
+        await runner.astop()
+        # The runner fetches runs a few seconds before they are due: one fetched before the
+        # signal can start after astop() cancelled the runs in flight (while the runner pauses
+        # the schedules on its way out), and the runner would wait for its whole build (the
+        # soak saw it). Cancel again until nothing it started is left.
+        while not serving.done():
+            await runner.cancel_all()
+            await asyncio.wait({serving}, timeout=1)
     stopping.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await serving
