@@ -173,7 +173,8 @@ def test_a_missing_input_folder_fails_one_run_and_the_next_skip_until_it_is_back
 def test_a_run_that_finds_a_build_running_skips_or_by_config_waits(prefect_server, ops, sample_table, tmp_path):
     incoming = write_input(tmp_path / "incoming", sample_table.slice(0, 60), shards=2)
     out = tmp_path / "scheduled"
-    _, first = fire(prefect_server, incoming, out, f"config={nap_config(seconds=30)}", watch=False)
+    # Long enough to outlast the next two runs' starts on busy cores (30 s did not, at load 19).
+    _, first = fire(prefect_server, incoming, out, f"config={nap_config(seconds=90)}", watch=False)
     wait_for(lambda: build_state(out / "build-0001") == "running", 90, "the first build runs")
 
     done, second = fire(prefect_server, incoming, out, f"config={nap_config()}")
