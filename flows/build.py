@@ -12,12 +12,16 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from prefect import Flow, flow, get_run_logger, task
@@ -31,12 +35,13 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
-from flows.cluster import dask_executor
-from pipeline import manifest, remote, steps
+from flows.cluster import DaskShards, dask_shards
+from pipeline import manifest, remote, status, steps
 from pipeline.config import BuildConfig, SourceConfig
+from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
-from pipeline.shards import InputShard, prepare_sources, remove_stale_temporaries
+from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarantining, remove_stale_temporaries
 from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
 from pipeline.stages import registry
@@ -44,33 +49,89 @@ from pipeline.stages import registry
 
 @dataclass(frozen=True)
 class Executors:
-    """Where a build's work runs: build steps in a local worker process, shard jobs in `shards`
-    (the same local pool, or a Dask cluster), `slots` of them at a time."""
+    """Where a build's work runs: build steps in a local worker process, shard jobs through
+    `run_shard` (the same local pool, or a Dask cluster), `slots` of them at a time."""
 
-    local: Executor
-    shards: Executor
+    local: ProcessPoolExecutor
+    run_shard: Callable[[ShardJob], dict]
     slots: int
-
-    def run_shard(self, job: ShardJob) -> dict:
-        return self.shards.submit(run_job, job).result()
+    cluster: DaskShards | None = None
 
     def run_step(self, fn: Callable[[BuildContext], dict], ctx: BuildContext) -> dict:
         return self.local.submit(fn, ctx).result()
 
+    def stop(self) -> None:
+        """Stop all work now: the local workers killed, nobody waiting on the cluster any more.
+        What they were doing is redone by a rerun (atomic writes, done records last)."""
+        terminate(self.local)
+        if self.cluster is not None:
+            self.cluster.stop()
+
 
 @contextmanager
-def executors(workers: int, dask_address: str = "") -> Iterator[Executors]:
+def executors(
+    workers: int, dask_address: str = "", dask_worker_timeout_s: float = 300, note: Callable[[str], None] = print
+) -> Iterator[Executors]:
     """Processes for CPU-bound work (`spawn`, so no worker inherits Prefect's threads), and the
-    Dask cluster for shard jobs when given its address."""
-    context = multiprocessing.get_context("spawn")
-    with ExitStack() as stack:
-        # With a cluster, only the build steps (one at a time) run here.
-        local = stack.enter_context(ProcessPoolExecutor(1 if dask_address else workers, context))
-        if dask_address:
-            shards, slots = stack.enter_context(dask_executor(dask_address))
+    Dask cluster for shard jobs when given its address. A failure, SIGTERM or SIGINT stops them:
+    no worker outlives its build (a build step may hold gigabytes for an hour)."""
+    # With a cluster, only the build steps (one at a time) run here.
+    local = ProcessPoolExecutor(1 if dask_address else workers, multiprocessing.get_context("spawn"))
+    pool = None
+    try:
+        with ExitStack() as stack:
+            if dask_address:
+                cluster = stack.enter_context(dask_shards(dask_address, dask_worker_timeout_s, note))
+                pool = Executors(local, cluster.run, cluster.slots, cluster)
+            else:
+                pool = Executors(local, lambda job: local.submit(run_job, job).result(), workers)
+            with stopped_by_signals(pool):
+                yield pool
+    except BaseException:
+        if pool is None:
+            terminate(local)
         else:
-            shards, slots = local, workers
-        yield Executors(local, shards, slots)
+            pool.stop()
+        raise
+    local.shutdown()
+
+
+def terminate(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes now; ProcessPoolExecutor can only wait for them (until
+    Python 3.14's terminate_workers)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def stopped_by_signals(pool: Executors) -> Iterator[None]:
+    """On SIGTERM (`corpus serve` stopping, a cancelled run) or SIGINT, stop the pool first,
+    then do what was done before: Prefect's handler raises TerminationSignal, Python's
+    KeyboardInterrupt, and the run ends Cancelled or Crashed. Stopping first matters: the shard
+    tasks wait on the workers, and a flow cannot end before its tasks do. Prefect installs its
+    handler again in every sub-flow, so each stage's sub-flow enters this too."""
+    if threading.current_thread() is not threading.main_thread():  # only there can handlers be set
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        pool.stop()
+        before = previous[signum]
+        if callable(before):
+            before(signum, frame)
+        elif before == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    for signum in previous:
+        signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def map_shards(jobs: list[ShardJob], step: ShardStep, pool: Executors) -> list[dict]:
@@ -119,6 +180,21 @@ def run_stage(
     """Every step of one stage in order, then its summary (read by later stages and the manifest)."""
     start = time.perf_counter()
     ctx = steps.build_context(build_dir, stage, inputs, cfg, sources)
+    with stopped_by_signals(pool):
+        run_steps(stage, ctx, pool)
+    summary = manifest.summarise(stage, ctx)
+    if summary is not None:
+        summary |= {
+            "status": "done",
+            "seconds": round(time.perf_counter() - start, 3),
+            "config_hash": ctx.config_hash,
+            "build_steps": ctx.artifacts,
+        }
+        steps.write_summary(build_dir, stage, summary)
+    return summary
+
+
+def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
     for step in stage.steps:
         if isinstance(step, ShardStep):
             jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1)
@@ -136,16 +212,6 @@ def run_stage(
                 ctx.on_progress = None
             ctx.artifacts[step.name] = record
             progress.hook.finish(step.name, record.get("note", ""))
-    summary = manifest.summarise(stage, ctx)
-    if summary is not None:
-        summary |= {
-            "status": "done",
-            "seconds": round(time.perf_counter() - start, 3),
-            "config_hash": ctx.config_hash,
-            "build_steps": ctx.artifacts,
-        }
-        steps.write_summary(build_dir, stage, summary)
-    return summary
 
 
 def _shard_note(records: list[dict]) -> str:
@@ -206,33 +272,120 @@ def corpus_build(
     config: dict[str, Any] | None = None,
     stages: list[str] | None = None,
     workers: int = 0,
+    quarantine: bool = False,
 ) -> dict:
     """Build a corpus from `input` or from the config's sources: every registered stage in order
     (quality -> dedup -> privacy -> tokenizer -> pretrain -> report by default), or the `stages`
-    named."""
+    named. With `quarantine`, an input file that fails its checks is set aside (listed in the
+    manifest and the run's log with its reason) and the rest is built; without, it fails the build."""
     cfg = BuildConfig.model_validate(config or {})
     sources = build_sources(cfg, input)
     workers = workers or cfg.workers or os.cpu_count() or 1
     named = {registry.get(name).name for name in stages or registry.names()}  # unknown names fail here
     build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
+    run = run_identity()
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
-    with build_lock(build_dir):
+    with build_lock(build_dir, about=run), outcome_recorded(build_dir, out, run):
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
-        inputs = prepare_sources([(source.name, source.input) for source in sources], build_dir / "input")
+        status.write(build_dir, "running", **run)
+        inputs, quarantined = checked_inputs(sources, build_dir, quarantine)
         # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
         wanted = [s for s in registry if s.name in named and cfg.section(s.name).enabled and s.applies(inputs)]
-        input_records = manifest.input_records(inputs)
-        spec = input or {source.name: source.input for source in sources}
-        result = manifest.record(build_dir, spec, input_records, cfg, workers, str(out))
-        with executors(workers, cfg.dask_address) as pool:
-            for stage in wanted:
+        record = partial(
+            manifest.record,
+            build_dir,
+            input or {source.name: source.input for source in sources},
+            manifest.input_records(inputs),
+            cfg,
+            workers,
+            str(out),
+            [{"path": str(q.path), "fingerprint": q.fingerprint, "reason": q.reason} for q in quarantined],
+        )
+        result = record()
+        with executors(workers, cfg.dask_address, cfg.dask_worker_timeout_s, tell) as pool:
+            for stage in wanted if inputs else []:
                 summary = stage_flow(stage, pool)(build_dir, inputs, cfg, sources)
                 # After every stage, so that an interrupted build still has a current manifest
                 # (and, at a URL, loses at most the stage in flight).
-                result = manifest.record(build_dir, spec, input_records, cfg, workers, str(out))
+                result = record()
                 remote.push(out, build_dir)
                 if summary is not None:
                     log_stage(stage, summary)
         publish_artifacts(build_dir, result)
     return result
+
+
+def checked_inputs(sources: list[SourceConfig], build_dir: Path, quarantine: bool) -> tuple[list[InputShard], list]:
+    """Every source's input shards, and with `quarantine` the files set aside, each said in the
+    run's log."""
+    given = [(source.name, source.input) for source in sources]
+    if not quarantine:
+        return prepare_sources(given, build_dir / "input"), []
+    inputs, quarantined = prepare_sources_quarantining(given, build_dir / "input")
+    for bad in quarantined:
+        get_run_logger().warning("quarantined: %s", bad.reason)
+    if not inputs:
+        get_run_logger().warning("every input file is quarantined: nothing to build")
+    return inputs, quarantined
+
+
+def tell(text: str) -> None:
+    """Something the person waiting on a build should know: in the run's log and under the bars."""
+    get_run_logger().warning(text)
+    progress.hook.note(text)
+
+
+def run_identity() -> dict:
+    """The run an operator knows this one by, for the lock's owner record and status.json: its
+    root run (the scheduled firing a build is a sub-flow of, the one `corpus runs` lists and
+    `corpus cancel` takes), with its name, id and UI address."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+    from prefect.utilities.urls import url_for
+
+    run_id, name = flow_run.id, flow_run.name
+    if flow_run.root_flow_run_id not in (None, run_id):
+        try:
+            with get_client(sync_client=True) as client:
+                root = client.read_flow_run(flow_run.root_flow_run_id)
+            run_id, name = str(root.id), root.name
+        except Exception:  # no API to ask: this run's own name still finds it in the UI
+            pass
+    return {"run": name, "run_id": run_id, "url": url_for("flow-run", obj_id=run_id) or ""}
+
+
+@contextmanager
+def outcome_recorded(build_dir: Path, out: str, run: dict) -> Iterator[None]:
+    """status.json says how the build ended (pipeline/status.py): done, failed with its one-line
+    error, cancelled, or interrupted."""
+    try:
+        yield
+    except Exception as exc:
+        status.write(build_dir, "failed", error=one_line(exc), **run)
+        raise
+    except BaseException:  # a signal: the run was cancelled, or its process is being stopped
+        status.write(build_dir, stop_state(), **run)
+        raise
+    status.write(build_dir, "done", **run)
+    remote.push(out, build_dir)
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text if isinstance(exc, InputError | BuildError) else f"{type(exc).__name__}: {text}"
+
+
+def stop_state() -> str:
+    """`cancelled` when someone cancelled the run (its root run is Cancelling in the API), else
+    `interrupted` (`corpus serve` stopping, Ctrl-C): the difference decides whether the
+    scheduler resumes the build by itself (pipeline/incremental.py)."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run.root_flow_run_id).state
+    except Exception:  # no API to ask (it is going down too): not known to be a cancellation
+        return "interrupted"
+    return "cancelled" if state is not None and (state.is_cancelling() or state.is_cancelled()) else "interrupted"

@@ -53,6 +53,9 @@ class RichProgress:
             task = self.progress.tasks[self.tasks[key]]
             self.progress.update(self.tasks[key], completed=task.total, note=note)
 
+    def note(self, text: str) -> None:
+        self.progress.console.print(f"[yellow]{text}", highlight=False, soft_wrap=True)
+
 
 def fail(message: str, code: int) -> None:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
@@ -110,8 +113,11 @@ def build(
             remote.pull(out, work)  # a bucket that is missing or refuses us, too
         except InputError as exc:
             fail(str(exc), 2)
+        api_url = served_api()  # a server named that does not answer: one line, before any work
         # Prefect's own console lines would tear the progress bars; its logs still reach the API/UI.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        from prefect.exceptions import TerminationSignal
+
         from flows import progress as flow_progress
         from flows.build import corpus_build
 
@@ -126,17 +132,21 @@ def build(
         try:
             with Progress(*columns, console=err_console) as bars:
                 flow_progress.install(RichProgress(bars))
-                result = corpus_build(input, out, cfg.model_dump(mode="json"), wanted, workers)
+                state = corpus_build(input, out, cfg.model_dump(mode="json"), wanted, workers, return_state=True)
+                result = state.result()  # the build's exception, if it failed
         except InputError as exc:
             fail(str(exc), 2)
         except BuildError as exc:
             fail(str(exc), 1)
+        except TerminationSignal:  # SIGTERM: the worker processes are stopped already (flows/build.py)
+            fail("terminated: rerun the same command to resume; finished shards are kept.", 143)
         except Exception as exc:  # unexpected: one line here, the traceback in the build folder
             log = work / "error.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(traceback.format_exc())
             fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (traceback: {log})", 1)
-    print_summary(result, work, out)
+    # With a server the run stays there to look at; the embedded API is gone with this process.
+    print_summary(result, work, out, api_url and run_url(state.state_details.flow_run_id))
 
 
 def parse_source(item: str) -> dict:
@@ -162,7 +172,7 @@ def weight_warnings(sources: list) -> list[str]:
     return [f"source weights sum to {total:g} ({got}); normalised to shares {become}."]
 
 
-def print_summary(result: dict, work: Path, out: str) -> None:
+def print_summary(result: dict, work: Path, out: str, url: str | None = None) -> None:
     """The stages that ran, each in its declared headline columns, then removals by reason."""
     ran = [(stage, result["stages"][stage.name]) for stage in registry if stage.name in result["stages"]]
     rows = [(stage.name, manifest.headline(stage, summary), summary) for stage, summary in ran]
@@ -192,6 +202,37 @@ def print_summary(result: dict, work: Path, out: str) -> None:
     console.print(f"manifest: {remote.published(out, work, 'manifest.json')}  conservation: {conservation}")
     if remote.is_remote(out):
         console.print(f"local working copy: {work}")
+    if result.get("quarantined"):
+        console.print(f"quarantined input files: {len(result['quarantined'])} (listed in the manifest)")
+    if url:
+        console.print(f"run: {url}")
+
+
+def served_api() -> str | None:
+    """The Prefect server's API URL when one is configured (PREFECT_API_URL), checked to answer;
+    None for the embedded API."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        return None
+    import httpx
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        fail(
+            f"PREFECT_API_URL={url}: no answer ({type(exc).__name__}). Start the server (prefect server start), "
+            "fix the URL, or unset PREFECT_API_URL to build on the embedded API.",
+            1,
+        )
+    return url
+
+
+def run_url(run_id: object) -> str:
+    from prefect.utilities.urls import url_for
+
+    return url_for("flow-run", obj_id=run_id) or ""
 
 
 @app.command()
@@ -308,9 +349,17 @@ def serve(
     except InputError as exc:
         fail(str(exc), 2)
     from flows.serve import serve as serve_deployments
+    from flows.serve import watched
 
+    console.print(
+        f"serving the corpus deployments (scheduled: {cfg.service.cron} over {watched(cfg)}); "
+        "stop with Ctrl-C or SIGTERM: runs in flight are stopped, and a scheduled build resumes at the next start.",
+        highlight=False,
+        soft_wrap=True,
+    )
     with api_unreachable_is_one_line():
         serve_deployments(cfg)
+    console.print("stopped: no run of this serve is left running.")
 
 
 @app.command("run-deployment")
@@ -320,12 +369,15 @@ def run_deployment(
         [], "--param", "-p", help="A run parameter key=value (value in YAML: [quality, dedup])."
     ),
     watch: bool = typer.Option(False, "--watch", help="Wait for the run to end; exit 1 unless it completed."),
+    start_timeout: float = typer.Option(
+        120,
+        "--start-timeout",
+        min=1,
+        help="With --watch: cancel the run and exit 1 if nothing starts it in this many seconds.",
+    ),
 ) -> None:
     """Start a run of a served deployment (see `corpus serve`)."""
     import yaml
-    from prefect.exceptions import ObjectNotFound
-
-    from flows.serve import start_run
 
     parameters = {}
     for item in param:
@@ -333,19 +385,127 @@ def run_deployment(
             fail(f"--param {item}: expected key=value, e.g. --param out=build/adhoc", 2)
         key, raw = item.split("=", 1)
         parameters[key.strip()] = yaml.safe_load(raw) if raw else ""
-    try:
-        with api_unreachable_is_one_line():
-            run = start_run(name, parameters, watch)
-    except InputError as exc:
-        fail(str(exc), 2)
-    except ObjectNotFound:
-        fail(f"{name}: no such deployment on the API. Is `corpus serve` running against it?", 2)
-    console.print(f"flow run {run.name} ({run.id}): {run.state.name if run.state else 'created'}")
-    if watch and not (run.state and run.state.is_completed()):
+    from flows import runs
+
+    with api_unreachable_is_one_line():
+        try:
+            target = runs.deployment(name)
+            runs.check_parameters(target, parameters)
+            run = runs.start(target, parameters)
+        except InputError as exc:
+            fail(str(exc), 2)
+        console.print(f"flow run {run.name} ({run.id}): {run.state_name or 'created'}")
+        console.print(f"  {runs.run_url(run)}", highlight=False, soft_wrap=True)
+        if not watch:
+            return
+
+        def warn(text: str) -> None:
+            err_console.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+
+        with err_console.status(f"{run.name}: {run.state_name}") as spinner:
+            try:
+                run = runs.watch(
+                    run,
+                    runs.is_served(target),
+                    start_timeout,
+                    lambda now: spinner.update(f"{now.name}: {now.state_name}"),
+                    warn,
+                )
+            except TimeoutError as exc:
+                fail(str(exc), 1)
+    state = run.state
+    said = f": {state.message}" if state and state.message and state.name != "Completed" else ""
+    console.print(f"flow run {run.name} ({run.id}): {run.state_name}{said}", highlight=False)
+    if not (state and state.is_completed()):
         fail(
-            f"flow run {run.name} ended {run.state.name if run.state else 'unknown'}: see its logs in the Prefect UI.",
+            f"flow run {run.name} ended {run.state_name}: {state.message if state else 'no state'} ({runs.run_url(run)})",
             1,
         )
+
+
+@app.command()
+def status(
+    path: Path | None = typer.Argument(
+        None, help="A build directory, a folder of builds, or a service root (default: service.out of --config)."
+    ),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config whose service.out to look at."),
+) -> None:
+    """Builds under PATH: state, stages done, documents, quarantined files, last error."""
+    from pipeline import incremental
+    from pipeline import status as build_status
+
+    if path is None:
+        try:
+            path = Path(load_config(config).service.out)
+        except InputError as exc:
+            fail(str(exc), 2)
+    if not path.is_dir():
+        fail(f"{path}: no such folder. Pass a build directory or a folder of builds.", 2)
+    views = [build_status.describe(folder) for folder in build_status.builds_under(path)]
+    # Lines, not a table: errors are long, and a narrow terminal would squeeze them away.
+    console.print(
+        f"{'build':<14} {'state':<12} {'since':<12} {'stages done':<34} {'docs in -> out':>18}",
+        style="bold",
+        soft_wrap=True,
+    )
+    for view in views:
+        name = str(view.path.relative_to(path)) if view.path != path else view.path.name
+        docs = f"{view.docs_in or 0:,} -> {view.docs_out:,}" if view.docs_out is not None else f"{view.docs_in or 0:,}"
+        quarantined = f"  {len(view.quarantined)} quarantined" if view.quarantined else ""
+        since = view.at[5:16].replace("T", " ")
+        line = f"{name:<14} {view.state:<12} {since:<12} {','.join(view.stages) or '-':<34} {docs:>18}{quarantined}"
+        console.print(line, highlight=False, soft_wrap=True)
+        if view.note:
+            console.print(f"    {view.note}", highlight=False, soft_wrap=True)
+        for bad in view.quarantined:
+            console.print(f"    quarantined: {bad['reason']}", highlight=False, soft_wrap=True)
+    failure = path / incremental.FAILURE
+    if failure.exists():
+        last = json.loads(failure.read_text())
+        console.print(f"last failed run here: {last['run']} at {last['at']}: {last['reason']}", highlight=False)
+    states = [view.state for view in views]
+    console.print(
+        ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states)) or "no builds found", highlight=False
+    )
+
+
+@app.command("runs")
+def list_runs(
+    limit: int = typer.Option(20, min=1, help="How many runs, newest first."),
+    state: list[str] = typer.Option([], "--state", help="Only runs in this state type (running, failed, ...)."),
+    all_: bool = typer.Option(False, "--all", help="Sub-flow runs too (corpus_build in a scheduled run, stages)."),
+) -> None:
+    """Flow runs on the Prefect API (PREFECT_API_URL), newest first: name, flow, state, message."""
+    from flows import runs
+
+    with api_unreachable_is_one_line():
+        try:
+            found = runs.recent(limit, state, subflows=all_)
+        except InputError as exc:
+            fail(str(exc), 2)
+    # Lines, not a table: the state messages are long, and a narrow terminal would squeeze them away.
+    for run, flow_name in found:
+        started = run.start_time.strftime("%m-%d %H:%M:%S") if run.start_time else "not started"
+        line = f"{run.name:<26} {flow_name:<23} {run.state_name or '':<10} {started:<14} {run.total_run_time.total_seconds():>6.0f} s"
+        console.print(line, highlight=False, soft_wrap=True)
+        if run.state and run.state.message:
+            console.print(f"    {run.state.message}", highlight=False, soft_wrap=True)
+    console.print(f"{len(found)} run(s)" if found else "no runs found", highlight=False)
+
+
+@app.command()
+def cancel(run: str = typer.Argument(..., help="A flow run's name or id (`corpus runs` lists them).")) -> None:
+    """Cancel a run started from a deployment: `corpus serve` stops its process, and a cancelled
+    scheduled build is not resumed until a run asks (--param retry=true)."""
+    from flows import runs
+
+    with api_unreachable_is_one_line():
+        try:
+            named, root = runs.cancel(run)
+        except InputError as exc:
+            fail(str(exc), 2)
+    of = f" (the root run of {named.name})" if named.id != root.id else ""
+    console.print(f"cancelling flow run {root.name}{of}: `corpus serve` stops it within seconds.")
 
 
 def _short(value: object, limit: int = 300) -> str:

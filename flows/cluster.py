@@ -4,25 +4,109 @@ Why Dask futures under Prefect tasks, and not prefect-dask's DaskTaskRunner: wit
 runner, each Prefect task (its state changes, logs, retries) would run on a Dask worker, so every
 worker would need Prefect, a route to the API and, without a server, its own temporary API. Here
 the Prefect tasks stay in the flow process (one per shard, visible in the UI, ~20-40 ms each)
-and each hands `pipeline.jobs.run_job(job)` to the cluster through a `concurrent.futures`
-executor, the same interface as the local process pool. Workers need only the `corpus` package
-and the build directory at the same path (shared storage); they never talk to Prefect.
+and each hands `pipeline.jobs.run_job(job)` to the cluster and waits for it. Workers need only
+the `corpus` package and the build directory at the same path (shared storage); they never talk
+to Prefect.
+
+The wait is watched: Dask itself would wait for ever when every worker is gone, so while none is
+there the build says so (`note`) and fails after `dask_worker_timeout_s`; and a shard whose job
+kills worker after worker (Dask's KilledWorker) fails the build naming the shard, not the task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import Executor
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from pipeline.errors import InputError
+from pipeline.errors import BuildError, InputError
+from pipeline.jobs import ShardJob, run_job
 
 CONNECT_TIMEOUT_S = 30
+POLL_S = 2.0  # how often a waiting shard task looks at the cluster
+
+
+class DaskShards:
+    """Shard jobs on the cluster at `address`, `slots` of them at a time (its workers' threads)."""
+
+    def __init__(self, client, address: str, worker_timeout_s: float, note: Callable[[str], None]):
+        self.client = client
+        self.address = address
+        self.worker_timeout_s = worker_timeout_s
+        self.note = note
+        self.slots = sum(client.nthreads().values())
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self._lost_since: float | None = None
+        self._failure: BuildError | None = None
+
+    def run(self, job: ShardJob) -> dict:
+        from distributed import KilledWorker
+
+        # The key names the shard, so that the Dask dashboard does too.
+        future = self.client.submit(run_job, job, pure=False, key=f"{job.step.name}-{job.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            while True:
+                try:
+                    return future.result(timeout=POLL_S)
+                except TimeoutError:
+                    self._watch()
+        except KilledWorker as exc:
+            raise BuildError(
+                f"{job.context.stage} on shard {job.name} ({job.input_path}): its job killed "
+                f"{exc.allowed_failures + 1} Dask workers in a row, so the cluster gave up on it. Likely it needs "
+                "more memory than a worker has: give the workers more (dask worker --memory-limit) or split the shard."
+            ) from None
+        except BaseException:
+            future.cancel()  # nobody waits for it any more (the build failed or was stopped)
+            raise
+
+    def stop(self) -> None:
+        """Make every waiting shard task give up within POLL_S (the build is being stopped)."""
+        with self._lock:
+            self._failure = self._failure or BuildError(f"--dask-address {self.address}: the build was stopped.")
+
+    def _watch(self) -> None:
+        """Raise the build's failure once the cluster has had no worker for too long; say when
+        it loses its last worker and when one is back. One shard task looks per POLL_S."""
+        with self._lock:
+            if self._failure is None and time.monotonic() - self._checked >= POLL_S:
+                self._checked = time.monotonic()
+                self._look()
+            if self._failure is not None:
+                raise self._failure
+
+    def _look(self) -> None:
+        try:
+            workers = len(self.client.nthreads())
+        except OSError:  # the scheduler itself does not answer: no worker is reachable either
+            workers = 0
+        now = time.monotonic()
+        if workers:
+            if self._lost_since is not None:
+                self.note(
+                    f"Dask: {workers} worker(s) at {self.address} again after {now - self._lost_since:.0f} s; going on"
+                )
+            self._lost_since = None
+        elif self._lost_since is None:
+            self._lost_since = now
+            self.note(
+                f"Dask: no worker at {self.address}; the build waits for one and fails after "
+                f"{self.worker_timeout_s:.0f} s (dask_worker_timeout_s)"
+            )
+        elif now - self._lost_since > self.worker_timeout_s:
+            self._failure = BuildError(
+                f"--dask-address {self.address}: no Dask worker for {now - self._lost_since:.0f} s "
+                f"(dask_worker_timeout_s={self.worker_timeout_s:.0f}). Start workers (dask worker {self.address}) "
+                "and rerun: finished shards are kept."
+            )
 
 
 @contextmanager
-def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
-    """An executor on the cluster at `address` and how many jobs its workers run at once."""
+def dask_shards(address: str, worker_timeout_s: float, note: Callable[[str], None]) -> Iterator[DaskShards]:
+    """The cluster at `address`, connected for the block."""
     from distributed import Client
 
     try:
@@ -33,10 +117,9 @@ def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
             "Check the address (tcp://HOST:PORT) and that the scheduler is up."
         ) from None
     with client:
-        slots = sum(client.nthreads().values())
-        if not slots:
+        shards = DaskShards(client, address, worker_timeout_s, note)
+        if not shards.slots:
             raise InputError(
                 f"--dask-address {address}: the cluster has no workers. Start some (dask worker {address})."
             )
-        # pure=False: Dask would otherwise treat two submissions with equal arguments as one result.
-        yield client.get_executor(pure=False), slots
+        yield shards

@@ -13,6 +13,7 @@ class ProgressHook(Protocol):
     def start(self, key: str, total: int, unit: str, label: str) -> None: ...
     def advance(self, key: str, amount: int = 1, completed: int | None = None, total: int | None = None) -> None: ...
     def finish(self, key: str, note: str = "") -> None: ...
+    def note(self, text: str) -> None: ...  # something a person waiting should know (no worker left)
 
 
 class Silent:
@@ -23,6 +24,9 @@ class Silent:
         pass
 
     def finish(self, key: str, note: str = "") -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
 

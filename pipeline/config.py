@@ -641,11 +641,29 @@ class ServiceConfig(Section):
     cron: str = "0 2 * * *"
     """when scheduled builds start (cron, UTC); nightly at 02:00."""
     input: str = "sample_data"
-    """folder, glob or fsspec URL that new shards arrive in."""
+    """folder, glob or fsspec URL that new shards arrive in (when `sources` is [])."""
+    sources: list[SourceConfig] = []
+    """
+    The scheduled build's sources, shaped as the top-level `sources` (docs/sources.md), each `input` where
+    its new shards arrive; each build holds the sources with new files. [] = `input`, as one source. The
+    top-level `sources` are not used by scheduled builds.
+    """
     out: str = "build/scheduled"
     """one build-NNNN folder per scheduled run, and the dedup index."""
     stages: list[str] = []
     """Stages of a scheduled build; [] = all."""
+    overlap: Literal["skip", "wait"] = "skip"
+    """
+    A run that starts while a build into `out` is still running: `skip` ends it at once, as Completed named
+    Skipped, with the running build in its message; `wait` waits for that build to end, then goes on.
+    """
+
+    def inputs(self, input: str | None = None) -> dict[str, str | list[str]]:
+        """The scheduled build's sources, name -> input: `sources`, or `input` (this section's
+        unless given) as the one source."""
+        from pipeline.sources import INPUT_SOURCE
+
+        return {source.name: source.input for source in self.sources} or {INPUT_SOURCE: input or self.input}
 
     @field_validator("stages")
     @classmethod
@@ -673,6 +691,8 @@ class BuildConfig(Section):
     """Processes for per-shard work; 0 = all cores (the CLI's --workers wins)."""
     dask_address: str = ""
     """A Dask scheduler (tcp://HOST:PORT) to run per-shard work on instead of local processes."""
+    dask_worker_timeout_s: float = Field(300, gt=0)
+    """How long a build waits while its Dask cluster has no worker before it fails."""
     plugins: list[str] = []
     """
     Modules imported before the stage sections are read, so that the stages they register
@@ -720,25 +740,10 @@ class BuildConfig(Section):
 
     @model_validator(mode="after")
     def _sources_fit(self) -> BuildConfig:
-        names = [source.name for source in self.sources]
-        repeated = next((name for name in names if names.count(name) > 1), None)
-        if repeated is not None:
-            raise ValueError(f"two sources are named {repeated!r}; give each source its own name")
-        dedup = getattr(self, "dedup", None)
-        unknown = [name for name in getattr(dedup, "source_priority", []) if self.sources and name not in names]
-        if unknown:
-            raise ValueError(
-                f"dedup.source_priority names {unknown[0]!r}, which is none of the sources ({', '.join(names)})"
-            )
-        for source in self.sources:
-            try:
-                self.for_source(source.name)  # a bad override fails here, naming the source
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                key = ".".join(str(p) for p in first["loc"])
-                raise ValueError(
-                    f"source {source.name!r} (kind {source.kind}): {key}: {first['msg']} (got {first.get('input')!r})"
-                ) from None
+        _check_sources(self, "")
+        if self.service.sources:  # the scheduled builds' sources, checked as their builds will take them
+            scheduled = {"sources": self.service.sources, "service": self.service.model_copy(update={"sources": []})}
+            _check_sources(self.model_copy(update=scheduled), "service.sources: ")
         return self
 
     def section(self, stage: str) -> Section:
@@ -755,6 +760,32 @@ class BuildConfig(Section):
         """Hash of one section plus the global seed: a change re-runs only that stage."""
         payload = {"seed": self.seed, section: self.section(section).model_dump(mode="json")}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_sources(cfg: BuildConfig, where: str) -> None:
+    """`cfg.sources` fit the build: distinct names, a dedup priority over them, overrides that
+    validate (a bad one fails naming its source)."""
+    names = [source.name for source in cfg.sources]
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        raise ValueError(f"{where}two sources are named {repeated!r}; give each source its own name")
+    dedup = getattr(cfg, "dedup", None)
+    unknown = [name for name in getattr(dedup, "source_priority", []) if cfg.sources and name not in names]
+    if unknown:
+        raise ValueError(
+            f"{where}dedup.source_priority names {unknown[0]!r}, which is none of the sources ({', '.join(names)})"
+        )
+    for source in cfg.sources:
+        try:
+            cfg.for_source(source.name)  # a bad override fails here, naming the source
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise ValueError(
+                f"{where}source {source.name!r} (kind {source.kind}): {key}: {first['msg']} (got {first.get('input')!r})"
+            ) from None
+        except ValueError as exc:  # an override of a section that cannot differ per source
+            raise ValueError(f"{where}{exc}") from None
 
 
 def _import_plugins(modules: Any) -> None:

@@ -128,11 +128,18 @@ def input_records(inputs: list[InputShard]) -> list[dict]:
 
 
 def record(
-    build_dir: Path, input_spec: str, inputs: list[dict], cfg: BuildConfig, workers: int, out: str | None = None
+    build_dir: Path,
+    input_spec: str,
+    inputs: list[dict],
+    cfg: BuildConfig,
+    workers: int,
+    out: str | None = None,
+    quarantined: list[dict] | None = None,
 ) -> dict:
     """Write manifest.json from the finished stages' summaries; fail the build if a stage lost
     documents (in != kept + removed). `out`: where the build is published when that is not
-    `build_dir` (a URL, whose local working copy `build_dir` is)."""
+    `build_dir` (a URL, whose local working copy `build_dir` is). `quarantined`: input files set
+    aside, with their reasons."""
     stages = {}
     for stage in registry:
         if (summary := read_summary(build_dir, stage)) is not None:
@@ -148,6 +155,7 @@ def record(
         "versions": found,
         "config": cfg.model_dump(mode="json"),
         "input_shards": inputs,
+        "quarantined": quarantined or [],
         "stages": stages,
         "conservation": {"ok": not failures, "failures": failures},
     }

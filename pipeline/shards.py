@@ -298,7 +298,16 @@ def write_json(data: dict, path: Path) -> None:
 # Inputs already checked in this process, by their files' (path, size, mtime): the CLI checks
 # the input before any server starts, then the flow it runs in-process asks again; reading every
 # text twice would double the cost of the check on a large corpus.
-_checked: dict[tuple, list[InputShard]] = {}
+_checked: dict[tuple, tuple[list[InputShard], list[Quarantined]]] = {}
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An input file set aside instead of failing the build (scheduled builds)."""
+
+    path: Path
+    fingerprint: str  # of its bytes: the same file is not taken again, a rewritten one is
+    reason: str  # the one-line error that would have failed the build
 
 
 def prepare_inputs(
@@ -321,31 +330,67 @@ def prepare_sources(
     text) is checked record by record and cut into parts of about `part_bytes`. Files unchanged
     since an earlier check in this process are not read again.
     """
-    found = [(name, spec, _source_files(name, spec, convert_dir, len(sources))) for name, spec in sources]
+    return _prepared(sources, convert_dir, part_bytes, quarantine=False)[0]
+
+
+def prepare_sources_quarantining(
+    sources: list[tuple[str, str | Path | list[str]]], convert_dir: Path, part_bytes: int = RAW_PART_BYTES
+) -> tuple[list[InputShard], list[Quarantined]]:
+    """As `prepare_sources`, but a file that fails its own checks is quarantined, not fatal: the
+    rest is returned with the quarantined files and their one-line reasons. A quarantined file
+    keeps its place in the shard names (a gap), so the others' names do not depend on it. What is
+    wrong with a source as a whole (its folder gone, raw and text mixed) still fails."""
+    return _prepared(sources, convert_dir, part_bytes, quarantine=True)
+
+
+def _prepared(sources, convert_dir: Path, part_bytes: int, quarantine: bool) -> tuple[list, list[Quarantined]]:
+    found = [(name, spec, source_files(name, spec, convert_dir / "remote", len(sources))) for name, spec in sources]
     key = (
         str(convert_dir),
         part_bytes,
+        quarantine,
         *((name, *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)) for name, _, files in found),
     )
-    if key not in _checked or not all(shard.path.exists() for shard in _checked[key]):  # conversions gone
-        _checked[key] = _check_inputs(found, convert_dir, part_bytes)
+    if key not in _checked or not all(shard.path.exists() for shard in _checked[key][0]):  # conversions gone
+        _checked[key] = _check_inputs(found, convert_dir, part_bytes, [] if quarantine else None)
     return _checked[key]
 
 
-def _source_files(name: str, spec: str | Path | list[str], convert_dir: Path, sources: int) -> list[Path]:
+def source_files(name: str, spec: str | Path | list[str], remote_cache: Path, sources: int) -> list[Path]:
     """A source's input files; an error names the source when the build has several."""
     try:
-        return find_input_files(spec, convert_dir / "remote")
+        return find_input_files(spec, remote_cache)
     except InputError as exc:
         if sources == 1:
             raise
         raise InputError(f"source {name!r}: {exc}") from None
 
 
-def _check_inputs(found: list[tuple[str, object, list[Path]]], convert_dir: Path, part_bytes: int) -> list[InputShard]:
+@contextmanager
+def _quarantinable(origin: Path, quarantined: list[Quarantined] | None) -> Iterator[None]:
+    """One file's checks: its InputError fails the build, or (quarantining) sets the file aside."""
+    try:
+        yield
+    except InputError as exc:
+        if quarantined is None:
+            raise
+        quarantined.append(Quarantined(origin, _fingerprint_or_empty(origin), str(exc)))
+
+
+def _fingerprint_or_empty(path: Path) -> str:
+    try:
+        return fingerprint(path)
+    except OSError:  # unreadable: its reason says so; nothing to recognise it by
+        return ""
+
+
+def _check_inputs(
+    found: list[tuple[str, object, list[Path]]], convert_dir: Path, part_bytes: int, quarantined: list | None
+) -> tuple[list[InputShard], list[Quarantined]]:
     shards: list[InputShard] = []
     seen_ids: dict[str, str] = {}  # every id of the text sources before, with its file
     stems: dict[str, Path] = {}  # every raw file's name: raw documents are named after their file
+    number = 0  # the next shard's number; a quarantined file leaves a gap
     for source, spec, files in found:
         where = f"source {source!r} ({spec})" if len(found) > 1 else str(spec)
         raw = [path for path in files if needs_extraction(path)]
@@ -355,64 +400,81 @@ def _check_inputs(found: list[tuple[str, object, list[Path]]], convert_dir: Path
                 f"{where}: the input mixes raw web files ({raw[0].name}) and text shards ({text.name}). Build them "
                 "separately, or give them as separate sources."
             )
+        set_aside = len(quarantined or [])
         if raw:
-            own = _raw_shards(files, convert_dir, part_bytes, len(shards), stems)
+            own, number = _raw_shards(files, convert_dir, part_bytes, number, stems, quarantined)
         else:
-            own, own_ids = _text_shards(files, convert_dir, len(shards))
+            own, own_ids, number = _text_shards(files, convert_dir, number, quarantined)
             prefix = f"{source}/" if any(i in seen_ids for i in own_ids) else ""
             if prefix and (clash := next((prefix + i for i in own_ids if prefix + i in seen_ids), None)):
                 raise InputError(f"source {source!r}: id {clash!r} occurs in an earlier source too; rename one.")
             seen_ids.update({prefix + i: f for i, f in own_ids.items()})
             own = [replace(shard, id_prefix=prefix) for shard in own]
-        if sum(shard.docs for shard in own) == 0:
+        # Every file of a source quarantined is nothing to build, not an empty source.
+        if sum(shard.docs for shard in own) == 0 and (own or len(quarantined or []) == set_aside):
             raise InputError(f"{where}: the input has no documents (all shards have 0 rows). Check --input.")
         shards += [replace(shard, source=source) for shard in own]
-    return shards
+    return shards, quarantined or []
 
 
-def _text_shards(files: list[Path], convert_dir: Path, first: int) -> tuple[list[InputShard], dict[str, str]]:
-    """Text files as shards numbered from `first`, and their ids (each with its file); an id twice
-    in them is an error."""
+def _text_shards(
+    files: list[Path], convert_dir: Path, first: int, quarantined: list | None
+) -> tuple[list[InputShard], dict[str, str], int]:
+    """Text files as shards numbered from `first`, their ids (each with its file) and the next
+    number; an id twice in them is an error."""
     shards: list[InputShard] = []
     ids: dict[str, str] = {}
-    for origin in files:
-        name = f"part-{first + len(shards):05d}"
-        if origin.name.endswith(".parquet"):
-            path = origin
-            table = read_input_shard(origin)
-        else:
-            path = convert_dir / f"{name}.parquet"
-            table = _converted_jsonl(origin, path)
-        duplicates = _first_known_id(table["id"], ids)
-        if duplicates is not None:
-            dup_id, other = duplicates
-            raise InputError(f"{origin}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
-        ids.update(dict.fromkeys(table["id"].to_pylist(), str(origin)))
-        shards.append(InputShard(name=name, path=path, origin=origin, docs=table.num_rows))
-    return shards, ids
+    for number, origin in enumerate(files, first):
+        name = f"part-{number:05d}"
+        with _quarantinable(origin, quarantined):
+            if origin.name.endswith(".parquet"):
+                path = origin
+                table = read_input_shard(origin)
+            else:
+                path = convert_dir / f"{name}.parquet"
+                table = _converted_jsonl(origin, path)
+            duplicates = _first_known_id(table["id"], ids)
+            if duplicates is not None:
+                dup_id, other = duplicates
+                raise InputError(
+                    f"{origin}: id {dup_id!r} also appears in {other}. Ids must be unique across the input."
+                )
+            ids.update(dict.fromkeys(table["id"].to_pylist(), str(origin)))
+            shards.append(InputShard(name=name, path=path, origin=origin, docs=table.num_rows))
+    return shards, ids, first + len(files)
 
 
 def _raw_shards(
-    files: list[Path], convert_dir: Path, part_bytes: int, first: int, stems: dict[str, Path]
-) -> list[InputShard]:
+    files: list[Path], convert_dir: Path, part_bytes: int, first: int, stems: dict[str, Path], quarantined: list | None
+) -> tuple[list[InputShard], int]:
     """Every raw file as one or more parts numbered from `first`, each a descriptor
-    `part-NNNNN.raw.json` in `convert_dir`. A document's id is its file's name and record number
-    (or row), so file names must differ across the build (`stems`, updated here)."""
+    `part-NNNNN.raw.json` in `convert_dir`, and the next number. A document's id is its file's
+    name and record number (or row), so file names must differ across the build (`stems`, updated
+    here)."""
     shards: list[InputShard] = []
+    number = first
     for origin in files:
-        stem = raw_stem(origin)
-        if stem in stems:
-            raise InputError(
-                f"{origin}: another input file has the name {stems[stem].name}; documents are named after their "
-                "file, so raw web files need distinct names. Rename one."
-            )
-        stems[stem] = origin
-        for part in _raw_parts(origin, convert_dir, part_bytes):
-            name = f"part-{first + len(shards):05d}"
-            path = convert_dir / f"{name}.raw.json"
-            part.write(path)
-            shards.append(InputShard(name=name, path=path, origin=origin, docs=part.docs, raw=WEB))
-    return shards
+        with _quarantinable(origin, quarantined):
+            stem = raw_stem(origin)
+            if stem in stems:
+                raise InputError(
+                    f"{origin}: another input file has the name {stems[stem].name}; documents are named after "
+                    "their file, so raw web files need distinct names. Rename one."
+                )
+            parts = _raw_parts(origin, convert_dir, part_bytes)
+            stems[stem] = origin
+            for part in parts:
+                path = convert_dir / f"part-{number:05d}.raw.json"
+                part.write(path)
+                shards.append(
+                    InputShard(
+                        name=path.name.removesuffix(".raw.json"), path=path, origin=origin, docs=part.docs, raw=WEB
+                    )
+                )
+                number += 1
+            continue
+        number += 1  # quarantined: its gap
+    return shards, number
 
 
 def raw_stem(path: Path) -> str:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import InputError
+from pipeline.shards import prepare_inputs, prepare_sources_quarantining
 from tests.conftest import SAMPLE
 from tests.test_cli import assert_one_line_error, build
 
@@ -43,6 +44,26 @@ def test_bad_input_is_refused_in_one_line(case, tmp_path):
     out = tmp_path / "b"
     assert_one_line_error(build(BAD / case, out), *REFUSED[case])
     assert not (out / "quality").exists(), "no stage may start on bad input"
+
+
+@pytest.mark.parametrize("case", sorted(set(REFUSED) - {"zero_rows"}))
+def test_quarantine_sets_the_bad_file_aside_with_the_same_one_line_reason_and_keeps_the_rest(case, tmp_path):
+    """What a scheduled build does instead of failing: the bad file is listed with the error that
+    would have failed the build, the good ones are built under the names they would have had."""
+    files = sorted(p for p in (BAD / case).iterdir())
+    good = SAMPLE / "web" / "part-00000.parquet"
+    with pytest.raises(InputError) as refused:
+        prepare_inputs([str(good), *map(str, files)], tmp_path / "refused")
+    # Two sources, the bad file in the second: each source's input is checked file by file.
+    sources = [("web", str(good)), ("books", [str(f) for f in files])]
+    shards, quarantined = prepare_sources_quarantining(sources, tmp_path / "kept")
+    [bad] = quarantined
+    assert bad.reason == str(refused.value) and str(bad.path) in bad.reason
+    kept = [good, *(f for f in files if f != bad.path)]
+    assert [shard.origin for shard in shards] == kept
+    assert [shard.source for shard in shards] == ["web"] + ["books"] * (len(kept) - 1)
+    order = [good, *files]  # a quarantined file leaves a gap in the shard names
+    assert [shard.name for shard in shards] == [f"part-{order.index(f):05d}" for f in kept]
 
 
 def test_empty_and_blank_texts_are_removed_with_a_reason(tmp_path):

@@ -157,12 +157,15 @@ def test_copies_in_two_sources_are_kept_from_the_source_ranked_first() -> None:
         ([{"name": "web", "input": "a", "weight": 0}], "sources.0.weight"),
     ],
 )
-def test_a_bad_source_is_one_line_naming_it(tmp_path, sources, message) -> None:
+@pytest.mark.parametrize("placed", ["sources", "service.sources"])
+def test_a_bad_source_is_one_line_naming_it(tmp_path, sources, message, placed) -> None:
+    """The scheduled builds' sources (service.sources) are checked as the build's are, when the
+    config is read (`corpus serve` refuses them), not at the first firing."""
     path = tmp_path / "c.yaml"
-    path.write_text(json.dumps({"sources": sources}))
+    path.write_text(json.dumps({"sources": sources} if placed == "sources" else {"service": {"sources": sources}}))
     with pytest.raises(InputError, match=re.escape(message)) as error:
         load_config(path)
-    assert "\n" not in str(error.value)
+    assert "\n" not in str(error.value) and (placed == "sources" or "service.sources" in str(error.value))
 
 
 def corpus(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -1,12 +1,21 @@
 """`corpus build --dask-address`: shard jobs run on a real Dask cluster (worker processes on
-loopback) and the build's outputs are byte-identical to a local build's."""
+loopback) and the build's outputs are byte-identical to a local build's; a shard that kills its
+workers, or a cluster without workers, fails the build in one line that says what happened."""
 
 from __future__ import annotations
 
-import pytest
-from distributed import LocalCluster
+import os
+import subprocess
+import sys
+import time
 
-from tests.service.conftest import FAST_CONFIG, corpus
+import dask
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client, LocalCluster
+
+from tests.conftest import running
+from tests.service.conftest import FAST_CONFIG, api, corpus
 from tests.test_build_flow import output_digests
 
 pytestmark = pytest.mark.slow
@@ -50,7 +59,8 @@ def test_build_on_a_dask_cluster_matches_the_local_build(prefect_server, small_i
         )
         ran_there = {prefix for prefix in cluster.scheduler.task_prefixes}
     assert on_dask.returncode == 0, on_dask.stderr
-    assert "run_job" in ran_there  # the shard jobs ran on the cluster's workers
+    # The shard jobs ran on the cluster's workers, each named by its step and shard.
+    assert {"dedup_signatures-part", "dedup-part", "encode-part"} <= ran_there
     digests = output_digests(tmp_path / "dask")
     assert any(name.endswith(".bin") for name in digests) and "tokenizer/tokenizer.json" in digests
     assert digests == output_digests(tmp_path / "local")
@@ -72,3 +82,111 @@ def test_unreachable_dask_scheduler_is_one_line_naming_the_address(prefect_serve
     assert done.returncode == 2
     assert "error: --dask-address tcp://127.0.0.1:9: cannot reach a Dask scheduler" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_shard_that_kills_worker_after_worker_fails_the_build_naming_the_shard(prefect_server, small_input, tmp_path):
+    killer = pq.read_table(small_input / "part-00001.parquet")["id"][0].as_py()
+    # Dask gives a task up after it killed allowed-failures + 1 workers (3 + 1 by default).
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+    ):
+        done = corpus(
+            prefect_server,
+            "build",
+            "--input",
+            str(small_input),
+            "--out",
+            str(tmp_path / "b"),
+            "--stages",
+            "nap",
+            *("--set", "plugins=[tests.service.nap_stage]", "--set", f"nap.die_on={killer}"),
+            *("--dask-address", cluster.scheduler_address),
+        )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        f"error: nap on shard part-00001 ({small_input / 'part-00001.parquet'}): its job killed 2 Dask workers in a row"
+    )
+    assert "more memory than a worker has" in lines[0] and "run_job" not in lines[0]
+
+
+@pytest.fixture
+def lone_worker(tmp_path):
+    """A Dask scheduler and one worker (no nanny, so that a killed worker stays dead) as processes;
+    yields the scheduler's address and the worker process."""
+    scheduler_file = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    with (
+        running(
+            [
+                *dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            dict(os.environ),
+            tmp_path / "scheduler.log",
+            scheduler_file.exists,
+            60,
+        ),
+        running(
+            [
+                *dask,
+                "worker",
+                "--no-nanny",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            dict(os.environ),
+            tmp_path / "worker.log",
+            lambda: True,
+            60,
+        ) as worker,
+        Client(scheduler_file=str(scheduler_file), timeout=60) as client,
+    ):
+        client.wait_for_workers(1, timeout=60)
+        yield client, worker
+
+
+def test_a_cluster_that_lost_every_worker_says_so_and_fails_the_build_after_the_timeout(
+    prefect_server, small_input, tmp_path, lone_worker
+):
+    client, worker = lone_worker
+    address = client.scheduler.address
+    command = [sys.executable, "-m", "flows.cli", "build", "--input", str(small_input), "--out", str(tmp_path / "b")]
+    command += ["--stages", "nap", "--set", "plugins=[tests.service.nap_stage]", "--set", "nap.seconds=30"]
+    command += ["--set", "dask_worker_timeout_s=10", "--dask-address", address]
+    build = subprocess.Popen(
+        command,
+        env=dict(os.environ, PREFECT_API_URL=prefect_server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    while not any(client.processing().values()):  # a shard job is on the worker
+        assert build.poll() is None and time.monotonic() < deadline, build.communicate()
+        time.sleep(0.5)
+    worker.kill()
+    lost = time.monotonic()
+    _, stderr = build.communicate(timeout=180)
+    waited = time.monotonic() - lost
+    assert build.returncode == 1, stderr
+    assert f"Dask: no worker at {address}; the build waits for one and fails after 10 s" in stderr
+    [line] = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: --dask-address {address}: no Dask worker for ")
+    assert "(dask_worker_timeout_s=10). Start workers" in line
+    assert 10 < waited < 60, waited
+    logs = api(prefect_server, "/logs/filter", {"logs": {"level": {"ge_": 30}}})
+    assert any(f"Dask: no worker at {address}" in entry["message"] for entry in logs)

@@ -5,28 +5,16 @@ and says so when there is nothing new."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import running
-from tests.service.conftest import FAST_CONFIG, corpus, write_input
+from tests.service.conftest import FAST_CONFIG, api, corpus, said, serving, write_input
 
 pytestmark = pytest.mark.slow
-
-
-def api(url: str, path: str, body: dict | None = None) -> dict | list:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{url}{path}", data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +28,7 @@ def served(prefect_server, sample_table, tmp_path_factory):
         FAST_CONFIG + f"service:\n  input: {root / 'incoming'}\n  out: {root / 'scheduled'}\n"
         "  stages: [quality, dedup]\n"
     )
-    command = [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)]
-
-    def registered() -> bool:  # the deployments exist once serve has registered them
-        try:
-            api(prefect_server, "/deployments/name/corpus_scheduled_build/corpus-build")
-            return True
-        except OSError:
-            return False
-
-    with running(command, dict(os.environ, PREFECT_API_URL=prefect_server), root / "serve.log", registered, 180):
+    with serving(prefect_server, config, root / "serve.log"):
         yield root
 
 
@@ -87,6 +66,42 @@ def test_build_against_a_server_is_recorded_completed_in_its_api(prefect_server,
     assert run["state"]["type"] == "COMPLETED"
 
 
+def test_build_against_a_server_logs_each_stage_on_its_run_with_the_funnel_and_prints_the_run(
+    prefect_server, small_input, tmp_path
+):
+    config = tmp_path / "config.yaml"
+    config.write_text(FAST_CONFIG)
+    out = tmp_path / "seen"
+    done = corpus(
+        prefect_server,
+        "build",
+        "--input",
+        str(small_input),
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--stages",
+        "quality,dedup",
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = re.search(r"run: http://127\.0\.0\.1:\d+/runs/flow-run/([0-9a-f-]{36})", done.stdout).group(1)
+    assert api(prefect_server, f"/flow_runs/{run_id}")["parameters"]["out"] == str(out)
+    stages = json.loads((out / "manifest.json").read_text())["stages"]
+    for name in ("quality", "dedup"):  # on the build's own run, not only in its stage sub-flows
+        entry = stages[name]
+        counts = (
+            f"{name}: docs in {entry['docs_in']:,}, docs out {entry['docs_kept']:,}, removed {entry['docs_removed']:,}"
+        )
+        assert said(prefect_server, run_id, counts, subflows=False), counts
+    reason, count = max(stages["quality"]["reasons"].items(), key=lambda kv: kv[1])
+    assert said(prefect_server, run_id, f"top reasons: {reason} {count:,}", subflows=False)
+    artifacts = api(prefect_server, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]}}})
+    [funnel] = [a for a in artifacts if a["key"] == "corpus-build-funnel"]  # no report stage ran
+    rows = json.loads(funnel["data"]) if isinstance(funnel["data"], str) else funnel["data"]
+    assert [row["stage"] for row in rows][-2:] == ["quality", "dedup"]
+
+
 def test_scheduled_builds_take_only_new_shards_and_drop_earlier_documents(prefect_server, served, sample_table):
     scheduled = served / "scheduled"
     run_deployment(prefect_server, "corpus-build")
@@ -114,15 +129,3 @@ def test_scheduled_builds_take_only_new_shards_and_drop_earlier_documents(prefec
     third = run_deployment(prefect_server, "corpus-build")
     assert not (scheduled / "build-0003").exists()
     assert said(prefect_server, third["id"], "no new input")
-
-
-def said(api_url: str, flow_run_id: str, words: str, wait_s: float = 60) -> bool:
-    """Whether the flow run logged `words`; run logs reach the API in batches, so poll a while."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        logs = api(api_url, "/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}}})
-        if any(words in entry["message"] for entry in logs):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(2)
