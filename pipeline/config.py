@@ -159,6 +159,14 @@ class LinguaConfig(Section):
     """combined probability under which the label is `und`."""
     max_chars: int = Field(1000, ge=1)
     """lingua reads at most this many characters of a text."""
+    skip_when_removed_anyway: bool = False
+    """
+    Skip lingua for text of short_chars or more where fastText gives every kept language (quality.languages)
+    a probability under its minimum score: the document is removed whatever lingua says (a long text's score
+    is capped by fastText's). Much less lingua where many documents are in other languages (docs/quality.md).
+    Every keep/remove decision and every kept row stay the same; those removed rows get fastText's label and
+    score, so their lang, lang_score, keyword_share and reason (lang_not_kept / lang_low_score) can differ.
+    """
 
 
 class KeywordConfig(Section):

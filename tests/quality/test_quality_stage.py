@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import QualityConfig
+from pipeline.quality.langid import Fallback, detect_languages
 from pipeline.quality.signals import columns
 from pipeline.quality.stage import run_shard
 from pipeline.stage import ShardContext
@@ -148,3 +149,27 @@ def test_sample_languages_follow_the_ground_truth(sample_result) -> None:
     print(f"target-language labels agree {agree:.3f}; other languages dropped {dropped:.3f}")
     assert agree > 0.97
     assert dropped > 0.95
+
+
+def test_skipping_lingua_where_the_document_is_removed_anyway_keeps_every_decision() -> None:
+    """`lingua.skip_when_removed_anyway` on declarations in many languages (sample_data's UDHR
+    documents, where fastText is often unsure): the same rows kept, byte for byte, the same rows
+    removed; a removed row whose label changed has fastText's label and score instead."""
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.glob("part-*.parquet")))
+    table = table.filter(pc.equal(table["source"], "udhr")).slice(0, 300)
+    exact = run_shard(table, ShardContext(QualityConfig(), stage="quality"))
+    cfg = QualityConfig(lingua={"skip_when_removed_anyway": True})
+    fast = run_shard(table, ShardContext(cfg, stage="quality"))
+    assert fast.kept.equals(exact.kept)
+    assert fast.removed["id"].equals(exact.removed["id"])
+    changed = [
+        (row, before)
+        for row, before in zip(fast.removed.to_pylist(), exact.removed.to_pylist())
+        if row["lang"] != before["lang"]
+    ]
+    print(f"\n{len(changed)} of {exact.removed.num_rows} removed rows relabelled")
+    assert len(changed) > 30  # lingua was skipped for these
+    fasttext_labels, fasttext_scores = detect_languages([row["text"] for row, _ in changed], Fallback(enabled=False))
+    assert [row["lang"] for row, _ in changed] == fasttext_labels
+    assert [row["lang_score"] for row, _ in changed] == pytest.approx(fasttext_scores, abs=1e-6)
+    assert {row["reason"] for row, _ in changed} <= LANG_REASONS
