@@ -391,6 +391,14 @@ class PrivacyConfig(Section):
     are pipeline/privacy/engine.py NER_MODELS (English); the pattern recognizers (email, phone, card, IBAN,
     IP, SSN) run on every document.
     """
+    ner_mode: Literal["exact", "windows"] = "exact"
+    """
+    exact: spaCy's NER reads every document whole. windows: it reads only a few tokens around each word that
+    can be part of a name (a capitalised word, any word of a sentence without capitals; documents under 64
+    tokens whole) and its entities go back at their exact offsets: far less NER, slightly different PERSON
+    detections (pipeline/privacy/name_windows.py; recall and speed in bench/results/privacy_speed.md).
+    Pattern recognizers read every document whole in both modes.
+    """
 
 
 class TokenizerConfig(Section):
