@@ -62,7 +62,10 @@ def _as_ids(items: list) -> tuple[list[int], int]:
 
 def _numbered(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(id of each key, first position of each id): ids number the distinct keys in sorted order."""
-    _, first, ids = np.unique(keys, return_index=True, return_inverse=True)
+    # np.unique's own first positions cost a stable sort; a quicksort and a minimum are cheaper.
+    distinct, ids = np.unique(keys, return_inverse=True)
+    first = np.full(len(distinct), len(keys))
+    np.minimum.at(first, ids, np.arange(len(keys)))
     return ids, first
 
 
