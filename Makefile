@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/corpus build --input sample_data --out $(BUILD)
+	$(BIN)/corpus build --config sample_data/sources.yaml --out $(BUILD)
 
 test: lint
 	$(BIN)/python -m pytest

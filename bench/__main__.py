@@ -10,6 +10,7 @@ from bench import (
     dedup_quality,
     dedup_scale,
     dedup_signatures_vs_datatrove,
+    extract_quality,
     langid_accuracy,
     pretrain_shakespeare,
     privacy_speed,
@@ -34,6 +35,8 @@ if __name__ == "__main__":
         print(json.dumps(dedup_scale.main(), indent=2))  # ~5-8 min: 100k and 300k generated documents
     with skipping("privacy_speed"):
         print(json.dumps(privacy_speed.main(), indent=2))  # ~8-10 min: naive presidio is the slow side
+    with skipping("extract_quality"):
+        print(json.dumps(extract_quality.main()["held_out"], indent=2))  # ~2 min: four extractors, 214 pages
     with skipping("langid_accuracy"):
         print(json.dumps(langid_accuracy.main(), indent=2))  # ~5-7 min: four variants over 16.7k texts
     with skipping("tokenizer"):

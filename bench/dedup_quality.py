@@ -43,7 +43,8 @@ from bench import edited_copies as edited_copies_set
 from bench.edited_copies import EditedCopies
 from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.exact import normalise
-from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
+from pipeline.dedup.methods import find_duplicates, signatures
+from pipeline.dedup.minhash import shingle_hashes
 
 PAIRS = SHARED_DATA / "neardup" / "udhr_variant_pairs_dev.jsonl"
 NORMALISATION = ("letter_case", "diacritics", "unicode_encoding_variant")
@@ -161,7 +162,7 @@ def base_documents(limit: int, rng: random.Random) -> list[tuple[str, str]]:
     for kind in ("exact_duplicates", "normalised_duplicates", "near_duplicates"):
         planted |= set(truth[kind])
     table = pa.concat_tables(
-        pq.read_table(p, columns=["id", "text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        pq.read_table(p, columns=["id", "text"]) for p in sorted((REPO / "sample_data").rglob("part-*.parquet"))
     )
     docs = [
         (i, t)

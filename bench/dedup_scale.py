@@ -51,7 +51,7 @@ def word_stream() -> list[str]:
 
     texts = (
         pa.concat_tables(
-            pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+            pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").rglob("part-*.parquet"))
         )
         .column("text")
         .to_pylist()
@@ -138,6 +138,8 @@ def run_size(n: int, work: Path) -> dict:
     from pipeline import steps
     from pipeline.config import BuildConfig
     from pipeline.jobs import run_job
+    from pipeline.shards import InputShard
+    from pipeline.sources import build_sources
     from pipeline.stages import registry
 
     start = time.perf_counter()
@@ -147,7 +149,8 @@ def run_size(n: int, work: Path) -> dict:
     cfg = BuildConfig.model_validate(config)
     sources = [(p.stem, p) for p in sorted((work / "input").glob("part-*.parquet"))]
     dedup = registry.get("dedup")
-    ctx = steps.build_context(work / "build", dedup, sources, cfg)
+    inputs = [InputShard(name, path, path, pq.read_metadata(path).num_rows) for name, path in sources]
+    ctx = steps.build_context(work / "build", dedup, inputs, cfg, build_sources(cfg, str(work / "input")))
     jobs = steps.shard_jobs(dedup, dedup.steps[0], ctx)
 
     context = multiprocessing.get_context("spawn")

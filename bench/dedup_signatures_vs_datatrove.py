@@ -57,7 +57,7 @@ def pages() -> dict[str, list[str]]:
 
     cc = [json.loads(line)["text"] for line in CC_DOCS.open(encoding="utf-8")]
     table = pa.concat_tables(
-        pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        pq.read_table(p, columns=["text"]) for p in sorted((REPO / "sample_data").rglob("part-*.parquet"))
     )
     joined, current = [], []
     for text in table.column("text").to_pylist():
@@ -75,7 +75,7 @@ def ours(texts: list[str], cfg=None) -> float:
     import pyarrow as pa
 
     from pipeline.config import DedupConfig
-    from pipeline.dedup.minhash import signatures
+    from pipeline.dedup.methods import signatures
 
     cfg = cfg or DedupConfig()
     table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})

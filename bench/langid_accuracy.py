@@ -166,7 +166,7 @@ def main() -> dict:
     rows = [r for r in rows if r["gold"] in LINGUA_LANGUAGES]
     docs = [
         t
-        for p in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        for p in sorted((REPO / "sample_data").rglob("part-*.parquet"))
         for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()
     ]
     keep = QualityConfig().languages

@@ -66,7 +66,7 @@ def documents() -> list[dict]:
         docs = [{"id": f"web-{i:03d}", "text": json.loads(line)["text"]} for i, line in enumerate(f)]
     seen = {
         paragraph.strip()
-        for path in sorted((REPO / "sample_data").glob("part-*.parquet"))
+        for path in sorted((REPO / "sample_data").rglob("part-*.parquet"))
         for text in pq.read_table(path, columns=["text"]).column("text").to_pylist()
         for paragraph in text.split("\n\n")
     }

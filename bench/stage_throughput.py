@@ -40,14 +40,14 @@ def rate(docs: int, nbytes: int, seconds: float) -> dict:
 
 
 def main() -> dict:
-    from pipeline.dedup.minhash import find_duplicates, signatures
+    from pipeline.dedup.methods import find_duplicates, signatures
     from pipeline.privacy.scrubber import run_shard as scrub
     from pipeline.quality.stage import run_shard as quality
     from pipeline.tokenizer.encode import encode_shard
     from pipeline.tokenizer.train import train_tokenizer
 
     cfg = BuildConfig()
-    table = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").glob("part-*.parquet")))
+    table = pa.concat_tables(pq.read_table(p) for p in sorted((REPO / "sample_data").rglob("part-*.parquet")))
     results = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
 
     quality_ctx, privacy_ctx = ShardContext(cfg.quality, stage="quality"), ShardContext(cfg.privacy, stage="privacy")

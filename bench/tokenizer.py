@@ -218,7 +218,7 @@ def encoding_speed(
 def speed(tmp: Path) -> dict:
     """Training and encoding throughput on sample_data/ (Parquet shards as the stage reads them)."""
     cfg = TokenizerConfig(vocab_size=SPEED_VOCAB)
-    shards = sorted((REPO / "sample_data").glob("part-*.parquet"))
+    shards = sorted((REPO / "sample_data").rglob("part-*.parquet"))
     texts = pa.concat_tables(pq.read_table(p, columns=["text"]) for p in shards)["text"].to_pylist()
     mb = sum(len(t.encode()) for t in texts) / 1e6
     tok_path = tmp / "tokenizer.json"

@@ -33,10 +33,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import progress
 from flows.cluster import dask_executor
 from pipeline import manifest, remote, steps
-from pipeline.config import BuildConfig
+from pipeline.config import BuildConfig, SourceConfig
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
-from pipeline.shards import InputShard, prepare_inputs, remove_stale_temporaries
+from pipeline.shards import InputShard, prepare_sources, remove_stale_temporaries
+from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
 from pipeline.stages import registry
 
@@ -108,15 +109,22 @@ def step_progress(step: BuildStep) -> Callable[[int, int], None]:
 
 
 def run_stage(
-    stage: Stage, build_dir: Path, inputs: list[InputShard], cfg: BuildConfig, pool: Executors
+    stage: Stage,
+    build_dir: Path,
+    inputs: list[InputShard],
+    cfg: BuildConfig,
+    sources: list[SourceConfig],
+    pool: Executors,
 ) -> dict | None:
     """Every step of one stage in order, then its summary (read by later stages and the manifest)."""
     start = time.perf_counter()
-    ctx = steps.build_context(build_dir, stage, steps.stage_sources(build_dir, stage, inputs), cfg)
+    ctx = steps.build_context(build_dir, stage, inputs, cfg, sources)
     for step in stage.steps:
         if isinstance(step, ShardStep):
             jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1)
             ctx.records[step.name] = map_shards(jobs, step, pool)
+            if step.writes == "documents":
+                steps.align_schemas(ctx.folder, [record["name"] for record in ctx.records[step.name]])
             progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
@@ -151,8 +159,8 @@ def stage_flow(stage: Stage, pool: Executors) -> Flow:
     """The stage as a Prefect sub-flow of its own name, mapping shard tasks `pool.slots` at a time
     (the stage and the pool are bound, not parameters: see map_shards)."""
 
-    def run(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig) -> dict | None:
-        return run_stage(stage, build_dir, inputs, cfg, pool)
+    def run(build_dir: Path, inputs: list[InputShard], cfg: BuildConfig, sources: list[SourceConfig]) -> dict | None:
+        return run_stage(stage, build_dir, inputs, cfg, sources, pool)
 
     return Flow(
         run,
@@ -193,32 +201,36 @@ def publish_artifacts(build_dir: Path, result: dict) -> None:
 
 @flow(name="corpus_build")
 def corpus_build(
-    input: str | list[str],
+    input: str | list[str] | None,
     out: str,
     config: dict[str, Any] | None = None,
     stages: list[str] | None = None,
     workers: int = 0,
 ) -> dict:
-    """Build a corpus: every registered stage in order (quality -> dedup -> privacy ->
-    tokenizer -> pretrain -> report by default), or the `stages` named."""
+    """Build a corpus from `input` or from the config's sources: every registered stage in order
+    (quality -> dedup -> privacy -> tokenizer -> pretrain -> report by default), or the `stages`
+    named."""
     cfg = BuildConfig.model_validate(config or {})
+    sources = build_sources(cfg, input)
     workers = workers or cfg.workers or os.cpu_count() or 1
     named = {registry.get(name).name for name in stages or registry.names()}  # unknown names fail here
-    wanted = [stage for stage in registry if stage.name in named and cfg.section(stage.name).enabled]
     build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
     with build_lock(build_dir):
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
-        inputs = prepare_inputs(input, build_dir / "input")
+        inputs = prepare_sources([(source.name, source.input) for source in sources], build_dir / "input")
+        # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
+        wanted = [s for s in registry if s.name in named and cfg.section(s.name).enabled and s.applies(inputs)]
         input_records = manifest.input_records(inputs)
-        result = manifest.record(build_dir, input, input_records, cfg, workers, str(out))
+        spec = input or {source.name: source.input for source in sources}
+        result = manifest.record(build_dir, spec, input_records, cfg, workers, str(out))
         with executors(workers, cfg.dask_address) as pool:
             for stage in wanted:
-                summary = stage_flow(stage, pool)(build_dir, inputs, cfg)
+                summary = stage_flow(stage, pool)(build_dir, inputs, cfg, sources)
                 # After every stage, so that an interrupted build still has a current manifest
                 # (and, at a URL, loses at most the stage in flight).
-                result = manifest.record(build_dir, input, input_records, cfg, workers, str(out))
+                result = manifest.record(build_dir, spec, input_records, cfg, workers, str(out))
                 remote.push(out, build_dir)
                 if summary is not None:
                     log_stage(stage, summary)

@@ -5,6 +5,7 @@ Exit codes: 0 done, 1 the build failed, 2 bad usage or bad input (one line sayin
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -21,7 +22,8 @@ from pipeline import manifest, remote
 from pipeline.config import load_config
 from pipeline.errors import BuildError, InputError
 from pipeline.lock import build_lock
-from pipeline.shards import prepare_inputs
+from pipeline.shards import prepare_sources
+from pipeline.sources import build_sources, shares
 from pipeline.stages import registry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -69,11 +71,13 @@ def parse_stages(stages: str | None) -> list[str]:
 
 @app.command()
 def build(
-    input: str = typer.Option(..., "--input", "-i", help="Folder, glob or file of Parquet/JSONL shards."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="Folder, glob or file of Parquet/JSONL shards: a one-source build."
+    ),
     out: str = typer.Option(
         ..., "--out", "-o", help="Build directory or fsspec URL, e.g. s3://bucket/builds/x (created; reruns resume it)."
     ),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (README: Config reference)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (docs/config.md)."),
     stages: str | None = typer.Option(None, help=f"Comma-separated subset of {','.join(registry.names())}."),
     workers: int = typer.Option(0, help="Worker processes for per-shard work (0: all cores)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value."),
@@ -81,20 +85,28 @@ def build(
     dask_address: str | None = typer.Option(
         None, "--dask-address", help="Run per-shard work on this Dask scheduler (tcp://HOST:PORT)."
     ),
+    source: list[str] = typer.Option(
+        [], "--source", help="A source NAME=PATH[:WEIGHT] (repeat it; kind other; replaces the config's sources)."
+    ),
 ) -> None:
     """Run a corpus build on the embedded Prefect API (or PREFECT_API_URL when set)."""
     set_ = [*set_, "pretrain.resume=true"] if resume else set_
     set_ = [*set_, f"dask_address={dask_address}"] if dask_address else set_
     try:
+        set_ += [f"sources={json.dumps([parse_source(item) for item in source])}"] if source else []
         cfg = load_config(config, set_)  # imports its plugins, whose stages --stages may name
+        sources = build_sources(cfg, input)
     except InputError as exc:
         fail(str(exc), 2)
+    for warning in weight_warnings(sources):
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     wanted = parse_stages(stages)
     with ExitStack() as held:
         try:
             work = remote.working_dir(out)  # --out itself, or the local working copy of a URL
             held.enter_context(build_lock(work))  # before anything is written into --out
-            prepare_inputs(input, work / "input")  # fail fast, before any server starts
+            # Fail fast, before any server starts.
+            prepare_sources([(source.name, source.input) for source in sources], work / "input")
             remote.pull(out, work)  # a bucket that is missing or refuses us, too
         except InputError as exc:
             fail(str(exc), 2)
@@ -125,6 +137,29 @@ def build(
             log.write_text(traceback.format_exc())
             fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (traceback: {log})", 1)
     print_summary(result, work, out)
+
+
+def parse_source(item: str) -> dict:
+    """--source NAME=PATH[:WEIGHT] as a config source (a PATH may hold ':' itself, as URLs do)."""
+    name, sep, rest = item.partition("=")
+    if not sep or not name or not rest:
+        raise InputError(f"--source {item}: expected NAME=PATH[:WEIGHT], e.g. --source web=data/cc:0.6")
+    path, _, weight = rest.rpartition(":")
+    try:
+        return {"name": name, "input": path, "weight": float(weight)}
+    except ValueError:  # no weight, or a ':' of the path itself
+        return {"name": name, "input": rest}
+
+
+def weight_warnings(sources: list) -> list[str]:
+    """Weights that do not sum to 1 are normalised; the user hears of it."""
+    total = sum(source.weight for source in sources)
+    given = any("weight" in source.model_fields_set for source in sources)  # equal shares need no word
+    if len(sources) < 2 or not given or abs(total - 1) < 1e-9:
+        return []
+    got = ", ".join(f"{s.name} {s.weight:g}" for s in sources)
+    become = ", ".join(f"{name} {share:.3f}" for name, share in shares(sources).items())
+    return [f"source weights sum to {total:g} ({got}); normalised to shares {become}."]
 
 
 def print_summary(result: dict, work: Path, out: str) -> None:
@@ -208,7 +243,7 @@ def inspect(
         found = storage.localize(shard, remote.cache_root() / "inspect") if storage.is_url(shard) else shard
         paths = [found] if isinstance(found, str) else found
         if len(paths) != 1 or not Path(paths[0]).is_file():
-            fail(f"{shard}: no such file. Pass a Parquet shard, e.g. sample_data/part-00000.parquet.", 2)
+            fail(f"{shard}: no such file. Pass a Parquet shard, e.g. sample_data/books/part-00000.parquet.", 2)
         table = read_shard(Path(paths[0]))
     except InputError as exc:
         fail(str(exc), 2)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import BuildError
-from pipeline.shards import read_input_shard, write_json, write_shard
+from pipeline.shards import RawPart, read_input_shard, with_provenance, write_json, write_shard
 from pipeline.stage import ShardContext, ShardStep, StageResult
 
 
@@ -31,6 +31,8 @@ class ShardJob:
     context: ShardContext
     fingerprint: str  # of everything that decides the output: input bytes, config, artifacts
     reasons: tuple[str, ...] = ()  # the removal reasons the stage declares
+    # (source, id prefix) when the job reads the build's input: its rows get their provenance.
+    provenance: tuple[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -69,18 +71,32 @@ def run_job(job: ShardJob) -> dict:
     if (record := finished_record(job)) is not None:
         return record
     start = time.perf_counter()
-    table = read_input_shard(job.input_path)
-    result = job.step.run(table, job.context)
+    if job.step.reads == "raw":
+        part = RawPart.read(job.input_path)
+        result = job.step.run(part, job.context)
+        docs_in, bytes_in = part.docs, part.payload_bytes
+        if job.provenance is not None:  # the documents exist only now: they get their source here
+            result.kept, result.removed = (
+                None if table is None else with_provenance(table, *job.provenance)
+                for table in (result.kept, result.removed)
+            )
+    else:
+        table = read_input_shard(job.input_path)
+        if job.provenance is not None:
+            table = with_provenance(table, *job.provenance)
+        result = job.step.run(table, job.context)
+        docs_in, bytes_in = table.num_rows, text_bytes(table)
     if job.step.writes == "documents":
-        record = _write_documents(job, table, result)
+        record = _write_documents(job, docs_in, bytes_in, result)
     else:
         record = {
-            "docs_in": table.num_rows,
+            "docs_in": docs_in,
             "extra": result.extra,
             "outputs": [path.relative_to(job.out_dir).as_posix() for path in result.files],
         }
     record |= {
         "name": job.name,
+        "source": job.context.source,
         "input": str(job.input_path),
         "fingerprint": job.fingerprint,
         "seconds": round(time.perf_counter() - start, 3),
@@ -89,16 +105,16 @@ def run_job(job: ShardJob) -> dict:
     return record | {"skipped": False}
 
 
-def _write_documents(job: ShardJob, table: pa.Table, result: StageResult) -> dict:
+def _write_documents(job: ShardJob, docs_in: int, bytes_in: int, result: StageResult) -> dict:
     """The stage's output of one shard: kept rows beside removed/ rows, checked for conservation
-    and for reasons the stage does not declare."""
+    (against the documents the job read, or a raw part's count) and for undeclared reasons."""
     stage = job.context.stage
     if result.kept is None or result.removed is None:
         raise BuildError(
             f"{stage} on {job.input_path}: the step returned no kept/removed tables. "
             "A documents step returns split_by_reason(...); this is a bug in the stage."
         )
-    docs_in, kept, removed = table.num_rows, result.kept.num_rows, result.removed.num_rows
+    kept, removed = result.kept.num_rows, result.removed.num_rows
     if kept + removed != docs_in:
         raise BuildError(
             f"{stage} on {job.input_path}: {docs_in} documents in but {kept} kept + {removed} removed. "
@@ -119,7 +135,7 @@ def _write_documents(job: ShardJob, table: pa.Table, result: StageResult) -> dic
         "docs_in": docs_in,
         "docs_kept": kept,
         "docs_removed": removed,
-        "bytes_in": text_bytes(table),
+        "bytes_in": bytes_in,
         "bytes_kept": text_bytes(result.kept),
         "bytes_removed": text_bytes(result.removed),
         "reasons": reasons,

@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline.config import BuildConfig
 from pipeline.errors import BuildError
 from pipeline.shards import InputShard, fingerprint, write_json
+from pipeline.sources import INPUT_SOURCE
 from pipeline.stage import BuildContext, ShardStep, Stage
 from pipeline.stages import registry
 from pipeline.steps import read_summary
@@ -34,19 +35,24 @@ def versions() -> dict[str, str]:
 
 
 def summarise_stage(records: list[dict]) -> dict:
-    """Sum the shard records of a filter stage into its manifest entry."""
+    """Sum the shard records of a filter stage into its manifest entry: the totals, and the same
+    per source (`sources`, in the order of their first shard)."""
     shards = sorted(records, key=lambda r: r["name"])
+    by_source: dict[str, list[dict]] = {}
+    for record in shards:
+        by_source.setdefault(record.get("source", INPUT_SOURCE), []).append(record)
+    per_source = {source: _counts(group) for source, group in by_source.items()}
+    return _counts(shards) | {"sources": per_source, "shards": shards}
+
+
+def _counts(records: list[dict]) -> dict:
     reasons: Counter[str] = Counter()
     extra: Counter[str] = Counter()
-    for record in shards:
+    for record in records:
         reasons.update(record.get("reasons", {}))
         extra.update(record.get("extra", {}))
-    summary = {key: sum(r.get(key, 0) for r in shards) for key in COUNT_KEYS}
-    return summary | {
-        "reasons": dict(sorted(reasons.items())),
-        "extra": dict(sorted(extra.items())),
-        "shards": shards,
-    }
+    summary = {key: sum(r.get(key, 0) for r in records) for key in COUNT_KEYS}
+    return summary | {"reasons": dict(sorted(reasons.items())), "extra": dict(sorted(extra.items()))}
 
 
 def documents_step(stage: Stage) -> ShardStep:
@@ -115,7 +121,10 @@ def conservation_failures(stages: dict[str, dict]) -> list[str]:
 
 
 def input_records(inputs: list[InputShard]) -> list[dict]:
-    return [{"name": s.name, "path": str(s.source), "fingerprint": fingerprint(s.path), "docs": s.docs} for s in inputs]
+    return [
+        {"name": s.name, "source": s.source, "path": str(s.origin), "fingerprint": fingerprint(s.path), "docs": s.docs}
+        for s in inputs
+    ]
 
 
 def record(

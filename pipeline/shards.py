@@ -5,6 +5,11 @@ Input is a folder, a glob or a single file of Parquet (`.parquet`) or JSON Lines
 (pipeline/storage.py), or a list of those. JSONL is converted to Parquet once, in
 the build directory. Every check here fails with an `InputError` that names the file (and row)
 and says what to do.
+
+Raw web input (`needs_extraction`: WARC and WET archives, Parquet/JSONL with an `html` column) is
+checked here too, record by record for an archive (pipeline/extract/warc.py), and becomes one or
+more `RawPart`s: a file and a byte range of whole records, which the extract stage reads itself,
+streaming. A build's input is all text or all raw web.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,8 +31,16 @@ import pyarrow.parquet as pq
 
 from pipeline import storage
 from pipeline.errors import BuildError, InputError
+from pipeline.sources import INPUT_SOURCE
 
-INPUT_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
+TABLE_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
+INPUT_SUFFIXES = TABLE_SUFFIXES + ARCHIVE_SUFFIXES
+WEB = "web"  # the raw format of WARC/WET archives and HTML tables: the extract stage's input
+# A raw input is cut into parts of about this many (compressed) bytes at record boundaries: a 1 GB
+# Common Crawl WARC of ~40k pages becomes 4 shards that workers extract side by side, each a few
+# minutes of work whose output fits in memory.
+RAW_PART_BYTES = 256 << 20
 # JSON may escape half of a UTF-16 pair (\\ud800); Python decodes it to a str no encoder accepts.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Fixed writer options: the same table gives the same bytes, so reruns are byte-identical.
@@ -37,9 +50,59 @@ WRITE_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=T
 @dataclass(frozen=True)
 class InputShard:
     name: str  # part-00000 … : the name every stage gives this shard's outputs
-    path: Path  # a Parquet file (JSONL already converted)
-    source: Path  # what the user gave us
+    path: Path  # a Parquet file (JSONL already converted), or a raw part's descriptor
+    origin: Path  # what the user gave us
     docs: int
+    source: str = INPUT_SOURCE  # the build source it belongs to (pipeline/sources.py)
+    id_prefix: str = ""  # prepended to its ids: its source's ids clash with an earlier source's
+    raw: str = ""  # the raw format (WEB) of a raw part; "" for text
+
+
+@dataclass(frozen=True)
+class RawPart:
+    """A part of a raw input that its stage reads itself, streaming (a WARC is never one table in
+    memory): bytes [start, end) of `file`, whole records from number `first_record` on (end None:
+    to the end of the file), or every row of an HTML table. `docs` (its document records, counted
+    when the input was checked) is what the job holds the stage's kept + removed rows to."""
+
+    file: str
+    format: str  # "warc" (WARC or WET records) or "html" (a Parquet table with an `html` column)
+    docs: int
+    payload_bytes: int  # of its documents' payloads (HTML): the bytes the funnel starts from
+    start: int = 0
+    end: int | None = None
+    first_record: int = 1
+    records: dict[str, int] = field(default_factory=dict)  # every record by WARC type
+    fingerprint: str = ""  # of the file, so that the descriptor's own fingerprint covers it
+
+    @classmethod
+    def read(cls, path: Path) -> RawPart:
+        return cls(**json.loads(Path(path).read_text()))
+
+    def write(self, path: Path) -> None:
+        write_json(asdict(self), path)
+
+
+def needs_extraction(path: Path) -> bool:
+    """Whether an input file is raw web that the extract stage turns into text: a WARC or WET
+    archive, or a Parquet/JSONL table with an `html` column (which wins over a `text` column). The
+    one place that decides it; an unreadable file is left to the text checks to name."""
+    name = path.name
+    if name.endswith(ARCHIVE_SUFFIXES):
+        return True
+    if name.endswith(".parquet"):
+        try:
+            return "html" in pq.read_schema(path).names
+        except (pa.ArrowException, OSError):
+            return False
+    opener = gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "")
+        record = json.loads(first)
+    except (OSError, EOFError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(record, dict) and "html" in record
 
 
 def find_input_files(spec: str | Path | list[str], remote_cache: Path) -> list[Path]:
@@ -63,7 +126,8 @@ def find_input_files(spec: str | Path | list[str], remote_cache: Path) -> list[P
     files = [p for p in files if p.name.endswith(INPUT_SUFFIXES)]
     if not files:
         raise InputError(
-            f"{spec_str}: no input files (*.parquet, *.jsonl, *.jsonl.gz) found. Point --input at your shards."
+            f"{spec_str}: no input files (*.parquet, *.jsonl, *.jsonl.gz, *.warc[.gz], *.wet[.gz]) found. "
+            "Point --input at your shards."
         )
     return files
 
@@ -78,9 +142,11 @@ def combined_fingerprint(parts: list[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _jsonl_to_table(path: Path) -> pa.Table:
+def _jsonl_to_table(path: Path, column: str = "text", keep: tuple[str, ...] = ()) -> pa.Table:
+    """`id` and the string field `column` of every line (and the optional fields `keep`)."""
     opener = gzip.open if path.name.endswith(".gz") else open
     ids, texts = [], []
+    kept: dict[str, list] = {name: [] for name in keep}
     try:
         with opener(path, "rt", encoding="utf-8", errors="strict") as f:
             for row, line in enumerate(f, start=1):
@@ -90,21 +156,26 @@ def _jsonl_to_table(path: Path) -> pa.Table:
                     record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}: row {row}: not valid JSON ({exc.msg}). Fix or drop that line.") from None
-                text = record.get("text") if isinstance(record, dict) else None
+                text = record.get(column) if isinstance(record, dict) else None
                 if not isinstance(text, str):
-                    raise InputError(f'{path}: row {row}: no string "text" field. Every line needs {{"text": "..."}}.')
+                    raise InputError(
+                        f'{path}: row {row}: no string "{column}" field. Every line needs {{"{column}": "..."}}.'
+                    )
                 if LONE_SURROGATE.search(text):
                     raise InputError(
-                        f'{path}: row {row}: "text" holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without '
+                        f'{path}: row {row}: "{column}" holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without '
                         "its pair), which is not Unicode text. Fix the writer, or replace it with \\ufffd."
                     )
                 ids.append(str(record.get("id", f"{path.name.split('.')[0]}-{row}")))
                 texts.append(text)
+                for name, values in kept.items():
+                    values.append(record.get(name) if isinstance(record.get(name), str) else None)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: invalid UTF-8 at byte {exc.start}. Re-encode the file as UTF-8.") from None
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}: cannot read ({exc}). Check the file is complete and readable.") from None
-    return pa.table({"id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string())})
+    columns = {"id": pa.array(ids, pa.string()), column: pa.array(texts, pa.string())}
+    return pa.table(columns | {name: pa.array(values, pa.string()) for name, values in kept.items()})
 
 
 def _first_invalid_utf8_row(texts: pa.ChunkedArray) -> int | None:
@@ -161,6 +232,23 @@ def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
         raise InputError(f"{path}: unreadable Parquet ({str(exc).splitlines()[0]}). Re-export the shard.") from None
 
 
+def with_provenance(table: pa.Table, source: str, id_prefix: str = "") -> pa.Table:
+    """The rows of an input shard as its source's documents: a `source` column (a `source` the
+    input brought is kept as `input_source`) and, where the source's ids clash with an earlier
+    source's, ids prefixed with `<source>/`."""
+    if "source" in table.column_names:
+        if "input_source" in table.column_names:
+            raise InputError(
+                'the input has columns "source" and "input_source"; rename "source" (the build names its sources there).'
+            )
+        table = table.rename_columns(["input_source" if c == "source" else c for c in table.column_names])
+    if id_prefix:
+        table = table.set_column(
+            table.column_names.index("id"), "id", pc.binary_join_element_wise(id_prefix, table["id"], "")
+        )
+    return table.append_column("source", pa.array([source] * table.num_rows, pa.string()))
+
+
 def read_input_shard(path: Path) -> pa.Table:
     """Read one input shard and check it against the schema contract."""
     return check_table(read_shard(path), path)
@@ -213,42 +301,187 @@ def write_json(data: dict, path: Path) -> None:
 _checked: dict[tuple, list[InputShard]] = {}
 
 
-def prepare_inputs(spec: str | Path | list[str], convert_dir: Path) -> list[InputShard]:
-    """Find, check and (for JSONL) convert the input; fails before any stage work starts.
+def prepare_inputs(
+    spec: str | Path | list[str], convert_dir: Path, part_bytes: int = RAW_PART_BYTES
+) -> list[InputShard]:
+    """The input of a one-source build (`--input`): see `prepare_sources`."""
+    return prepare_sources([(INPUT_SOURCE, spec)], convert_dir, part_bytes)
 
-    Checks every file's schema and null texts, that the input is not empty and that ids are
-    unique across shards (the build's contract), with one-line errors naming the file. Files
-    unchanged since an earlier check in this process are not read again.
+
+def prepare_sources(
+    sources: list[tuple[str, str | Path | list[str]]], convert_dir: Path, part_bytes: int = RAW_PART_BYTES
+) -> list[InputShard]:
+    """Find, check and (for JSONL) convert every source's input, in order; fails before any stage
+    work starts. Shards are numbered across sources (part-00000, ...), each tagged with its source.
+
+    Checks every text file's schema and null texts, that no source is empty and that ids are
+    unique within a source (the build's contract), with one-line errors naming the file. A source
+    whose ids clash with an earlier source's has all its ids prefixed with `<source>/` (its shards'
+    `id_prefix`, applied when a stage reads them). A source of raw web files (all raw, or all
+    text) is checked record by record and cut into parts of about `part_bytes`. Files unchanged
+    since an earlier check in this process are not read again.
     """
-    files = find_input_files(spec, convert_dir / "remote")
-    key = (str(convert_dir), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    found = [(name, spec, _source_files(name, spec, convert_dir, len(sources))) for name, spec in sources]
+    key = (
+        str(convert_dir),
+        part_bytes,
+        *((name, *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)) for name, _, files in found),
+    )
     if key not in _checked or not all(shard.path.exists() for shard in _checked[key]):  # conversions gone
-        _checked[key] = _check_inputs(spec, files, convert_dir)
+        _checked[key] = _check_inputs(found, convert_dir, part_bytes)
     return _checked[key]
 
 
-def _check_inputs(spec: str | Path | list[str], files: list[Path], convert_dir: Path) -> list[InputShard]:
+def _source_files(name: str, spec: str | Path | list[str], convert_dir: Path, sources: int) -> list[Path]:
+    """A source's input files; an error names the source when the build has several."""
+    try:
+        return find_input_files(spec, convert_dir / "remote")
+    except InputError as exc:
+        if sources == 1:
+            raise
+        raise InputError(f"source {name!r}: {exc}") from None
+
+
+def _check_inputs(found: list[tuple[str, object, list[Path]]], convert_dir: Path, part_bytes: int) -> list[InputShard]:
     shards: list[InputShard] = []
-    seen_ids: dict[str, str] = {}
-    total_rows = 0
-    for i, source in enumerate(files):
-        name = f"part-{i:05d}"
-        if source.name.endswith(".parquet"):
-            path = source
-            table = read_input_shard(source)
+    seen_ids: dict[str, str] = {}  # every id of the text sources before, with its file
+    stems: dict[str, Path] = {}  # every raw file's name: raw documents are named after their file
+    for source, spec, files in found:
+        where = f"source {source!r} ({spec})" if len(found) > 1 else str(spec)
+        raw = [path for path in files if needs_extraction(path)]
+        if raw and len(raw) < len(files):
+            text = next(path for path in files if path not in raw)
+            raise InputError(
+                f"{where}: the input mixes raw web files ({raw[0].name}) and text shards ({text.name}). Build them "
+                "separately, or give them as separate sources."
+            )
+        if raw:
+            own = _raw_shards(files, convert_dir, part_bytes, len(shards), stems)
+        else:
+            own, own_ids = _text_shards(files, convert_dir, len(shards))
+            prefix = f"{source}/" if any(i in seen_ids for i in own_ids) else ""
+            if prefix and (clash := next((prefix + i for i in own_ids if prefix + i in seen_ids), None)):
+                raise InputError(f"source {source!r}: id {clash!r} occurs in an earlier source too; rename one.")
+            seen_ids.update({prefix + i: f for i, f in own_ids.items()})
+            own = [replace(shard, id_prefix=prefix) for shard in own]
+        if sum(shard.docs for shard in own) == 0:
+            raise InputError(f"{where}: the input has no documents (all shards have 0 rows). Check --input.")
+        shards += [replace(shard, source=source) for shard in own]
+    return shards
+
+
+def _text_shards(files: list[Path], convert_dir: Path, first: int) -> tuple[list[InputShard], dict[str, str]]:
+    """Text files as shards numbered from `first`, and their ids (each with its file); an id twice
+    in them is an error."""
+    shards: list[InputShard] = []
+    ids: dict[str, str] = {}
+    for origin in files:
+        name = f"part-{first + len(shards):05d}"
+        if origin.name.endswith(".parquet"):
+            path = origin
+            table = read_input_shard(origin)
         else:
             path = convert_dir / f"{name}.parquet"
-            table = _converted_jsonl(source, path)
-        duplicates = _first_known_id(table["id"], seen_ids)
+            table = _converted_jsonl(origin, path)
+        duplicates = _first_known_id(table["id"], ids)
         if duplicates is not None:
             dup_id, other = duplicates
-            raise InputError(f"{source}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
-        seen_ids.update(dict.fromkeys(table["id"].to_pylist(), str(source)))
-        total_rows += table.num_rows
-        shards.append(InputShard(name=name, path=path, source=source, docs=table.num_rows))
-    if total_rows == 0:
-        raise InputError(f"{spec}: the input has no documents (all shards have 0 rows). Check --input.")
+            raise InputError(f"{origin}: id {dup_id!r} also appears in {other}. Ids must be unique across the input.")
+        ids.update(dict.fromkeys(table["id"].to_pylist(), str(origin)))
+        shards.append(InputShard(name=name, path=path, origin=origin, docs=table.num_rows))
+    return shards, ids
+
+
+def _raw_shards(
+    files: list[Path], convert_dir: Path, part_bytes: int, first: int, stems: dict[str, Path]
+) -> list[InputShard]:
+    """Every raw file as one or more parts numbered from `first`, each a descriptor
+    `part-NNNNN.raw.json` in `convert_dir`. A document's id is its file's name and record number
+    (or row), so file names must differ across the build (`stems`, updated here)."""
+    shards: list[InputShard] = []
+    for origin in files:
+        stem = raw_stem(origin)
+        if stem in stems:
+            raise InputError(
+                f"{origin}: another input file has the name {stems[stem].name}; documents are named after their "
+                "file, so raw web files need distinct names. Rename one."
+            )
+        stems[stem] = origin
+        for part in _raw_parts(origin, convert_dir, part_bytes):
+            name = f"part-{first + len(shards):05d}"
+            path = convert_dir / f"{name}.raw.json"
+            part.write(path)
+            shards.append(InputShard(name=name, path=path, origin=origin, docs=part.docs, raw=WEB))
     return shards
+
+
+def raw_stem(path: Path) -> str:
+    """A raw file's name without its format suffixes: the stem of its documents' ids."""
+    name = path.name
+    for suffix in (*ARCHIVE_SUFFIXES, *TABLE_SUFFIXES):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _raw_parts(source: Path, convert_dir: Path, part_bytes: int) -> list[RawPart]:
+    """The parts of one raw file; an archive's scan is reused while the file is unchanged."""
+    source_fp = fingerprint(source)
+    if not source.name.endswith(ARCHIVE_SUFFIXES):
+        return [_html_table_part(source, convert_dir, source_fp)]
+    marker = convert_dir / "_scans" / f"{hashlib.sha256(str(source).encode()).hexdigest()[:16]}.json"
+    if marker.exists():
+        cached = json.loads(marker.read_text())
+        if cached.get("fingerprint") == source_fp and cached.get("part_bytes") == part_bytes:
+            return [RawPart(**part) for part in cached["parts"]]
+    from pipeline.extract.warc import scan  # fastwarc, needed only for archives
+
+    parts = [
+        RawPart(
+            file=str(source),
+            format="warc",
+            docs=found.docs,
+            payload_bytes=found.payload_bytes,
+            start=found.start,
+            end=found.end,
+            first_record=found.first_record,
+            records=dict(sorted(found.records.items())),
+            fingerprint=source_fp,
+        )
+        for found in scan(source, part_bytes)
+    ]
+    write_json({"fingerprint": source_fp, "part_bytes": part_bytes, "parts": [asdict(p) for p in parts]}, marker)
+    return parts
+
+
+def _html_table_part(source: Path, convert_dir: Path, source_fp: str) -> RawPart:
+    """An HTML table (Parquet, or JSONL converted to Parquet once) checked as one part: a string
+    `html` column without nulls, and `url` a string column where present."""
+    path = source
+    if not source.name.endswith(".parquet"):
+        path = convert_dir / "_html" / f"{raw_stem(source)}.parquet"
+        marker = path.with_suffix(".source.json")
+        if not (path.exists() and marker.exists() and json.loads(marker.read_text()).get("fingerprint") == source_fp):
+            write_shard(_jsonl_to_table(source, "html", keep=("url",)), path)
+            write_json({"source": str(source), "fingerprint": source_fp}, marker)
+    file = pq.ParquetFile(path)
+    for column in ("html", "url"):
+        index = file.schema_arrow.get_field_index(column)
+        if index < 0:
+            continue
+        kind = file.schema_arrow.field(index).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise InputError(
+                f'{source}: column "{column}" has type {kind}, expected string. Store it as UTF-8 strings.'
+            )
+    html = read_shard(path, columns=["html"])["html"]
+    if html.null_count:
+        first = pc.index(pc.is_null(html), True).as_py()
+        raise InputError(
+            f'{source}: row {first}: "html" is null ({html.null_count} null rows). Drop or fill those rows.'
+        )
+    payload = int(pc.sum(pc.binary_length(html)).as_py() or 0)
+    return RawPart(file=str(path), format="html", docs=len(html), payload_bytes=payload, fingerprint=fingerprint(path))
 
 
 def _converted_jsonl(source: Path, path: Path) -> pa.Table:

@@ -11,7 +11,9 @@ Steps come in two kinds:
   A step that `writes="documents"` returns the kept rows and the removed rows with their
   reasons (`split_by_reason` makes both), and the job writes them as the stage's output; a
   step that `writes="files"` writes its own files (token shards, MinHash signatures) and lists
-  them in `StageResult.files`.
+  them in `StageResult.files`. A step that `reads="raw"` gets no table: it reads its shard
+  itself, streaming, from a `RawPart` (pipeline/shards.py: a file and a byte range of whole
+  records), as the extract stage reads a WARC that must never sit in memory whole.
 - a `BuildStep` runs once per build: `run(ctx) -> record`, skipped when an identical run
   finished (`BuildContext.once`). A record's `artifact` (a path in the build directory) is handed
   to the stage's later shard steps as `ctx.artifacts[step.name]`, and its fingerprint joins
@@ -19,6 +21,10 @@ Steps come in two kinds:
 
 A stage's shard steps read the output of the nearest earlier stage with a documents step (or
 the build input), so a new filter stage slots in anywhere by its place in the registry.
+
+Raw input (WARC archives, HTML tables) is for the stage that declares it as its `raw_input`: that
+stage runs only on a build input of that format (and is skipped for text shards), its `raw` steps
+read the input, and the stages after it read its documents. Any other stage refuses raw input.
 """
 
 from __future__ import annotations
@@ -29,13 +35,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
-from pipeline.shards import write_json
+from pipeline.shards import InputShard, write_json
+from pipeline.sources import INPUT_SOURCE
+
+if TYPE_CHECKING:
+    from pipeline.config import BuildConfig, SourceConfig
 
 NO_FOLDER = Path()
 
@@ -78,9 +88,10 @@ class ShardContext:
     """Everything a shard step may use besides the shard's table. Defaults make a step callable
     from a test with just its config: `run_shard(table, ShardContext(QualityConfig()))`."""
 
-    config: BaseModel  # the stage's config section
+    config: BaseModel  # the stage's config section, as it applies to this shard's source
     stage: str = ""  # the stage's name: the `stage` column of removed rows
     shard: str = "part-00000"
+    source: str = INPUT_SOURCE  # the build source the shard belongs to
     seed: int = 0
     artifacts: Mapping[str, Path] = field(default_factory=dict)  # build steps' outputs, by step name
     out_dir: Path = NO_FOLDER  # the stage's folder: where a `writes="files"` step writes
@@ -96,14 +107,21 @@ class BuildContext:
     build_dir: Path
     stage: str
     folder: Path  # the stage's output folder; done records go to its `_done/`
-    config: BaseModel  # the stage's config section
+    config: BaseModel  # the stage's config section, the build's own (not a source's)
     config_hash: str  # of that section and the seed: part of every fingerprint
     seed: int
-    sources: list[tuple[str, Path]]  # (shard name, path) of the shards the stage reads
+    shards: list[tuple[str, Path]]  # (shard name, path) of the shards the stage reads
+    build_config: BuildConfig  # the whole config: `for_source(name)` gives a source's sections
+    inputs: list[InputShard] = field(default_factory=list)  # the build's input shards, with their sources
+    sources: list[SourceConfig] = field(default_factory=list)  # the build's sources, in priority order
     records: dict[str, list[dict]] = field(default_factory=dict)  # earlier shard steps' records
     artifacts: dict[str, dict] = field(default_factory=dict)  # earlier build steps' records
     # (done, total) of a long step that runs in the flow's process (isolated=False).
     on_progress: Callable[[int, int], None] | None = None
+
+    def source_of(self, shard: str) -> str:
+        """The build source a shard belongs to."""
+        return next((s.source for s in self.inputs if s.name == shard), INPUT_SOURCE)
 
     def artifact(self, path: Path) -> str:
         """How a record names a file it hands to later steps: relative to the build directory,
@@ -147,9 +165,13 @@ def no_charts(numbers: Any, color: str) -> dict[str, bytes]:
 @dataclass(frozen=True)
 class ShardStep:
     name: str  # job and progress key, e.g. "quality", "dedup_signatures", "encode"
-    run: Callable[[pa.Table, ShardContext], StageResult]
+    run: Callable[[Any, ShardContext], StageResult]  # (pa.Table, ctx), or (RawPart, ctx) with reads="raw"
     label: str = ""  # progress bar label; the name when empty
     writes: Literal["documents", "files"] = "documents"
+    # "table": the job reads the shard (a checked text shard) and hands it over as a pa.Table;
+    # "raw": the job hands over the shard's RawPart and the step reads it itself, streaming; its
+    # documents are the part's (counted when the input was checked), which conservation holds it to.
+    reads: Literal["table", "raw"] = "table"
 
 
 @dataclass(frozen=True)
@@ -195,6 +217,19 @@ class Stage:
     funnel: Callable[[dict], dict | None] | None = None
     report: tuple[ReportSection, ...] = ()
     color: str = "#6b7280"  # of its bars in the report's charts
+    # The raw input format it turns into documents (shards.WEB for WARC/WET archives and HTML
+    # tables; see shards.needs_extraction): it runs only when the build input is of that format,
+    # reading it with `reads="raw"` steps. "" for a stage of documents.
+    raw_input: str = ""
+
+    def applies_to(self, shard: InputShard) -> bool:
+        """Whether it reads this input shard: a raw-input stage only the raw shards of its format
+        (text shards go straight on), any other stage every shard."""
+        return not self.raw_input or shard.raw == self.raw_input
+
+    def applies(self, inputs: Sequence[InputShard]) -> bool:
+        """Whether it has work on this build input at all."""
+        return any(self.applies_to(shard) for shard in inputs)
 
     @property
     def out(self) -> str:

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SEED = 20261125
-N_SHARDS = 6
 TARGET_LANGS = {"en", "de", "es", "it", "ru", "pl", "cs", "pt"}  # languages a build keeps
 PII_TYPES = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN", "PERSON"]
 SHAKESPEARE_TRAIN_CHARS = 1003854  # text[:1003854] is the train split; never use validation
@@ -31,7 +30,19 @@ FORTUNES_PER_DOC_WEIGHTS = [8, 6, 4, 3, 2, 1, 1]  # 4..10 fortunes a page, short
 N_EXACT, N_NORM, N_NEAR = 250, 150, 300
 N_WORDLIST, N_REPEAT, N_SHORT = 100, 100, 150
 N_PII = 400
-SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string())])
+# `origin` names the data set a document was cut from; `source`, the build source, is the folder.
+SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("origin", pa.string())])
+# The build source (sample_data/<source>/, sources.yaml) of each data set, the way a user would
+# hold them: web pages, plays and poems as books, quotes and sentences as other, declarations as
+# wiki-like articles. A planted copy sits with its original.
+SOURCE_OF = {
+    "cc_docs": "web",
+    "tinyshakespeare": "books",
+    "fortunes_multilingual": "other",
+    "lingua": "other",
+    "udhr": "wiki",
+}
+DOCS_PER_SHARD = 1500
 # The quality stage's default languages: the perplexity filter's reference set covers each.
 REFERENCE_LANGS = ("en", "de", "es", "fr", "it", "pt", "ru", "pl", "cs")
 REFERENCE_LINE_CHARS = 400  # sentences/paragraphs are joined into lines of about this length
@@ -399,13 +410,25 @@ def write(docs: list[dict], truth: dict, reference: dict[str, list[str]], out: P
     (out / "reference").mkdir(exist_ok=True)
     for lang, lines in reference.items():
         (out / "reference" / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    per = -(-len(docs) // N_SHARDS)
-    for s in range(N_SHARDS):
-        part = docs[s * per : (s + 1) * per]
-        table = pa.table({c: [d[c] for d in part] for c in SCHEMA.names}, schema=SCHEMA)
-        tmp = out / f".part-{s:05d}.parquet.tmp"
-        pq.write_table(table, tmp, compression="zstd", compression_level=19)
-        tmp.replace(out / f"part-{s:05d}.parquet")
+    for source in sorted(set(SOURCE_OF.values())):
+        mine = [d for d in docs if SOURCE_OF[d["source"]] == source]
+        folder = out / source
+        folder.mkdir(exist_ok=True)
+        shards = -(-len(mine) // DOCS_PER_SHARD)
+        per = -(-len(mine) // shards)
+        for s in range(shards):
+            part = mine[s * per : (s + 1) * per]
+            table = pa.table(
+                {
+                    "id": [d["id"] for d in part],
+                    "text": [d["text"] for d in part],
+                    "origin": [d["source"] for d in part],
+                },
+                schema=SCHEMA,
+            )
+            tmp = folder / f".part-{s:05d}.parquet.tmp"
+            pq.write_table(table, tmp, compression="zstd", compression_level=19)
+            tmp.replace(folder / f"part-{s:05d}.parquet")
     text = json.dumps(truth, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     (out / "ground_truth.json").write_text(text, encoding="utf-8")
 
@@ -425,7 +448,7 @@ def main() -> None:
     write(docs, truth, reference_texts(args.shared), args.out)
     print(
         f"{len(docs)} documents, {sum(len(d['text'].encode()) for d in docs)} text bytes "
-        f"in {N_SHARDS} shards under {args.out}"
+        f"in the source folders {sorted(set(SOURCE_OF.values()))} under {args.out}"
     )
     for key in ("sources", "exact_duplicates", "normalised_duplicates", "near_duplicates", "junk", "pii"):
         v = truth[key]

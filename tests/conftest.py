@@ -40,7 +40,7 @@ def ground_truth() -> dict:
 
 @pytest.fixture(scope="session")
 def sample_table() -> pa.Table:
-    return pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.glob("part-*.parquet")))
+    return pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.rglob("part-*.parquet")))
 
 
 @pytest.fixture(scope="session")

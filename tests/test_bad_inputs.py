@@ -65,7 +65,7 @@ def test_folder_without_input_files_is_refused(tmp_path):
 def test_unreadable_file_is_refused(tmp_path):
     path = tmp_path / "in" / "part-00000.parquet"
     path.parent.mkdir()
-    path.write_bytes((SAMPLE / "part-00000.parquet").read_bytes())
+    path.write_bytes((SAMPLE / "books" / "part-00000.parquet").read_bytes())
     path.chmod(0)
     assert_one_line_error(build(path.parent, tmp_path / "b"), "part-00000.parquet")
 
@@ -93,7 +93,7 @@ def test_an_input_checked_once_is_not_read_again_until_a_file_changes(tmp_path, 
 
     src = tmp_path / "in"
     src.mkdir()
-    for path in sorted(SAMPLE.glob("part-*.parquet"))[:2]:
+    for path in sorted((SAMPLE / "other").glob("part-*.parquet"))[:2]:
         (src / path.name).write_bytes(path.read_bytes())
     reads = []
     real_read = shards.read_input_shard

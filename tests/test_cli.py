@@ -52,7 +52,7 @@ def test_unknown_stage_is_bad_usage(tmp_path):
 
 
 def test_inspect_shows_schema_and_rows():
-    result = corpus("inspect", str(SAMPLE / "part-00000.parquet"), "--rows", "2")
+    result = corpus("inspect", str(SAMPLE / "books" / "part-00000.parquet"), "--rows", "2")
     assert result.returncode == 0, result.stderr
     assert "rows" in result.stdout and "text: string" in result.stdout
 

@@ -26,7 +26,7 @@ from pipeline.tokenizer.encode import decode, encode, load_tokenizer
 from pipeline.tokenizer.train import train_tokenizer
 from tests.conftest import SAMPLE
 
-REAL = pq.read_table(SAMPLE / "part-00001.parquet", columns=["text"]).slice(0, 200)["text"].to_pylist()
+REAL = pq.read_table(SAMPLE / "other" / "part-00001.parquet", columns=["text"]).slice(0, 200)["text"].to_pylist()
 FUZZ = settings(derandomize=True, deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 
 # Any code point but surrogates (they are refused at input: see test_bad_inputs.py), with the
@@ -142,7 +142,7 @@ def test_no_detected_span_survives_replacement(before, email, after):
 def tokenizer(tmp_path_factory):
     cfg = BuildConfig().tokenizer.model_copy(update={"vocab_size": 600})
     out: Path = tmp_path_factory.mktemp("fuzz_tok") / "tokenizer.json"
-    train_tokenizer([SAMPLE / "part-00001.parquet"], cfg, out)
+    train_tokenizer([SAMPLE / "other" / "part-00001.parquet"], cfg, out)
     return load_tokenizer(out)
 
 

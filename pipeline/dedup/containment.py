@@ -38,14 +38,17 @@ import numpy as np
 from datasketch import MinHashLSHEnsemble
 from datasketch.lshensemble_partition import optimal_partitions
 
+from pipeline.config import DedupConfig
+from pipeline.dedup.clusters import SCHEME, Clusters, DedupMethod
+
 MIN_MATCHES = 5  # equal MinHash values a verified containment needs (see above)
 # datasketch's defaults (16 size partitions x m=8) hold 128 LSH indexes. 4 x 2 found the same
 # contained documents on sample_data and the same planted excerpts (bench/dedup_quality.py) as
 # 16 x 8 and 8 x 4.
 NUM_PART, M = 4, 2
-# The ensemble's candidates miss ~15% of excerpts at true containment >= 0.9 when it is asked for
-# the verification threshold itself; asking 0.1 lower and verifying at the threshold found 174/180
-# instead of 151/180 with no false positive (bench/dedup_quality.py), as the near-duplicate LSH
+# The ensemble's candidates miss excerpts well above the threshold when it is asked for the
+# verification threshold itself; asking 0.1 lower and verifying at the threshold finds more of the
+# planted excerpts with no false positive (bench/dedup_quality.py), as the near-duplicate LSH
 # weighs misses more for the same reason.
 QUERY_SLACK = 0.1
 # An edited partial copy (see above): at least this long, its container this many times larger,
@@ -177,3 +180,28 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The indices of every [start, end) span, concatenated."""
     lengths = ends - starts
     return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+
+
+def _join(clusters: Clusters, cfg: DedupConfig) -> None:
+    """A cluster whose representative lies inside a longer document joins that document's final
+    cluster. A short text inside two long ones joins one of them and never merges the two. Only
+    this build's representatives with shingles take part. This step holds the MinHash values of
+    every representative in memory (docs/dedup.md)."""
+    docs = clusters.docs
+    heads = np.flatnonzero(clusters.heads & (docs.column("shingles").to_numpy() > 0) & (np.arange(docs.total) < docs.n))
+    inside = containers(
+        docs.hashvalues(heads),
+        docs.column("shingles").to_numpy()[heads],
+        docs.column("length").to_numpy()[heads],
+        clusters.rank[heads],
+        cfg.containment_threshold,
+        cfg.partial_copy_threshold,
+        cfg.minhash.seed,
+        SCHEME,
+    )
+    contained = np.flatnonzero(inside >= 0)
+    clusters.move(heads[contained], heads[inside[contained]])
+
+
+# It reads the near-duplicate method's MinHash values and shingle counts.
+CONTAINED = DedupMethod(reason="contained_in", enabled=lambda cfg: cfg.minhash.enabled and cfg.containment, join=_join)

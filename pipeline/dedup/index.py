@@ -27,12 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import MinHashConfig
-from pipeline.dedup.minhash import band_columns
 from pipeline.errors import InputError
 from pipeline.shards import read_shard, write_json, write_shard
 
 MANIFEST = "_part.json"
-COLUMNS = ["id", "length", "exact_key", "minhash", "shingles"]  # + the band key columns
 
 
 def earlier_parts(index_dir: Path, build_dir: Path, cfg: MinHashConfig) -> list[Path]:
@@ -71,10 +69,10 @@ def append(
     tmp = index_dir / f".{part.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     kept = decisions.filter(pc.is_null(decisions.column("reason"))).column("id")
-    columns = COLUMNS + band_columns(cfg)
     documents = 0
     for path in signature_files:
-        table = read_shard(path, columns)
+        # What the methods compare, not the lines: line dedup counts this build's documents only.
+        table = read_shard(path).drop_columns(["line_hashes"])
         table = table.filter(pc.is_in(table.column("id"), value_set=kept))
         write_shard(table, tmp / path.name)
         documents += table.num_rows

@@ -1,18 +1,8 @@
-"""Global near-duplicate detection: MinHash signatures per shard, then LSH clustering.
+"""The near-duplicate method: MinHash signatures per shard, then LSH candidates, verified.
 
-Dedup runs in three steps, so no process holds the corpus's texts:
-1. `signatures` (per shard, in parallel): id, length, exact key and MinHash of every document.
-2. `find_duplicates` (once, global): clusters from ids and hashes only, one decision per id.
-3. `pipeline.dedup.stage.apply_decisions` (per shard, in parallel): annotate rows and split.
-
-The same three steps carry partial copies (pipeline/dedup/containment.py: a near-duplicate
-cluster inside a longer document joins that document's cluster) and boilerplate lines
-(pipeline/dedup/lines.py: counted here over the documents that survive, removed in step 3).
-
-A cluster is a connected component of "same normalised text" (exact) and "estimated Jaccard of
-shingles >= threshold" (near) edges. Its representative, the one document kept, is
-the longest normalised text, ties broken by the lowest id, so the choice does not depend on
-shard order.
+Two documents are near duplicates when the estimated Jaccard similarity of their shingle sets
+reaches `dedup.minhash.threshold`; clusters are the connected components of such pairs, joined to
+the exact clusters before them (pipeline/dedup/methods.py runs the methods in order).
 
 Broder (1997): the share of equal MinHash values between two documents estimates the Jaccard
 similarity of their shingle sets. LSH (Leskovec et al., Mining of Massive Datasets, ch. 3) cuts
@@ -31,8 +21,6 @@ import functools
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -40,17 +28,8 @@ import pyarrow.compute as pc
 from datasketch import MinHash
 
 from pipeline.config import DedupConfig, MinHashConfig
-from pipeline.dedup.containment import containers
-from pipeline.dedup.exact import KEY_BYTES, exact_key, normalise
-from pipeline.dedup.lines import LINE_HASH, boilerplate_lines, line_hashes
+from pipeline.dedup.clusters import DTYPE, SCHEME, Clusters, DedupMethod
 from pipeline.dedup.lsh import Runs, lsh_params
-from pipeline.errors import BuildError
-from pipeline.shards import read_shard
-
-# affine32 is datasketch 2.0's default scheme: uint32 hash values, a collision-free permutation.
-SCHEME = "affine32"
-DTYPE = np.dtype("<u4")  # fixed byte order, so signatures written on one machine read on any
-
 
 # Shingles see words, not their decoration: punctuation (P*) separates words like whitespace
 # ("well-known," -> "well known"), and so do the modifier-letter apostrophes and turned commas
@@ -172,8 +151,8 @@ def _span_hashes(cp: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
 
 def _fold32(h: np.ndarray) -> np.ndarray:
     """Distinct 64-bit hashes folded to 32 bits: (n_distinct,) uint32, sorted."""
-    # Sorting and dropping repeats: np.unique (numpy 2.4, hash-table path) takes ~15x longer on a
-    # page's 7k values, which made it a fifth of the signature time with character shingles.
+    # Sorting and dropping repeats: np.unique (numpy 2.4, hash-table path) took many times longer
+    # on a page's thousands of values, a large share of the signature time with character shingles.
     folded = np.sort(((h >> np.uint64(32)) ^ h).astype(np.uint32))
     return folded[np.concatenate(([True], folded[1:] != folded[:-1]))]
 
@@ -212,8 +191,8 @@ def signature_matrix(shingle_sets: list[np.ndarray], cfg: MinHashConfig) -> np.n
     a, b = _permutations(cfg.num_perm, cfg.seed)  # (num_perm,) uint32 each
     out = np.zeros((len(shingle_sets), cfg.num_perm), dtype=DTYPE)
     # Shingles are permuted PERMUTE_BATCH at a time into one buffer: the whole (n_shingles,
-    # num_perm) product at once took 8x longer (out of cache), and a fresh 1 MB array per slice
-    # was paged in anew each time (glibc returns it to the system on free), 4x.
+    # num_perm) product at once falls out of cache, and a fresh 1 MB array per slice is paged in
+    # anew each time (glibc returns it to the system on free); both were several times slower.
     permuted = np.empty((PERMUTE_BATCH, cfg.num_perm), dtype=np.uint32)
     for row, shingles in zip(out, shingle_sets):
         if len(shingles) == 0:
@@ -269,239 +248,48 @@ def band_keys(hashvalues: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
     return keys
 
 
-def signature_schema(cfg: DedupConfig) -> pa.Schema:
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            # Characters of the normalised text: padding whitespace is not content, so the copies
-            # of one exact group tie and the lowest id represents them.
-            ("length", pa.int64()),
-            ("exact_key", pa.binary()),
-            # num_perm little-endian uint32 MinHash values; null for a text without words.
-            ("minhash", pa.binary(cfg.minhash.num_perm * DTYPE.itemsize)),
-            ("shingles", pa.int32()),  # distinct shingles: the set size containment needs
-            ("line_hashes", LINE_HASH),  # distinct normalised lines (empty with lines off)
-            # One key per LSH band (`band_keys`); null for a text without words. The global step
-            # reads one band column at a time.
-            *[(name, pa.uint64()) for name in band_columns(cfg.minhash)],
-        ]
-    )
-
-
-def signatures(table: pa.Table, cfg: DedupConfig) -> pa.Table:
-    """Step 1, per shard: what `find_duplicates` needs to know of each document, and no text."""
-    texts = table.column("text").to_pylist()
-    normalised = [normalise(t) for t in texts]
+def _columns(normalised: list[str], cfg: DedupConfig) -> dict[str, object]:
+    """MinHash values, shingle counts and LSH band keys of each text (null without shingles)."""
     mh = cfg.minhash
     shingle_sets = [shingle_hashes(t, mh.ngram, mh.strip_diacritics, mh.shingle) for t in normalised]
     hashvalues = signature_matrix(shingle_sets, mh)  # (n_docs, num_perm)
-    minhash = [row.tobytes() if len(s) else None for row, s in zip(hashvalues, shingle_sets)]
     unsigned = np.array([len(s) == 0 for s in shingle_sets], dtype=bool)
     keys = band_keys(hashvalues, mh)  # (n_docs, bands)
-    return pa.table(
-        {
-            "id": table.column("id"),
-            "length": [len(t) for t in normalised],
-            "exact_key": [exact_key(t) for t in normalised],
-            "minhash": minhash,
-            "shingles": [len(s) for s in shingle_sets],
-            "line_hashes": (
-                [line_hashes(t, cfg.lines.min_line_chars, cfg.lines.sentence_spans) for t in texts]
-                if cfg.lines.enabled
-                else [[]] * len(texts)
-            ),
-            **{name: pa.array(keys[:, b], mask=unsigned) for b, name in enumerate(band_columns(mh))},
-        },
-        schema=signature_schema(cfg),
-    )
+    return {
+        "minhash": [row.tobytes() if len(s) else None for row, s in zip(hashvalues, shingle_sets)],
+        "shingles": [len(s) for s in shingle_sets],
+        **{name: pa.array(keys[:, b], mask=unsigned) for b, name in enumerate(band_columns(mh))},
+    }
 
 
-REASONS = ("exact_duplicate", "near_duplicate", "contained_in", "duplicate_of_earlier_build")
-EXACT, NEAR, CONTAINED, EARLIER = range(len(REASONS))
+def _fields(cfg: DedupConfig) -> list[tuple[str, pa.DataType]]:
+    return [
+        # num_perm little-endian uint32 MinHash values; null for a text without words.
+        ("minhash", pa.binary(cfg.minhash.num_perm * DTYPE.itemsize)),
+        ("shingles", pa.int32()),  # distinct shingles: the set size containment needs
+        # One key per LSH band (`band_keys`); null for a text without words. The global step
+        # reads one band column at a time.
+        *[(name, pa.uint64()) for name in band_columns(cfg.minhash)],
+    ]
 
 
-def find_duplicates(sources: Iterable[pa.Table | Path], cfg: DedupConfig, earlier: Iterable[Path] = ()) -> pa.Table:
-    """Step 2, global: one row per document with its cluster and, for a removed one, its reason.
-
-    sources: each shard's signatures, as a table or as its Parquet file; a column is read from
-    them when it is needed (pipeline/dedup/lsh.py says what stays in memory). earlier: the
-    signature files of the documents earlier builds kept (pipeline/dedup/index.py).
-
-    Columns: id, dup_cluster (the representative's id), dup_cluster_size, duplicate_of (null for
-    representatives and singletons), reason (null = keep, `exact_duplicate` = same normalised
-    text as the representative, `near_duplicate` = reached through MinHash edges,
-    `contained_in` = the document's near-duplicate cluster lies inside a longer document,
-    `duplicate_of_earlier_build` = the cluster holds a document an earlier build kept, which then
-    represents it and counts in its size), boilerplate_lines (line hashes a kept document loses,
-    see pipeline/dedup/lines.py). Sorted by id.
-    """
-    docs = _Signatures(list(sources), list(earlier), cfg)
-    n, total = docs.n, docs.total
-    everyone = np.arange(total)
+def _join(clusters: Clusters, cfg: DedupConfig) -> None:
+    """Clusters whose representatives' estimated Jaccard reaches the threshold merge: LSH band
+    keys give candidate pairs among the representatives (pipeline/dedup/lsh.py), each verified
+    by its MinHash values; the current clusters join the graph as edges to their representative."""
+    docs = clusters.docs
     signed = docs.column("shingles").to_numpy() > 0
-
-    # Documents sharing a normalised text form one exact group; its first member stands for it.
-    group_of = everyone
-    if cfg.exact:
-        keys = _fixed_width(docs.column("exact_key").cast(pa.binary(KEY_BYTES)), KEY_BYTES)
-        _, first, inverse = np.unique(keys.view(f"V{KEY_BYTES}").ravel(), return_index=True, return_inverse=True)
-        group_of = first[inverse]
-    members = np.flatnonzero(group_of != everyone)
-    runs = Runs(total)
-    if cfg.minhash.enabled:
-        heads = np.flatnonzero((group_of == everyone) & signed)
-        for name in band_columns(cfg.minhash):
-            runs.add(pc.fill_null(docs.column(name), 0).to_numpy()[heads], heads)
+    heads = np.flatnonzero(clusters.heads & signed)
+    runs = Runs(docs.total)
+    for name in band_columns(cfg.minhash):
+        runs.add(pc.fill_null(docs.column(name), 0).to_numpy()[heads], heads)
+    members = np.flatnonzero(~clusters.heads)
     component = runs.clusters(
-        lambda a, b: docs.similar(a, b, cfg.minhash.threshold), np.stack([members, group_of[members]], axis=1)
+        lambda a, b: docs.similar(a, b, cfg.minhash.threshold), np.stack([members, clusters.rep[members]], axis=1)
     )
-
-    # Representative: a document an earlier build kept (it stays kept), then the longest text,
-    # then the lowest index, which for this build's documents is the lowest id.
-    new = everyone < n
-    order = np.lexsort((everyone, -docs.column("length").to_numpy(), new))
-    _, first = np.unique(component[order], return_index=True)
-    near_rep = order[first][component]  # (total,); component labels are 0 .. n_components - 1
-    rep = near_rep
-    if cfg.minhash.enabled and cfg.containment:
-        rep = _join_containers(docs, near_rep, order, signed & new, cfg)
-    size = np.bincount(rep, minlength=total)[rep[:n]].astype(np.int32)
-
-    rep, own = rep[:n], everyone[:n]
-    removed = rep != own
-    code = np.where(removed, NEAR, -1)
-    if cfg.exact:
-        code[removed & (group_of[:n] == group_of[rep])] = EXACT
-    code[rep != near_rep[:n]] = CONTAINED
-    code[rep >= n] = EARLIER
-    if cfg.lines.enabled:
-        boilerplate = boilerplate_lines(docs.column("line_hashes", earlier=False), ~removed, cfg.lines.max_documents)
-    else:
-        boilerplate = pa.array([[]] * n, LINE_HASH)
-    ids = docs.column("id")
-    return pa.table(
-        {
-            "id": ids.slice(0, n),
-            "dup_cluster": ids.take(rep),
-            "dup_cluster_size": pa.array(size, pa.int32()),
-            "duplicate_of": ids.take(pa.array(rep, mask=~removed)),
-            "reason": pa.array(REASONS, pa.string()).take(pa.array(code, mask=code < 0)),
-            "boilerplate_lines": boilerplate,
-        }
-    )
+    clusters.regroup(component)
 
 
-def _join_containers(
-    docs: _Signatures, near_rep: np.ndarray, order: np.ndarray, eligible: np.ndarray, cfg: DedupConfig
-) -> np.ndarray:
-    """Each document's representative once clusters inside a longer document joined it: (total,).
-
-    A cluster whose representative lies inside a longer document joins that document's final
-    cluster. Containers rank strictly before (are longer than) what they contain, so walking
-    representatives longest first resolves every chain in one pass. A short text inside two long
-    ones joins one of them and never merges the two. Only `eligible` representatives take part.
-    This step holds the MinHash values of every representative in memory (see README "Dedup").
-    """
-    total = len(near_rep)
-    rank = np.empty(total, dtype=np.int64)
-    rank[order] = np.arange(total)
-    heads = np.flatnonzero((near_rep == np.arange(total)) & eligible)
-    sizes = docs.column("shingles").to_numpy()[heads]
-    lengths = docs.column("length").to_numpy()[heads]
-    inside = containers(
-        docs.hashvalues(heads),
-        sizes,
-        lengths,
-        rank[heads],
-        cfg.containment_threshold,
-        cfg.partial_copy_threshold,
-        cfg.minhash.seed,
-        SCHEME,
-    )
-    final = np.arange(total)
-    contained = np.flatnonzero(inside >= 0)
-    for h in contained[np.argsort(rank[heads[contained]], kind="stable")]:
-        final[heads[h]] = final[heads[inside[h]]]
-    return final[near_rep]
-
-
-class _Signatures:
-    """Signature columns of this build's documents, sorted by id, then of earlier builds' kept
-    documents: read one column at a time, from the tables or their Parquet files.
-
-    Document index i < n is this build's i-th id in sorted order (sorting first makes every later
-    step independent of the order shards arrive in); n <= i < total are earlier documents, in the
-    order of `earlier`.
-    """
-
-    def __init__(self, sources: list[pa.Table | Path], earlier: list[Path], cfg: DedupConfig):
-        self.sources = sources + earlier
-        self.new_sources = len(sources)
-        self.schema = signature_schema(cfg)
-        self.num_perm = cfg.minhash.num_perm
-        ids = [_read(source, "id") for source in self.sources]
-        self.offsets = np.cumsum([0, *(len(column) for column in ids)])  # (n_sources + 1,)
-        self.n, self.total = int(self.offsets[self.new_sources]), int(self.offsets[-1])
-        by_id = pc.sort_indices(self._concat(ids[: self.new_sources], "id")).to_numpy().astype(np.int64)
-        self.position = np.concatenate([by_id, np.arange(self.n, self.total)])  # index -> source row
-        self.ids = self._concat(ids, "id").take(self.position)
-        repeated = pc.equal(self.ids.slice(1, max(self.n - 1, 0)), self.ids.slice(0, max(self.n - 1, 0)))
-        if pc.any(repeated).as_py():
-            duplicated = self.ids[pc.index(repeated, True).as_py()].as_py()
-            raise BuildError(f"dedup: id {duplicated!r} occurs in more than one row; ids must be unique in a build.")
-
-    def column(self, name: str, earlier: bool = True) -> pa.Array:
-        """One column for every document in index order (this build's documents only when not
-        `earlier`)."""
-        if name == "id":
-            return self.ids if earlier else self.ids.slice(0, self.n)
-        sources = self.sources if earlier else self.sources[: self.new_sources]
-        column = self._concat([_read(source, name) for source in sources], name)
-        return column.take(self.position if earlier else self.position[: self.n])
-
-    def hashvalues(self, indices: np.ndarray) -> np.ndarray:
-        """MinHash values of the given documents: (len(indices), num_perm) uint32."""
-        out = np.zeros((len(indices), self.num_perm), dtype=DTYPE)
-        positions = self.position[indices]
-        by_position = np.argsort(positions, kind="stable")
-        bounds = np.searchsorted(positions[by_position], self.offsets)  # (n_sources + 1,)
-        for source, offset, start, end in zip(self.sources, self.offsets, bounds[:-1], bounds[1:]):
-            if start < end:
-                pick = by_position[start:end]
-                blobs = _read(source, "minhash").combine_chunks().take(positions[pick] - offset)
-                out[pick] = _fixed_width(blobs, self.num_perm * DTYPE.itemsize).view(DTYPE)
-        return out
-
-    def similar(self, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
-        """Whether the estimated Jaccard of each pair (a[k], b[k]) reaches threshold: (len(a),) bool.
-
-        Reads the MinHash values of the documents in these pairs only.
-        """
-        wanted = np.union1d(a, b)
-        values = self.hashvalues(wanted)  # (len(wanted), num_perm)
-        a, b = np.searchsorted(wanted, a), np.searchsorted(wanted, b)
-        out = np.empty(len(a), dtype=bool)
-        for start in range(0, len(a), VERIFY_BATCH):
-            batch = slice(start, start + VERIFY_BATCH)
-            matches = np.count_nonzero(values[a[batch]] == values[b[batch]], axis=1)
-            out[batch] = matches / self.num_perm >= threshold  # as datasketch's MinHash.jaccard
-        return out
-
-    def _concat(self, columns: list[pa.ChunkedArray], name: str) -> pa.Array:
-        chunks = [chunk for column in columns for chunk in column.chunks]
-        return pa.chunked_array(chunks, self.schema.field(name).type).combine_chunks()
-
-
-VERIFY_BATCH = 8192  # pairs compared at once: (8192, num_perm) uint32 twice, 8 MB at 128
-
-
-def _read(source: pa.Table | Path, name: str) -> pa.ChunkedArray:
-    return source.column(name) if isinstance(source, pa.Table) else read_shard(source, [name]).column(0)
-
-
-def _fixed_width(values: pa.Array, width: int) -> np.ndarray:
-    """The bytes of a fixed-size binary array, one row per value: (len(values), width) uint8."""
-    if len(values) == 0:
-        return np.empty((0, width), dtype=np.uint8)
-    data = np.frombuffer(values.buffers()[1], dtype=np.uint8)
-    return data[values.offset * width : (values.offset + len(values)) * width].reshape(len(values), width)
+NEAR = DedupMethod(
+    reason="near_duplicate", enabled=lambda cfg: cfg.minhash.enabled, join=_join, fields=_fields, columns=_columns
+)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pipeline.config import DedupConfig, LinesConfig
 from pipeline.dedup import index
 from pipeline.dedup.lines import strip_lines
-from pipeline.dedup.minhash import find_duplicates, signatures
+from pipeline.dedup.methods import find_duplicates, signatures
 from pipeline.errors import BuildError
 from pipeline.shards import combined_fingerprint, read_shard, write_shard
 from pipeline.stage import BuildContext, ShardContext, StageResult, split_by_reason
@@ -46,10 +46,13 @@ def cluster(ctx: BuildContext) -> dict:
     index_dir = Path(dedup.index) if dedup.index else None
     earlier = index.earlier_parts(index_dir, ctx.build_dir, dedup.minhash) if index_dir else []
     out = ctx.folder / "_decisions" / "decisions.parquet"
-    fingerprint = combined_fingerprint([r["fingerprint"] for r in records] + [ctx.config_hash, index.state(earlier)])
+    priority = source_priority(ctx)
+    fingerprint = combined_fingerprint(
+        [r["fingerprint"] for r in records] + [ctx.config_hash, index.state(earlier), ",".join(priority)]
+    )
 
     def step() -> dict:
-        decisions = find_duplicates(files, dedup, earlier)
+        decisions = find_duplicates(files, dedup, earlier, priority)
         write_shard(decisions, out)
         record = {
             "artifact": ctx.artifact(out),
@@ -65,6 +68,13 @@ def cluster(ctx: BuildContext) -> dict:
         return record
 
     return ctx.once("dedup_clusters", fingerprint, [out], step)
+
+
+def source_priority(ctx: BuildContext) -> list[str]:
+    """The sources in the order their copies are kept: dedup.source_priority's, then the rest in
+    the order of the build's sources."""
+    named = list(ctx.config.source_priority)
+    return named + [source.name for source in ctx.sources if source.name not in named]
 
 
 def apply_shard(table: pa.Table, ctx: ShardContext) -> StageResult:

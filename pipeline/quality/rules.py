@@ -1,7 +1,10 @@
 """Gopher quality and repetition rules (Rae et al. 2021, "Scaling Language Models", appendix A).
 
 Each rule is a small function of a `DocumentView` and its config section that returns the
-name of the rule when the document fails it, else None. The view splits a document into
+name of the rule when the document fails it, else None, marked with the signals it compares
+(`@rule(Signal(...))`: each becomes a column, see signals.py). A rule family (quality, repetition)
+is the ordered tuple of its rules and one config section; a new rule is one function in a family
+plus its threshold fields in that section. The view splits a document into
 words, lines and paragraphs once; every rule and every signal column reads from it.
 
 Definitions (unicode-aware, so Cyrillic or Greek text is judged like Latin text):
@@ -18,13 +21,16 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable
-from functools import cache, cached_property
+from dataclasses import dataclass
+from functools import cache, cached_property, partial
 from itertools import accumulate, count
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from pipeline.config import GopherQualityConfig, GopherRepetitionConfig, QualityConfig
+from pipeline.config import CodeConfig, GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 
 WORD = re.compile(r"\w+(?:['’-]\w+)*")
 # A whole token without a single letter (letters are the \w that are not digits or "_").
@@ -96,7 +102,7 @@ _piece_counts: dict[str, dict[str, tuple[int, int]]] = {}
 
 
 def spacy_alpha_fraction(text: str, lang: str) -> float:
-    """Share of spaCy tokens with a letter, exactly as over `spacy_tokens(text)`, ~10x faster.
+    """Share of spaCy tokens with a letter, exactly as over `spacy_tokens(text)`, many times faster.
 
     spaCy splits at whitespace before its affix rules, so a text's tokens are its
     whitespace-separated pieces' tokens (tests check the equality). A piece of letters alone is
@@ -155,6 +161,11 @@ class DocumentView:
     @cached_property
     def lines(self) -> list[str]:
         return [line for line in (raw.strip() for raw in self.text.splitlines()) if line]
+
+    @cached_property
+    def raw_lines(self) -> list[str]:
+        """Every line as written (code's indentation and blank lines count)."""
+        return self.text.splitlines()
 
     @cached_property
     def paragraphs(self) -> list[str]:
@@ -303,7 +314,37 @@ class DocumentView:
         return repeated / max(len(self.text), 1)
 
 
+# ---------------------------------------------------------------- declaring a rule
+F32, I32 = pa.float32(), pa.int32()
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A number a rule compares with its threshold: a column on every judged row, whatever the
+    decision, so a user can re-threshold without recomputing."""
+
+    column: str
+    type: pa.DataType
+    value: Callable[[DocumentView], float | int | None]
+
+
+Rule = Callable[[DocumentView, Any], str | None]
+
+
+def rule(*signals: Signal, per_config: Callable[[Any], list[Signal]] | None = None) -> Callable[[Rule], Rule]:
+    """Marks a rule with the signals it reads: fixed ones, or (`per_config`) ones that depend on
+    its config section, such as one share per configured n-gram length. signals.py turns them
+    into columns; a new rule is its function here, in its family below, plus its config fields."""
+
+    def mark(check: Rule) -> Rule:
+        check.signals = (lambda section: list(signals)) if per_config is None else per_config
+        return check
+
+    return mark
+
+
 # ---------------------------------------------------------------- Gopher quality rules
+@rule(Signal("quality_words", I32, lambda doc: doc.n_words))
 def word_count(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Fewer than 50 or more than 100,000 words: fragments, or dumps no one wrote as prose."""
     if doc.n_words < cfg.min_words:
@@ -313,6 +354,7 @@ def word_count(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     return None
 
 
+@rule(Signal("quality_mean_word_length", F32, lambda doc: doc.mean_word_length))
 def mean_word_length(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Mean word length outside [3, 10] characters marks gibberish, tables or URL lists."""
     if doc.mean_word_length < cfg.min_mean_word_length:
@@ -322,6 +364,10 @@ def mean_word_length(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     return None
 
 
+@rule(
+    Signal("quality_hash_word_ratio", F32, lambda doc: doc.hash_word_ratio),
+    Signal("quality_ellipsis_word_ratio", F32, lambda doc: doc.ellipsis_word_ratio),
+)
 def symbol_ratio(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """More than 0.1 hash symbols, or 0.1 ellipses, per word: tag clouds and teaser lists."""
     if max(doc.hash_word_ratio, doc.ellipsis_word_ratio) > cfg.max_symbol_word_ratio:
@@ -329,6 +375,7 @@ def symbol_ratio(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     return None
 
 
+@rule(Signal("quality_bullet_lines_ratio", F32, lambda doc: doc.bullet_lines_ratio))
 def bullet_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Over 90% of lines starting with a bullet: navigation menus, not text."""
     if doc.bullet_lines_ratio > cfg.max_bullet_lines_ratio:
@@ -336,6 +383,7 @@ def bullet_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     return None
 
 
+@rule(Signal("quality_ellipsis_lines_ratio", F32, lambda doc: doc.ellipsis_lines_ratio))
 def ellipsis_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Over 30% of lines ending in an ellipsis: truncated previews of other pages."""
     if doc.ellipsis_lines_ratio > cfg.max_ellipsis_lines_ratio:
@@ -343,6 +391,7 @@ def ellipsis_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     return None
 
 
+@rule(Signal("quality_alpha_words_fraction", F32, lambda doc: doc.alpha_token_fraction))
 def alpha_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Under 80% of tokens with a letter in them: numbers, symbols, code or markup."""
     if doc.alpha_token_fraction < cfg.min_alpha_words_ratio:
@@ -350,6 +399,7 @@ def alpha_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     return None
 
 
+@rule(Signal("quality_stop_words", I32, lambda doc: doc.stop_words))
 def stop_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Text without two different stop words (the, be, to, of, ...) is not running prose."""
     if doc.stop_words is not None and doc.stop_words < cfg.min_stop_words:
@@ -358,6 +408,7 @@ def stop_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
 
 
 # ---------------------------------------------------------------- Gopher repetition rules
+@rule(Signal("quality_dup_line_fraction", F32, lambda doc: doc.dup_line_fraction))
 def dup_lines(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 30% of lines repeating an earlier line: boilerplate or spam."""
     if doc.dup_line_fraction > cfg.max_dup_line_fraction:
@@ -365,6 +416,7 @@ def dup_lines(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     return None
 
 
+@rule(Signal("quality_dup_para_fraction", F32, lambda doc: doc.dup_para_fraction))
 def dup_paragraphs(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 30% of paragraphs repeating an earlier paragraph."""
     if doc.dup_para_fraction > cfg.max_dup_para_fraction:
@@ -372,6 +424,7 @@ def dup_paragraphs(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None
     return None
 
 
+@rule(Signal("quality_dup_line_char_fraction", F32, lambda doc: doc.dup_line_char_fraction))
 def dup_line_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 20% of characters inside repeated lines."""
     if doc.dup_line_char_fraction > cfg.max_dup_line_char_fraction:
@@ -379,6 +432,7 @@ def dup_line_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None
     return None
 
 
+@rule(Signal("quality_dup_para_char_fraction", F32, lambda doc: doc.dup_para_char_fraction))
 def dup_para_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 20% of characters inside repeated paragraphs."""
     if doc.dup_para_char_fraction > cfg.max_dup_para_char_fraction:
@@ -386,6 +440,12 @@ def dup_para_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None
     return None
 
 
+@rule(
+    per_config=lambda section: [
+        Signal(f"quality_top_{n}_gram_char_fraction", F32, partial(DocumentView.top_ngram_char_fraction, n=n))
+        for n in sorted(section.max_top_ngram_char_fraction)
+    ]
+)
 def top_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """One 2-4-word phrase covering 16-20% of the text: a line or slogan said over and over."""
     for n, limit in sorted(cfg.max_top_ngram_char_fraction.items()):
@@ -394,6 +454,12 @@ def top_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     return None
 
 
+@rule(
+    per_config=lambda section: [
+        Signal(f"quality_dup_{n}_gram_char_fraction", F32, partial(DocumentView.dup_ngram_char_fraction, n=n))
+        for n in sorted(section.max_dup_ngram_char_fraction)
+    ]
+)
 def dup_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Repeated 5-10-word passages covering 10-15% of the text: copy-paste spam."""
     for n, limit in sorted(cfg.max_dup_ngram_char_fraction.items()):
@@ -402,7 +468,63 @@ def dup_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     return None
 
 
-QUALITY_RULES: tuple[Callable[[DocumentView, GopherQualityConfig], str | None], ...] = (
+# ---------------------------------------------------------------- code rules
+# The Stack (Kocetkov et al. 2022, section 3.3) and StarCoder (Li et al. 2023, section 3): files
+# with very long lines or a high mean line length (minified or data), a low share of letters and
+# digits (encoded blobs, tables), or a note that a tool generated them, are not code people wrote.
+GENERATED = re.compile(r"auto-?generated|automatically generated|generated by|do not edit", re.IGNORECASE)
+
+
+def _alnum_fraction(doc: DocumentView) -> float:
+    return sum(c.isalnum() for c in doc.text) / max(len(doc.text), 1)
+
+
+def _mean_line_length(doc: DocumentView) -> float:
+    return sum(map(len, doc.raw_lines)) / max(len(doc.raw_lines), 1)
+
+
+def _generated(doc: DocumentView, lines: int) -> bool:
+    return any(GENERATED.search(line) for line in doc.raw_lines[:lines])
+
+
+@rule(Signal("quality_code_max_line_length", I32, lambda doc: max(map(len, doc.raw_lines), default=0)))
+def long_lines(doc: DocumentView, cfg: CodeConfig) -> str | None:
+    """A line over 1,000 characters: minified code or embedded data."""
+    if max(map(len, doc.raw_lines), default=0) > cfg.max_line_length:
+        return "code_long_lines"
+    return None
+
+
+@rule(Signal("quality_code_mean_line_length", F32, _mean_line_length))
+def mean_line_length(doc: DocumentView, cfg: CodeConfig) -> str | None:
+    """A mean line over 100 characters: generated or data files."""
+    if _mean_line_length(doc) > cfg.max_mean_line_length:
+        return "code_mean_line_length"
+    return None
+
+
+@rule(Signal("quality_code_alnum_fraction", F32, _alnum_fraction))
+def alnum_fraction(doc: DocumentView, cfg: CodeConfig) -> str | None:
+    """Under 25% letters and digits: base64 blobs, hex dumps, ASCII-art tables."""
+    if _alnum_fraction(doc) < cfg.min_alnum_fraction:
+        return "code_alnum_fraction"
+    return None
+
+
+@rule(
+    per_config=lambda cfg: [
+        Signal("quality_code_autogenerated", pa.bool_(), partial(_generated, lines=cfg.autogenerated_lines))
+    ]
+)
+def autogenerated(doc: DocumentView, cfg: CodeConfig) -> str | None:
+    """Its first lines say a tool wrote it: not what a model should learn to write."""
+    if cfg.autogenerated_lines and _generated(doc, cfg.autogenerated_lines):
+        return "code_autogenerated"
+    return None
+
+
+# Each family runs its rules in order, on one config section; the first rule failed is the reason.
+QUALITY_RULES: tuple[Rule, ...] = (
     word_count,
     mean_word_length,
     symbol_ratio,
@@ -411,7 +533,7 @@ QUALITY_RULES: tuple[Callable[[DocumentView, GopherQualityConfig], str | None], 
     alpha_words,
     stop_words,
 )
-REPETITION_RULES: tuple[Callable[[DocumentView, GopherRepetitionConfig], str | None], ...] = (
+REPETITION_RULES: tuple[Rule, ...] = (
     dup_lines,
     dup_paragraphs,
     dup_line_chars,
@@ -419,13 +541,22 @@ REPETITION_RULES: tuple[Callable[[DocumentView, GopherRepetitionConfig], str | N
     top_ngrams,
     dup_ngrams,
 )
+CODE_RULES: tuple[Rule, ...] = (long_lines, mean_line_length, alnum_fraction, autogenerated)
+# (config section of QualityConfig, its rules), in the order they run.
+FAMILIES: tuple[tuple[str, tuple[Rule, ...]], ...] = (
+    ("gopher", QUALITY_RULES),
+    ("repetition", REPETITION_RULES),
+    ("code", CODE_RULES),
+)
 
 
-def gopher_reason(doc: DocumentView, cfg: QualityConfig) -> str | None:
-    """The first Gopher rule (quality, then repetition) the document fails, or None."""
-    for section, rules in ((cfg.gopher, QUALITY_RULES), (cfg.repetition, REPETITION_RULES)):
+def rules_reason(doc: DocumentView, cfg: QualityConfig) -> str | None:
+    """The first rule of the enabled families (Gopher quality, Gopher repetition, code) the
+    document fails, or None."""
+    for section_name, rules in FAMILIES:
+        section = getattr(cfg, section_name)
         if section.enabled:
-            for rule in rules:
-                if reason := rule(doc, section):
+            for check in rules:
+                if reason := check(doc, section):
                     return reason
     return None

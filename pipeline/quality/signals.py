@@ -15,38 +15,14 @@ import pyarrow as pa
 
 from pipeline.config import QualityConfig
 from pipeline.quality import c4, fineweb
-from pipeline.quality.rules import QUALITY_RULES, REPETITION_RULES, DocumentView, count_words
+from pipeline.quality.rules import F32, FAMILIES, I32, DocumentView, Signal, count_words, rules_reason
 
-F32, I32, BOOL = pa.float32(), pa.int32(), pa.bool_()
+BOOL = pa.bool_()
 
 
 def columns(cfg: QualityConfig) -> list[tuple[str, pa.DataType]]:
     """Signal columns (name, type) of the enabled rule families, in output order."""
-    cols: list[tuple[str, pa.DataType]] = []
-    if cfg.gopher.enabled:
-        cols += [
-            ("quality_words", I32),
-            ("quality_mean_word_length", F32),
-            ("quality_hash_word_ratio", F32),
-            ("quality_ellipsis_word_ratio", F32),
-            ("quality_bullet_lines_ratio", F32),
-            ("quality_ellipsis_lines_ratio", F32),
-            ("quality_alpha_words_fraction", F32),
-            ("quality_stop_words", I32),
-        ]
-    if cfg.repetition.enabled:
-        cols += [
-            ("quality_dup_line_fraction", F32),
-            ("quality_dup_para_fraction", F32),
-            ("quality_dup_line_char_fraction", F32),
-            ("quality_dup_para_char_fraction", F32),
-        ]
-        cols += [
-            (f"quality_top_{n}_gram_char_fraction", F32) for n in sorted(cfg.repetition.max_top_ngram_char_fraction)
-        ]
-        cols += [
-            (f"quality_dup_{n}_gram_char_fraction", F32) for n in sorted(cfg.repetition.max_dup_ngram_char_fraction)
-        ]
+    cols = [(signal.column, signal.type) for signal in _rule_signals(cfg)]
     if cfg.c4.enabled:
         cols += [
             ("quality_c4_lines_removed", I32),
@@ -72,50 +48,28 @@ class Judgement:
     signals: dict[str, float | int | bool | None]
 
 
-def _first(rules, doc: DocumentView, section) -> str | None:
-    for rule in rules:
-        if reason := rule(doc, section):
-            return reason
-    return None
+def _rule_signals(cfg: QualityConfig) -> list[Signal]:
+    """The signals of every rule of the enabled rule families, in output order."""
+    signals = []
+    for section_name, rules in FAMILIES:
+        section = getattr(cfg, section_name)
+        if section.enabled:
+            signals += [signal for check in rules for signal in check.signals(section)]
+    return signals
 
 
 def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
-    """All signals of the enabled rule families and the first rule the document fails."""
-    doc = DocumentView(text, lang, cfg.gopher.alpha_words_tokens)
-    sig: dict[str, float | int | bool | None] = {}
-    reasons: list[str | None] = []
-    if cfg.gopher.enabled:
-        sig |= {
-            "quality_words": doc.n_words,
-            "quality_mean_word_length": doc.mean_word_length,
-            "quality_hash_word_ratio": doc.hash_word_ratio,
-            "quality_ellipsis_word_ratio": doc.ellipsis_word_ratio,
-            "quality_bullet_lines_ratio": doc.bullet_lines_ratio,
-            "quality_ellipsis_lines_ratio": doc.ellipsis_lines_ratio,
-            "quality_alpha_words_fraction": doc.alpha_token_fraction,
-            "quality_stop_words": doc.stop_words,
-        }
-        reasons.append(_first(QUALITY_RULES, doc, cfg.gopher))
-    if cfg.repetition.enabled:
-        rep = cfg.repetition
-        sig |= {
-            "quality_dup_line_fraction": doc.dup_line_fraction,
-            "quality_dup_para_fraction": doc.dup_para_fraction,
-            "quality_dup_line_char_fraction": doc.dup_line_char_fraction,
-            "quality_dup_para_char_fraction": doc.dup_para_char_fraction,
-        }
-        sig |= {
-            f"quality_top_{n}_gram_char_fraction": doc.top_ngram_char_fraction(n)
-            for n in sorted(rep.max_top_ngram_char_fraction)
-        }
-        sig |= {
-            f"quality_dup_{n}_gram_char_fraction": doc.dup_ngram_char_fraction(n)
-            for n in sorted(rep.max_dup_ngram_char_fraction)
-        }
-        reasons.append(_first(REPETITION_RULES, doc, rep))
+    """All signals of the enabled rule families and the first rule the document fails.
+
+    The rule families read the text as it came in, or with `rules_on_cleaned_text` the text C4's
+    line cleaning left (then C4's page rules come first, as its cleaning did)."""
+    cleaned = c4.clean(text, cfg.c4) if cfg.c4.enabled else None
+    judged = cleaned.text if cleaned is not None and cfg.rules_on_cleaned_text else text
+    doc = DocumentView(judged, lang, cfg.gopher.alpha_words_tokens)
+    sig: dict[str, float | int | bool | None] = {signal.column: signal.value(doc) for signal in _rule_signals(cfg)}
+    reasons: list[str | None] = [rules_reason(doc, cfg)]
     kept_text = text
-    if cfg.c4.enabled:
-        cleaned = c4.clean(text, cfg.c4)
+    if cleaned is not None:
         sig |= {
             "quality_c4_lines_removed": cleaned.lines_removed,
             "quality_c4_chars_removed": cleaned.chars_removed,
@@ -123,11 +77,12 @@ def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
             "quality_c4_lorem_ipsum": cleaned.lorem_ipsum,
             "quality_c4_curly_bracket": cleaned.curly_bracket,
         }
-        reasons.append(c4.reason(cleaned, cfg.c4))
+        page = c4.reason(cleaned, cfg.c4)
+        reasons = [page, *reasons] if cfg.rules_on_cleaned_text else [*reasons, page]
         kept_text = cleaned.text
     if cfg.fineweb.enabled:
         # FineWeb's newline/word ratio counts the words of the text it judges (C4's output).
-        n_words = doc.n_words if kept_text == text else count_words(kept_text)
+        n_words = doc.n_words if kept_text == doc.text else count_words(kept_text)
         fw = fineweb.signals(kept_text, n_words, cfg.fineweb)
         sig |= {
             "quality_fineweb_line_punct_ratio": fw and fw.line_punct_ratio,

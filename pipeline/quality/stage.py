@@ -34,9 +34,9 @@ def _decide(text: str, lang: str, score: float, blocked: bool, share: float | No
         return "empty_text"
     if len(text) > cfg.max_chars:
         return "doc_too_long"
-    if lang == UNDETERMINED or lang not in cfg.languages:
+    if cfg.filter_languages and (lang == UNDETERMINED or lang not in cfg.languages):
         return "lang_not_kept"
-    if score < cfg.min_lang_score_per_language.get(lang, cfg.min_lang_score):
+    if cfg.filter_languages and score < cfg.min_lang_score_per_language.get(lang, cfg.min_lang_score):
         return "lang_low_score"
     if blocked:
         return "url_blocklist"

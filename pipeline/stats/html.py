@@ -168,7 +168,8 @@ def _funnel_html(stats: dict[str, Any], fig: Figures) -> str:
 
 def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
     parts = [fig("reasons", "removed documents per reason")]
-    for name in (stage.name for stage in registry.filters()):
+    # The filter stages the report shows (stats["stages"]: a skipped raw-input stage is not there).
+    for name in (stage.name for stage in registry.filters() if stage.name in stats["stages"]):
         if name not in stats["reasons"]:
             parts.append(_not_run(name))
             continue
@@ -193,6 +194,65 @@ def languages(stats: dict[str, Any], fig: Figures) -> str:
     return fig("languages", "documents per language before and after quality") + _table(
         ["language", "docs before quality", "docs after quality", "kept %"], rows
     )
+
+
+def _sources_html(stats: dict[str, Any], fig: Figures) -> str:
+    rows = stats.get("sources")
+    if not rows:
+        return '<p class="muted">one source, not named</p>'
+    parts = [fig("mixture", "target and realised share of training tokens per source")]
+    mixed = [r for r in rows if r["mixture"]]
+    if mixed:
+        parts.append(
+            _table(
+                [
+                    "source",
+                    "documents",
+                    "tokens available",
+                    "tokens used",
+                    "repeats",
+                    "target %",
+                    "planned %",
+                    "realised %",
+                    "capped",
+                    "val bits/byte",
+                ],
+                [
+                    [
+                        r["source"],
+                        m["documents"],
+                        m["tokens_available"],
+                        m["tokens_used"],
+                        m["repeats"],
+                        _pct(m["target_share"]),
+                        _pct(m.get("planned_share")),
+                        _pct(m["realised_share"]),
+                        m["capped"],
+                        r["val_bits_per_byte"],
+                    ]
+                    for r in mixed
+                    for m in [r["mixture"]]
+                ],
+            )
+        )
+    for r in rows:
+        parts.append(f"<h3>{_esc(r['source'])}</h3>")
+        funnel_rows = [
+            [f["stage"], f["docs_in"], f["docs_removed"], f["docs_kept"], _mib(f["bytes_in"]), _mib(f["bytes_kept"])]
+            for f in r["funnel"]
+        ]
+        parts.append(
+            _table(["stage", "docs in", "docs removed", "docs left", "MiB in", "MiB left"], funnel_rows)
+            if funnel_rows
+            else '<p class="muted">no filter stage ran</p>'
+        )
+        reasons = [[f"{stage}: {reason}", n] for stage, counts in r["reasons"].items() for reason, n in counts.items()]
+        if reasons:
+            parts.append(_table(["removal reason", "documents"], reasons))
+        if r["languages"]:
+            top = ", ".join(f"{lang['lang']} {lang['before']:,} → {lang['after']:,}" for lang in r["languages"][:8])
+            parts.append(f"<p>Languages (documents before → after quality): {_esc(top)}</p>")
+    return "".join(parts)
 
 
 def _lengths_html(stats: dict[str, Any], fig: Figures) -> str:
@@ -260,6 +320,37 @@ def duplicates(stats: dict[str, Any], fig: Figures) -> str:
             _table(["line", "kept documents that had it"], [[line["line"], line["documents"]] for line in lines])
         )
     return "".join(parts)
+
+
+def extraction(stats: dict[str, Any], fig: Figures) -> str:
+    found = stats["extraction"]
+    if found is None:  # text input skips the stage; raw input cannot go on without it
+        return '<p class="muted">extract: the input was text shards, nothing to extract</p>'
+
+    records = sorted(found["records"].items(), key=lambda kv: (-kv[1], kv[0]))
+    return "".join(
+        [
+            _facts(
+                [
+                    ("extractor", found["extractor"]),
+                    ("documents (response / conversion records, table rows)", found["documents"]),
+                    ("kept with text", found["kept"]),
+                    ("HTML MiB in", _mib(found["html_bytes"])),
+                    ("text MiB out", _mib(found["text_bytes"])),
+                    ("text share of HTML bytes", _pct(found["text_share_of_html"])),
+                    ("extractor CPU ms per page", found["extract_cpu_ms_per_page"]),
+                    ("domains of kept pages", found["domains"]),
+                ]
+            ),
+            "<h3>Records by type</h3>",
+            fig("records", "input records per WARC record type"),
+            _table(["record type", "records"], [[kind, n] for kind, n in records]),
+            "<h3>Removed, by reason</h3>",
+            _table(["reason", "documents"], [[r["reason"], r["documents"]] for r in found["reasons"]]),
+            "<h3>Top domains (kept pages)</h3>",
+            _table(["domain", "documents"], [[d["domain"], d["documents"]] for d in found["top_domains"]]),
+        ]
+    )
 
 
 def pii(stats: dict[str, Any], fig: Figures) -> str:
@@ -435,6 +526,7 @@ def sections() -> list[tuple[str, str, Callable[[dict[str, Any], Figures], str]]
     return [
         ("Funnel", "funnel", _funnel_html),
         ("Removal reasons", "reasons", _reasons_html),
+        ("Sources", "sources", _sources_html),
         ("Document lengths", "lengths", _lengths_html),
         *own,
         ("Run facts", "run", _run_html),

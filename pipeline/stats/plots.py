@@ -127,6 +127,11 @@ def languages_chart(langs: Sequence[str], before: Sequence[int], after: Sequence
         return _png(fig)
 
 
+def records_chart(kinds: Sequence[str], counts: Sequence[int], color: str) -> bytes:
+    """Records of the raw web input per WARC record type."""
+    return _counted_bars(kinds, counts, color, "Input records by type", "records")
+
+
 def pii_chart(entities: Sequence[str], counts: Sequence[int], color: str) -> bytes:
     """PII entities replaced by placeholders, per entity type."""
     return _counted_bars(entities, counts, color, "PII entities replaced", "entities found (count)")
@@ -254,6 +259,24 @@ def tokenizer_chart(langs: Sequence[str], bytes_per_token: Sequence[float], toke
             ax.set_xlabel("language")
             ax.set_ylabel(label)
             ax.margins(y=0.15)
+        return _png(fig)
+
+
+def mixture_chart(sources: Sequence[str], target: Sequence[float], realised: Sequence[float]) -> bytes:
+    """Each source's target and realised share of training tokens, side by side."""
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(9, _bar_height(len(sources) * 0.9))
+        ax = fig.subplots()
+        y = list(range(len(sources)))[::-1]
+        ax.barh([v + 0.2 for v in y], target, height=0.4, color=BEFORE_COLOR, label="target share")
+        bars = ax.barh([v - 0.2 for v in y], realised, height=0.4, color=AFTER_COLOR, label="realised share")
+        ax.bar_label(bars, labels=[f"{r:.1%}" for r in realised], padding=2, fontsize=8)
+        ax.set_yticks(y, sources)
+        ax.set_title("Mixture: share of training tokens per source")
+        ax.set_xlabel("share of training tokens")
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0%}"))
+        ax.margins(x=0.12)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         return _png(fig)
 
 

@@ -31,7 +31,8 @@ TOP_LANGUAGES = 15
 NOT_RUN = "not run"
 MIB = 1024 * 1024
 # `extra` keys that have their own section; the rest are listed as plain stage counters.
-SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents")
+SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents", "records:", "extract_cpu_ms")
+TOP_DOMAINS = 15
 TOP_TOKENIZER_LANGUAGES = 20
 
 # ----------------------------------------------------------------------------- reading
@@ -73,6 +74,12 @@ def _ran(manifest: dict[str, Any], stage: str) -> bool:
     return "docs_in" in manifest.get("stages", {}).get(stage, {})
 
 
+def _shown(stage: Stage, manifest: dict[str, Any]) -> bool:
+    """Whether a stage has a place in the report: a raw-input stage (extract) only when it ran,
+    since text input skips it rather than leaving it to run."""
+    return not stage.raw_input or stage.name in manifest.get("stages", {})
+
+
 def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Documents and bytes entering the pipeline, then left after each stage (its funnel row)."""
     stages = manifest.get("stages", {})
@@ -98,7 +105,7 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         row = manifests.funnel_row(stage, section) if section is not None else None
         if row is not None:
             rows.append({"stage": stage.name, "status": section.get("status"), **row})
-        elif stage.filters:  # a filter stage that did not run still has its place in the funnel
+        elif stage.filters and _shown(stage, manifest):  # a filter stage that did not run keeps its place
             rows.append({"stage": stage.name, "status": section.get("status", NOT_RUN) if section else NOT_RUN})
     return rows
 
@@ -245,7 +252,7 @@ def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     for stage in registry:
         section = stages.get(stage.name)
         if section is None:
-            if stage.summarised:
+            if stage.summarised and _shown(stage, manifest):
                 timings.append({"stage": stage.name, "status": NOT_RUN})
             continue
         shards = section.get("shards", [])
@@ -291,20 +298,101 @@ def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         "stages": {
             stage.name: stages[stage.name].get("status") if stage.name in stages else NOT_RUN
             for stage in registry
-            if stage.summarised
+            if stage.summarised and _shown(stage, manifest)
         },
         "funnel": funnel(manifest),
         "reasons": _reasons(stages, build_dir),
         "counters": {name: c for name, c in counters.items() if c},
         "lengths": shard_stats.length_distributions(build_dir, [registry.get(name).out for name in ran]),
+        "sources": sources(manifest),
     }
     for _, section in stage_sections():
         stats[section.key] = section.collect(build_dir, manifest, config)
     return stats | {"run": _run_facts(manifest)}
 
 
+def sources(manifest: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Per source, in the build's order: documents and bytes in and out of each filter stage, its
+    removal reasons, its languages, its place in the mixture and its validation bits per byte."""
+    stages = manifest.get("stages", {})
+    names = list(dict.fromkeys(shard.get("source") for shard in manifest.get("input_shards", [])))
+    if not names or names == [None]:
+        return None
+    mixture = stages.get("tokenizer", {}).get("mixture", {}).get("sources", {})
+    bpb = (stages.get("pretrain") or {}).get("final_val_bpb_by_source") or {}
+    rows = []
+    for name in names:
+        per_stage = {
+            stage.name: stages[stage.name]["sources"].get(name)
+            for stage in registry.filters()
+            if "sources" in stages.get(stage.name, {})
+        }
+        funnel_rows = [
+            {"stage": stage, **{k: counts[k] for k in manifests.COUNT_KEYS}}
+            for stage, counts in per_stage.items()
+            if counts is not None
+        ]
+        quality = per_stage.get("quality") or {}
+        rows.append(
+            {
+                "source": name,
+                "funnel": funnel_rows,
+                "reasons": {
+                    stage: counts["reasons"] for stage, counts in per_stage.items() if counts and counts["reasons"]
+                },
+                "languages": _languages(quality.get("extra", {})) if quality else None,
+                "mixture": mixture.get(name),
+                "val_bits_per_byte": bpb.get(name),
+            }
+        )
+    return rows
+
+
+def mixture_charts(rows: list[dict[str, Any]]) -> dict[str, bytes]:
+    mixed = [r for r in rows if r["mixture"]]
+    if not mixed:
+        return {}
+    return {
+        "mixture": plots.mixture_chart(
+            [r["source"] for r in mixed],
+            [r["mixture"]["target_share"] for r in mixed],
+            [r["mixture"]["realised_share"] for r in mixed],
+        )
+    }
+
+
 # ----------------------------------------------------------------------------- stage sections
 # Each: (build_dir, manifest, config) -> the section's numbers, or None when its stage did not run.
+
+
+def extraction(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    """The extraction funnel: records by type, documents kept and removed by reason, the extractor
+    and its CPU time, HTML bytes in and text bytes out, and the domains of the kept pages."""
+    if not _ran(manifest, "extract"):
+        return None
+    entry = manifest["stages"]["extract"]
+    extra = entry.get("extra", {})
+    reasons = entry.get("reasons", {})
+    # Pages the extractor ran on: kept ones and those it found nothing in.
+    extracted = entry["docs_kept"] + reasons.get("empty_extraction", 0)
+    kept = shard_stats.read_columns(shard_stats.stage_files(build_dir, registry.get("extract").out), ["domain"])
+    domains = []
+    if kept is not None and "domain" in kept.column_names and kept.num_rows:
+        counts = kept.group_by("domain").aggregate([("domain", "count")]).to_pylist()
+        domains = sorted(((r["domain"] or "(none)", r["domain_count"]) for r in counts), key=lambda d: (-d[1], d[0]))
+    return {
+        "extractor": config.get("extract", {}).get("extractor", "trafilatura"),
+        "records": {k.split(":", 1)[1]: v for k, v in sorted(extra.items()) if k.startswith("records:")},
+        "documents": entry["docs_in"],
+        "kept": entry["docs_kept"],
+        "reasons": [{"reason": r, "documents": n} for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "html_bytes": entry["bytes_in"],
+        "text_bytes": entry["bytes_kept"],
+        "text_share_of_html": _share(entry["bytes_kept"], entry["bytes_in"]),
+        "extract_cpu_ms_per_page": _share(extra.get("extract_cpu_ms"), extracted),
+        "domains": len(domains),
+        "top_domains": [{"domain": d, "documents": n} for d, n in domains[:TOP_DOMAINS]],
+    }
 
 
 def languages(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -380,6 +468,8 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
         charts["reasons"] = plots.reasons_chart(
             [f"{s}: {r}" for s, r, _ in reasons], [n for *_, n in reasons], [_color(s) for s, *_ in reasons]
         )
+    if stats.get("sources"):
+        charts |= mixture_charts(stats["sources"])
     if stats["lengths"]:
         lengths = stats["lengths"]
         charts["lengths"] = plots.lengths_chart(
@@ -392,6 +482,14 @@ def render_charts(stats: dict[str, Any]) -> dict[str, bytes]:
 
 
 # Each stage section's charts: (its numbers, its stage's colour) -> {chart name: PNG}.
+
+
+def extraction_charts(extraction: dict[str, Any], color: str) -> dict[str, bytes]:
+    records = extraction["records"]
+    if not records:
+        return {}
+    ranked = sorted(records.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"records": plots.records_chart([k for k, _ in ranked], [n for _, n in ranked], color)}
 
 
 def languages_charts(langs: list[dict[str, Any]], color: str) -> dict[str, bytes]:

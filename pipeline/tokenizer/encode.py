@@ -31,6 +31,7 @@ from pipeline.config import TokenizerConfig
 from pipeline.shards import atomic_path
 from pipeline.stage import ShardContext, StageResult
 from pipeline.tokenizer import token_file
+from pipeline.tokenizer.mixture import ENCODED
 from pipeline.tokenizer.train import EOT_ID, has_lang, hash_unit, read_batches
 
 SPLITS = ("train", "val")
@@ -38,9 +39,9 @@ NO_LANG = "und"  # BCP 47 "undetermined": documents without a language label
 
 
 # Words whose BPE merges a worker remembers. tokenizers' default, 10,000, stops remembering
-# after the first 10,000 distinct words, and multilingual text has many more (309k in the 10 MB
-# of sample_data/); at 100,000 the stage encodes with 7% fewer instructions (callgrind) for
-# about 50 MB more per worker. Output is the same: the cache holds each word's merge result.
+# after the first 10,000 distinct words, and multilingual text has many more (sample_data/ alone
+# has hundreds of thousands); at 100,000 the stage runs fewer instructions (callgrind) for tens
+# of MB more per worker. Output is the same: the cache holds each word's merge result.
 BPE_CACHE_WORDS = 100_000
 
 
@@ -63,9 +64,8 @@ def encode(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
     """Token ids of each text, without delimiters.
 
     `encode_batch_fast`: the same ids as `encode_batch` without tracking each token's character
-    offsets, which we never read: 22% fewer instructions on a sample_data shard (callgrind); in
-    CPU time 0-11% less, depending on the run on this noisy host (bench/tokenizer.py measures the
-    stage against both).
+    offsets, which we never read: fewer instructions (callgrind), a little less CPU time
+    (bench/results/tokenizer.md measures the stage against both).
     """
     return [enc.ids for enc in tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
 
@@ -97,9 +97,9 @@ def encoded_batches(
     """(batch, token ids of its texts), the next batch encoding in a thread while the caller works.
 
     `encode_batch` releases the GIL: encoding batch k+1 while the caller splits and counts batch
-    k keeps every core busy, where a plain loop left all but one idle during our bookkeeping
-    (before, on sample_data with load average 0.6: 0.58x the raw `encode_batch` throughput).
-    Two batches in flight on every core measured no faster (0.97x of one, by hand).
+    k keeps every core busy, where a plain loop left all but one idle during our bookkeeping and
+    reached little more than half the raw `encode_batch` throughput. Two batches in flight on
+    every core measured no faster than one (bench/results/tokenizer.md has the stage's figures).
     """
     with library_threads(parallel), ThreadPoolExecutor(max_workers=1) as pool:
         pending = None
@@ -136,8 +136,8 @@ def counts_path(out_dir: Path, name: str) -> Path:
 def with_delimiters(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """(tokens, lengths): the documents' ids each preceded by EOT_ID, flat; lengths include it.
 
-    `array.fromlist` converts a list of ints in one C loop, 4.6x faster than `np.fromiter` over
-    the chained lists (which was 3.7% of the stage's instructions); numpy then reads the buffer.
+    `array.fromlist` converts a list of ints in one C loop, several times faster than `np.fromiter`
+    over the chained lists (a visible share of the stage's instructions); numpy reads the buffer.
     """
     lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 1  # +1: the delimiter
     flat = array("I")  # C unsigned int: numpy's uintc, 32 bits
@@ -163,14 +163,28 @@ def encode_shard(
 
 
 def encode_step(table: pa.Table, ctx: ShardContext) -> StageResult:
-    """Shard step of the tokenizer stage: the shard encoded with the tokenizer the build trained."""
+    """Shard step of the tokenizer stage: the shard encoded with the tokenizer the build trained;
+    its training tokens go to `_encoded/` for the mixture (mixture.py), its validation tokens
+    to the stage's folder."""
     cfg: TokenizerConfig = ctx.config
     columns = ["id", "text", "lang"] if "lang" in table.column_names else ["id", "text"]
     batches = table.select(columns).to_batches(max_chunksize=cfg.batch_size)
+    train_dir = ctx.out_dir / ENCODED
     stats = encode_batches(
-        batches, ctx.artifacts["tokenizer_train"], ctx.out_dir, ctx.shard, cfg, ctx.seed, parallel=not ctx.shares_cores
+        batches,
+        ctx.artifacts["tokenizer_train"],
+        ctx.out_dir,
+        ctx.shard,
+        cfg,
+        ctx.seed,
+        not ctx.shares_cores,
+        train_dir,
     )
-    files = [ctx.out_dir / f"{split}-{ctx.shard}.bin" for split in SPLITS] + [counts_path(ctx.out_dir, ctx.shard)]
+    files = [
+        train_dir / f"train-{ctx.shard}.bin",
+        ctx.out_dir / f"val-{ctx.shard}.bin",
+        counts_path(ctx.out_dir, ctx.shard),
+    ]
     return StageResult(extra=stats, files=files)
 
 
@@ -182,8 +196,10 @@ def encode_batches(
     cfg: TokenizerConfig,
     seed: int,
     parallel: bool = True,
+    train_dir: Path | None = None,
 ) -> dict:
-    """Encode one shard's batches to `out_dir/{train,val}-{name}.bin` (+ index, + token counts).
+    """Encode one shard's batches to `out_dir/{train,val}-{name}.bin` (+ index, + token counts;
+    the train split into `train_dir` when given).
 
     `parallel`: encode on every core (the job has the machine), else on one thread (other shard
     jobs run beside it; see `library_threads`).
@@ -232,7 +248,8 @@ def encode_batches(
         tokens = np.concatenate(chunks[split]) if chunks[split] else np.zeros(0, dtype=np.uint32)
         lens = np.concatenate(lengths[split]) if lengths[split] else np.zeros(0, dtype=np.int64)
         offsets = np.cumsum(lens) - lens  # each document's start
-        token_file.write_tokens(out_dir / f"{split}-{name}.bin", tokens, offsets, vocab_size)
+        folder = train_dir if split == "train" and train_dir is not None else out_dir
+        token_file.write_tokens(folder / f"{split}-{name}.bin", tokens, offsets, vocab_size)
         stats[f"{split}_tokens"] = len(tokens)
     stats["langs"] = _language_totals(per_lang)
     return stats

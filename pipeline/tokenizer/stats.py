@@ -48,9 +48,11 @@ def stage_summary(ctx: BuildContext) -> dict:
     records = ctx.records["encode"]
     trained = ctx.artifacts["tokenizer_train"]
     totals = {key: sum(r["extra"][key] for r in records) for key in SPLIT_TOTALS}
+    mixture = ctx.artifacts["mixture"]
     return totals | {
         "vocab_size": trained["vocab_size"],
         "train_seconds": trained["seconds"],
+        "mixture": {key: mixture[key] for key in ("budget_tokens", "train_tokens", "sources")},
         "stats": summarize(
             [r["extra"] | {"name": r["name"]} for r in records], ctx.build_dir / trained["artifact"], ctx.folder
         ),
@@ -65,7 +67,26 @@ def headline(summary: dict) -> dict[str, str]:
         "docs in": f"{docs:,}",
         "docs out": f"{tokens:,} tok",
         "MB in": f"{(summary['train_bytes'] + summary['val_bytes']) / 1e6:.2f}",
+        "detail": mixture_lines(summary["mixture"]),
     }
+
+
+def mixture_lines(mixture: dict) -> str:
+    """The mixture as a person reads it: each source's target and realised share, repeats, and
+    what fell short."""
+    lines = [f"mixture: {mixture['train_tokens']:,} training tokens (target share -> planned -> realised, repeats)"]
+    for name, s in mixture["sources"].items():
+        note = ""
+        if not s["tokens_available"]:
+            note = "  (no documents left after filtering)"
+        elif s["capped"]:
+            note = f"  (capped at max_epochs {s['max_epochs']:g}: {s['shortfall_tokens']:,} tokens short)"
+        lines.append(
+            f"  {name:<12} {s['target_share']:6.1%} -> {s['planned_share']:6.1%} -> {s['realised_share']:6.1%}"
+            f"  x{s['repeats']:.2f}"
+            f"  of {s['tokens_available']:,} tokens{note}"
+        )
+    return "\n".join(lines)
 
 
 def funnel_row(summary: dict) -> dict | None:

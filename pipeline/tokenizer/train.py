@@ -16,8 +16,8 @@ Special tokens, in fixed id order:
   a document boundary (see encode.py).
 - the privacy stage's placeholders (`<PERSON>`, ...), one token each, then the same with a
   leading space (` <PERSON>`): a placeholder almost always follows a space, and without the
-  variant "call <PERSON>" costs a lone `Ġ` token before the placeholder (2.6% more tokens on
-  presidio-research's PII sentences). They are ordinary added tokens (special=False): text the
+  variant "call <PERSON>" costs a lone `Ġ` token before the placeholder (a few percent more
+  tokens on presidio-research's PII sentences). They are ordinary added tokens (special=False): text the
   model reads and writes like any word, matched even when special tokens are not.
 - `cfg.special_tokens`: extra control tokens of the user's (special, like `<|endoftext|>`).
 
@@ -210,7 +210,7 @@ def train_tokenizer(shard_paths: Sequence[Path], cfg: TokenizerConfig, out_path:
 def train_step(ctx: BuildContext) -> dict:
     """Build step: the tokenizer, trained once on every shard the stage reads."""
     out = ctx.build_dir / "tokenizer" / "tokenizer.json"
-    paths = [path for _, path in ctx.sources]
+    paths = [path for _, path in ctx.shards]
     fp = combined_fingerprint([fingerprint(p) for p in paths] + [ctx.config_hash])
     record = ctx.once(
         "tokenizer_train", fp, [out], lambda: train_tokenizer(paths, ctx.config, out) | {"artifact": ctx.artifact(out)}

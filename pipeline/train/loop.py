@@ -68,6 +68,15 @@ def shard_paths(tokens_dir: Path, split: str) -> list[Path]:
     return paths
 
 
+def _fixed_windows(paths: list[Path], cfg: PretrainConfig, seed: int) -> list | None:
+    """The same val windows of a few shards at every eval; None when none holds a window."""
+    try:
+        sampler = TokenBatches(paths, cfg.block_size, cfg.batch_size, seed)
+    except InputError:
+        return None
+    return [sampler.next_batch() for _ in range(cfg.eval_batches)]
+
+
 def pick_device(cfg: PretrainConfig) -> torch.device:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise InputError("pretrain.device is cuda but torch sees no CUDA device; set pretrain.device=auto.")
@@ -118,10 +127,13 @@ def train(
     seed: int,
     val_bytes_per_token: float | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    val_sources: dict[str, tuple[list[Path], float]] | None = None,
 ) -> dict:
     """Train (or resume); write out_dir/metrics.jsonl (one line per eval) and out_dir/ckpt.pt.
 
     val_bytes_per_token: UTF-8 bytes of text per token of the val split, for bits per byte.
+    val_sources: per source, its val shards and their bytes per token: each eval then also gives
+    the source's bits per byte (`val_bpb_by_source`; None for a source too small for a window).
     """
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +150,7 @@ def train(
     # The same val windows at every eval, so a change in val loss is the model's, not the sample's.
     val_sampler = TokenBatches(shard_paths(tokens_dir, "val"), cfg.block_size, cfg.batch_size, seed)
     val_batches = [val_sampler.next_batch() for _ in range(cfg.eval_batches)]
+    source_batches = {name: _fixed_windows(paths, cfg, seed) for name, (paths, _) in (val_sources or {}).items()}
 
     model_config = GPTConfig(vocab_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
     model = GPT(model_config, dropout=cfg.dropout).to(device)
@@ -160,7 +173,7 @@ def train(
     # The compiled module shares the weights; checkpoints save the plain one (no _orig_mod. keys).
     # On CUDA, "reduce-overhead" replays each step's kernels as a CUDA graph: at nanoGPT's size
     # (6 x 384) the H100 idled half of every step while the CPU launched the kernels one by one;
-    # graphs took it from 1.05M to 2.28M tokens/s (bench/results/pretrain_shakespeare.md).
+    # graphs about doubled the throughput (bench/results/pretrain_shakespeare.md).
     mode = "reduce-overhead" if device.type == "cuda" else None
     forward = torch.compile(model, mode=mode) if cfg.compile else model
 
@@ -181,20 +194,26 @@ def train(
         return loss
 
     @torch.no_grad()
-    def val_loss() -> float:
+    def val_loss(batches: list) -> float:
         # Eval mode switches dropout off (the val loss is the model's, not a noisy draw of it),
         # and draws no random numbers: a run's RNG stream is the same whatever its eval_interval.
         model.eval()
-        loss = sum(loss_on(x, y).item() for x, y in val_batches) / len(val_batches)
+        loss = sum(loss_on(x, y).item() for x, y in batches) / len(batches)
         model.train()
         return loss
+
+    def source_bpb() -> dict[str, float | None]:
+        return {
+            name: None if batches is None else round(val_loss(batches) / math.log(2) / val_sources[name][1], 4)
+            for name, batches in source_batches.items()
+        }
 
     eval_seconds = 0.0  # how long the latest eval + checkpoint took: the final one must fit in the budget
 
     def log_eval(train_loss: float | None, step_seconds: float, steps_timed: int) -> dict:
         nonlocal eval_seconds
         t_eval = time.perf_counter()
-        loss = val_loss()
+        loss = val_loss(val_batches)
         tokens_per_s = steps_timed * tokens_per_step / step_seconds if steps_timed else None
         row = {
             "step": step,
@@ -207,6 +226,8 @@ def train(
             "mfu": None if (m := mfu(steps_timed, step_seconds)) is None else float(f"{m:.3g}"),
             "elapsed_s": round(elapsed_before + time.perf_counter() - t_start, 2),
         }
+        if source_batches:
+            row["val_bpb_by_source"] = source_bpb()
         with open(metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         rows.append(row)
@@ -270,6 +291,7 @@ def train(
         "initial_val_loss": rows[0]["val_loss"] if rows else None,
         "final_val_loss": rows[-1]["val_loss"] if rows else None,
         "final_val_bpb": rows[-1]["val_bpb"] if rows else None,
+        "final_val_bpb_by_source": rows[-1].get("val_bpb_by_source") if rows else None,
         "steps": step,
         "resumed_from": resumed_from,
         "tokens_seen": step * tokens_per_step,

@@ -3,6 +3,8 @@ then one document written from scratch by it, for the report (sample.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.errors import BuildError, InputError
 from pipeline.shards import combined_fingerprint, fingerprint, write_bytes
 from pipeline.stage import BuildContext
@@ -36,7 +38,16 @@ def pretrain(ctx: BuildContext) -> dict:
     on_step = (lambda p: ctx.on_progress(p["step"], cfg.max_steps)) if ctx.on_progress else None
 
     def train_then_sample() -> dict:
-        record = train(tokens_dir, model_dir, cfg, int(tokens["vocab_size"]), ctx.seed, val_bytes_per_token, on_step)
+        record = train(
+            tokens_dir,
+            model_dir,
+            cfg,
+            int(tokens["vocab_size"]),
+            ctx.seed,
+            val_bytes_per_token,
+            on_step,
+            val_by_source(tokens, tokens_dir),
+        )
         # A new document written from scratch by the model, for the report: what it has learnt.
         write_bytes(sample(build_dir, "", max_new_tokens=200, seed=ctx.seed).encode(), model_dir / "sample.txt")
         return record
@@ -48,6 +59,23 @@ def pretrain(ctx: BuildContext) -> dict:
         train_then_sample,
     )
     return record | {"note": f"val loss {record['final_val_loss']:.3f}"}
+
+
+def val_by_source(tokens: dict, tokens_dir: Path) -> dict[str, tuple[list[Path], float]] | None:
+    """Each source's val shards and bytes per token, from the tokenizer stage's shard records;
+    None for a build of one source (its figure is the overall one)."""
+    by_source: dict[str, list[dict]] = {}
+    for record in tokens["shards"]:
+        by_source.setdefault(record["source"], []).append(record)
+    if len(by_source) < 2:
+        return None
+    out = {}
+    for source, records in by_source.items():
+        val_tokens = sum(r["extra"]["val_tokens"] for r in records)
+        if val_tokens:
+            paths = [tokens_dir / f"val-{r['name']}.bin" for r in records if r["extra"]["val_tokens"]]
+            out[source] = (paths, sum(r["extra"]["val_bytes"] for r in records) / val_tokens)
+    return out
 
 
 def stage_summary(ctx: BuildContext) -> dict:

@@ -17,7 +17,8 @@ import pytest
 
 from pipeline.config import DedupConfig
 from pipeline.dedup.exact import normalise
-from pipeline.dedup.minhash import find_duplicates, shingle_hashes, signatures
+from pipeline.dedup.methods import find_duplicates, signatures
+from pipeline.dedup.minhash import shingle_hashes
 
 DATA = Path(__file__).resolve().parents[3] / "shared/data/corpora"
 

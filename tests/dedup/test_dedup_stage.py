@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import DedupConfig, MinHashConfig
-from pipeline.dedup.minhash import find_duplicates, signatures
+from pipeline.dedup.methods import find_duplicates, signatures
 from pipeline.dedup.stage import apply_decisions
 from pipeline.errors import BuildError
 
@@ -52,7 +52,7 @@ def test_signatures_carry_hashes_not_text(fortunes):
     cfg = DedupConfig()
     sig = signatures(with_planted_copies(fortunes), cfg)
     bands = [f"band_{b:02d}" for b in range(12)]
-    assert sig.column_names == ["id", "length", "exact_key", "minhash", "shingles", "line_hashes", *bands]
+    assert sig.column_names == ["id", "length", "source", "exact_key", "minhash", "shingles", *bands, "line_hashes"]
     assert sig.schema.field("minhash").type == pa.binary(4 * cfg.minhash.num_perm)
     assert sig.column("length")[0].as_py() == len(" ".join(fortunes[0].split()))
 
@@ -126,7 +126,7 @@ def test_a_repeated_id_is_refused(fortunes):
 # ---------------------------------------------------------------- sample_data ground truth
 @pytest.fixture(scope="module")
 def sample() -> tuple[dict[str, dict], dict]:
-    paths = sorted(SAMPLE.glob("part-*.parquet"))
+    paths = sorted(SAMPLE.rglob("part-*.parquet"))
     if not paths or not (SAMPLE / "ground_truth.json").exists():
         pytest.skip("needs sample_data/")
     shards = [pq.read_table(p, columns=["id", "text"]) for p in paths]

@@ -14,6 +14,8 @@ from pipeline import steps
 from pipeline.config import BuildConfig
 from pipeline.errors import InputError
 from pipeline.jobs import run_job
+from pipeline.shards import InputShard
+from pipeline.sources import build_sources
 from pipeline.stages import registry
 
 
@@ -35,7 +37,8 @@ def write_shards(folder: Path, ids: list[str], texts: list[str], shards: int = 2
 def decide(build_dir: Path, sources: list[tuple[str, Path]], cfg: BuildConfig) -> tuple[dict[str, dict], dict]:
     stage = registry.get("dedup")
     signatures, clusters = stage.steps[:2]
-    ctx = steps.build_context(build_dir, stage, sources, cfg)
+    inputs = [InputShard(name, path, path, pq.read_metadata(path).num_rows) for name, path in sources]
+    ctx = steps.build_context(build_dir, stage, inputs, cfg, build_sources(cfg, str(sources[0][1].parent)))
     ctx.records[signatures.name] = [run_job(job) for job in steps.shard_jobs(stage, signatures, ctx)]
     record = clusters.run(ctx)
     return {row["id"]: row for row in pq.read_table(build_dir / record["artifact"]).to_pylist()}, record

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.config import DedupConfig, LinesConfig
 from pipeline.dedup.lines import line_hashes, sentences, strip_lines
-from pipeline.dedup.minhash import find_duplicates, signatures
+from pipeline.dedup.methods import find_duplicates, signatures
 from pipeline.dedup.stage import apply_decisions
 
 FOOTER = "Please see this page for our Commenting Policy."  # cc_docs: ends two pages of one blog

@@ -15,7 +15,8 @@ from scipy.sparse.csgraph import connected_components
 
 from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.lsh import Runs
-from pipeline.dedup.minhash import SCHEME, band_columns, find_duplicates, signatures
+from pipeline.dedup.methods import find_duplicates, signatures
+from pipeline.dedup.minhash import SCHEME, band_columns
 
 
 @pytest.fixture(scope="module")

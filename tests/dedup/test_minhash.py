@@ -16,7 +16,8 @@ import pytest
 
 from pipeline.config import DedupConfig, MinHashConfig
 from pipeline.dedup.exact import normalise
-from pipeline.dedup.minhash import SCHEME, find_duplicates, shingle_hashes, signature_matrix, signatures, words
+from pipeline.dedup.methods import find_duplicates, signatures
+from pipeline.dedup.minhash import SCHEME, shingle_hashes, signature_matrix, words
 
 PAIRS = Path(__file__).resolve().parents[3] / "shared/data/neardup/udhr_variant_pairs_dev.jsonl"
 

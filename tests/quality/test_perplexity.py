@@ -80,7 +80,7 @@ def test_planted_word_lists_score_above_the_median_of_unseen_reference_prose(sam
 
 
 def test_buckets_follow_the_reference_cutoffs_and_repeat_exactly(reference, sample_table, ground_truth) -> None:
-    rows = sample_table.slice(0, 400).select(["id", "text"]).to_pylist()
+    rows = sample_table.take(list(range(0, sample_table.num_rows, 22))).select(["id", "text"]).to_pylist()
     texts = [r["text"] for r in rows]
     langs = [(ground_truth["languages"][r["id"]] or "en").split("-")[0] for r in rows]
     ppl, buckets = reference.score(texts, langs)

@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.config import GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 from pipeline.quality import rules
-from pipeline.quality.rules import DocumentView, gopher_reason
+from pipeline.quality.rules import DocumentView, rules_reason
 
 SHAKESPEARE_TRAIN_CHARS = 1003854  # text[:1003854] is the train split (see shared/data/README)
 QUALITY = GopherQualityConfig()
@@ -63,7 +63,7 @@ def test_shakespeare_chunks_are_kept_except_a_few_with_many_repeated_speaker_nam
     shakespeare_chunks: list[str],
 ) -> None:
     """Speaker lines (`GLOUCESTER:`) repeat; in quick dialogue they pass 30% of the lines."""
-    reasons = Counter(gopher_reason(DocumentView(t, "en"), QualityConfig()) for t in shakespeare_chunks)
+    reasons = Counter(rules_reason(DocumentView(t, "en"), QualityConfig()) for t in shakespeare_chunks)
     assert reasons[None] / len(shakespeare_chunks) > 0.97
     assert set(reasons) <= {None, "gopher_dup_lines"}
 
@@ -130,7 +130,7 @@ def test_a_line_repeated_50_times_is_removed_for_duplicate_lines(chunk: str) -> 
     line = "First, you know Caius Marcius is chief enemy to the people."  # stop words: to, the
     assert line in chunk.split("\n")
     doc = DocumentView("\n".join([line] * 50), "en")
-    assert gopher_reason(doc, QualityConfig()) == "gopher_dup_lines"
+    assert rules_reason(doc, QualityConfig()) == "gopher_dup_lines"
     assert doc.dup_line_fraction == pytest.approx(49 / 50)
 
 
@@ -164,7 +164,7 @@ def test_english_word_list_is_removed_for_missing_stop_words(lingua: list[dict])
     words = [r["text"] for r in lingua if r["lang"] == "en" and r["kind"] == "single_word"]
     doc = DocumentView(" ".join(words), "en")
     assert doc.n_words >= 50
-    assert gopher_reason(doc, QualityConfig()) == "gopher_stop_words"
+    assert rules_reason(doc, QualityConfig()) == "gopher_stop_words"
 
 
 @pytest.mark.parametrize("lang", ["de", "es", "it", "pt", "ru", "pl", "cs"])
@@ -196,21 +196,21 @@ def test_russian_sentences_count_as_alphabetic_words_and_are_kept(lingua: list[d
     doc = DocumentView(text, "ru")
     assert doc.alpha_token_fraction > 0.9
     assert 3 < doc.mean_word_length < 10
-    assert gopher_reason(doc, QualityConfig()) is None
+    assert rules_reason(doc, QualityConfig()) is None
 
 
 def test_word_limits_come_from_the_config(chunk: str) -> None:
     doc = DocumentView(chunk, "en")
     strict = QualityConfig(gopher=GopherQualityConfig(max_words=100))
-    assert gopher_reason(doc, QualityConfig()) is None
-    assert gopher_reason(doc, strict) == "gopher_long_doc"
+    assert rules_reason(doc, QualityConfig()) is None
+    assert rules_reason(doc, strict) == "gopher_long_doc"
 
 
 def test_disabled_sections_skip_their_rules(chunk: str) -> None:
     doc = DocumentView(" ".join(chunk.split()[:40]), "en")
     off = QualityConfig(gopher=GopherQualityConfig(enabled=False))
-    assert gopher_reason(doc, QualityConfig()) == "gopher_short_doc"
-    assert gopher_reason(doc, off) is None
+    assert rules_reason(doc, QualityConfig()) == "gopher_short_doc"
+    assert rules_reason(doc, off) is None
 
 
 def _dup_ngram_chars_by_tuples(words: list[str], n: int) -> int:

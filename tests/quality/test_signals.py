@@ -12,7 +12,9 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
-from pipeline.config import QualityConfig
+from pipeline.config import GopherQualityConfig, QualityConfig
+from pipeline.quality import rules, signals
+from pipeline.quality.rules import F32, DocumentView, Signal, rule
 from pipeline.quality.signals import columns, judge
 from pipeline.quality.stage import run_shard
 from pipeline.stage import ShardContext
@@ -79,3 +81,37 @@ def test_rule_families_switched_off_add_no_columns() -> None:
     names = {name for name, _ in columns(QualityConfig())}
     assert "quality_words" in names
     assert not {n for n in names if n.startswith(("quality_c4_", "quality_fineweb_"))}
+
+
+class DigitsConfig(GopherQualityConfig):
+    """The Gopher section with the threshold of one more rule."""
+
+    max_digit_share: float = 0.2
+
+
+@rule(Signal("quality_digit_share", F32, lambda doc: sum(c.isdigit() for c in doc.text) / max(len(doc.text), 1)))
+def digit_share(doc: DocumentView, cfg: DigitsConfig) -> str | None:
+    """Mostly digits: tables of figures, not prose."""
+    if sum(c.isdigit() for c in doc.text) / max(len(doc.text), 1) > cfg.max_digit_share:
+        return "gopher_digit_share"
+    return None
+
+
+def test_a_new_rule_is_its_function_and_its_config_field(monkeypatch, sample_table) -> None:
+    # The rule joins its family (what a contributor writes in rules.py); its signal becomes a
+    # column and its reason a removal, with no other code touched.
+    monkeypatch.setattr(rules, "QUALITY_RULES", (*rules.QUALITY_RULES, digit_share))
+    monkeypatch.setattr(rules, "FAMILIES", (("gopher", rules.QUALITY_RULES), *rules.FAMILIES[1:]))
+    monkeypatch.setattr(signals, "FAMILIES", rules.FAMILIES)
+    cfg = QualityConfig(gopher=DigitsConfig())
+    prose = sample_table.filter(pa.compute.starts_with(sample_table["id"], "shakespeare-"))["text"][0].as_py()
+    # An order log: every token has a letter (so the alphabetic-words rule passes it), most
+    # characters are digits.
+    figures = "\n".join(
+        f"Order ORD{year}{year * 7:06d} shipped in parcel PCL{year * 13:08d} to the warehouse at dock D{year % 97:02d}."
+        for year in range(1900, 1960)
+    )
+    assert ("quality_digit_share", F32) in columns(cfg)
+    kept, removed = judge(prose, "en", cfg), judge(figures, "en", cfg)
+    assert kept.reason is None and kept.signals["quality_digit_share"] < cfg.gopher.max_digit_share
+    assert removed.reason == "gopher_digit_share" and removed.signals["quality_digit_share"] > 0.2

@@ -93,10 +93,10 @@ def test_scheduled_builds_take_only_new_shards_and_drop_earlier_documents(prefec
 
     # A new shard: 30 documents no build has seen, and copies (new ids) of 5 the first build kept.
     unseen = sample_table.take(list(range(30, sample_table.num_rows, 60))[:30])
-    kept_rows = shards(scheduled / "build-0001" / "dedup", ["id", "text", "source"]).slice(0, 5)
+    kept_rows = shards(scheduled / "build-0001" / "dedup", ["id", "text", "origin"]).slice(0, 5)
     copies = kept_rows.set_column(0, "id", pa.array([f"copy-of-{i}" for i in kept_rows["id"].to_pylist()]))
     pq.write_table(
-        pa.concat_tables([unseen.select(["id", "text", "source"]), copies]), served / "incoming" / "part-00002.parquet"
+        pa.concat_tables([unseen.select(["id", "text", "origin"]), copies]), served / "incoming" / "part-00002.parquet"
     )
 
     run_deployment(prefect_server, "corpus-build")
