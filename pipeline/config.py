@@ -166,6 +166,7 @@ class LinguaConfig(Section):
     is capped by fastText's). Much less lingua where many documents are in other languages (docs/quality.md).
     Every keep/remove decision and every kept row stay the same; those removed rows get fastText's label and
     score, so their lang, lang_score, keyword_share and reason (lang_not_kept / lang_low_score) can differ.
+    No effect where quality.filter_languages is off (nothing is removed for its language there).
     """
 
 
