@@ -14,8 +14,10 @@ from bench import (
     langid_accuracy,
     pretrain_shakespeare,
     privacy_speed,
+    quality_stage_vs_datatrove,
     quality_vs_datatrove,
     skipping,
+    stage_profile,
     stage_throughput,
 )
 from bench import tokenizer as tokenizer_bench
@@ -32,7 +34,7 @@ if __name__ == "__main__":
     with skipping("dedup_scale"):
         print(json.dumps(dedup_scale.main(), indent=2))  # ~5-8 min: 100k and 300k generated documents
     with skipping("privacy_speed"):
-        print(json.dumps(privacy_speed.main(), indent=2))  # ~3-5 min: naive presidio is the slow side
+        print(json.dumps(privacy_speed.main(), indent=2))  # ~8-10 min: naive presidio is the slow side
     with skipping("extract_quality"):
         print(json.dumps(extract_quality.main()["held_out"], indent=2))  # ~2 min: four extractors, 214 pages
     with skipping("langid_accuracy"):
@@ -41,5 +43,9 @@ if __name__ == "__main__":
         print(tokenizer_bench.markdown(tokenizer_bench.main()))  # ~6 min: A-B-..-B-A cycles vs the raw library
     with skipping("quality_vs_datatrove"):
         quality_vs_datatrove.main()  # ~5-8 min: datatrove's chain six times + two quality builds
+    with skipping("quality_stage_vs_datatrove"):
+        quality_stage_vs_datatrove.main()  # ~6 min: datatrove's language filter + chain three times
+    with skipping("stage_profile"):
+        stage_profile.main()  # ~6 min
     with skipping("pretrain_shakespeare"):
         pretrain_shakespeare.main()  # ~25 min: a CPU-time sweep, a 70 s and a 10 min training run

@@ -1,12 +1,15 @@
 """The datatrove side of bench/quality_vs_datatrove.py; runs in the datatrove venv, not ours.
 
     .bench-venvs/datatrove/bin/python bench/_datatrove_chain.py IN.jsonl OUT.jsonl [FILTER|chain] [no_alpha]
+    .bench-venvs/datatrove/bin/python bench/_datatrove_chain.py IN.jsonl OUT.jsonl languages=en,de,...
 
 Chains GopherQualityFilter -> GopherRepetitionFilter -> C4QualityFilter -> FineWebQualityFilter
 (datatrove defaults; C4 rewrites the text the next filter sees) over every document of IN, and
 calls each filter's `filter()` directly, so only the rules are timed, not datatrove's readers
 and writers. With FILTER (gopher_quality, gopher_repetition, c4, fineweb) only that one runs; `no_alpha`
-turns off Gopher's alphabetic-words rule (max_non_alpha_words_ratio=None).
+turns off Gopher's alphabetic-words rule (max_non_alpha_words_ratio=None). `languages=...` puts
+datatrove's LanguageFilter (fastText lid.176, keep-list, threshold 0.65) before the chain; it
+loads lid.176 from $HF_HOME/assets/datatrove/lid/ft176/ (the caller puts the model there).
 Writes one line per document (id, kept, reason, final text, CPU seconds) and prints the totals
 as JSON. Imports nothing from this repository.
 """
@@ -23,6 +26,7 @@ from datatrove.pipeline.filters import (
     FineWebQualityFilter,
     GopherQualityFilter,
     GopherRepetitionFilter,
+    LanguageFilter,
 )
 
 
@@ -35,7 +39,9 @@ def main(src: str, dst: str, only: str = "chain", no_alpha: str = "") -> None:
         ("c4", C4QualityFilter()),
         ("fineweb", FineWebQualityFilter()),
     ]
-    if only != "chain":
+    if only.startswith("languages="):
+        chain.insert(0, ("language", LanguageFilter(languages=only.removeprefix("languages=").split(","))))
+    elif only != "chain":
         chain = [(name, step) for name, step in chain if name == only]
     # A warm-up pass over copies of the documents, untimed (our side makes one too): spaCy's
     # tokenizer loads, and its vocabulary caches every word once, as in a long-running worker.

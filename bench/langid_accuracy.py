@@ -5,7 +5,10 @@ language both models know (67 of 75; lingua's `nb` is fastText's `no`), per kind
 word_pair / single_word): `accuracy` counts `und` as wrong, `precision` is over the rows that
 got a label, `und` is the share labelled undetermined. Cost: CPU seconds per text on the same
 rows and on sample_data/ documents, the share of texts that needed lingua, and lingua's load
-time and peak memory (each measured in a fresh process).
+time and peak memory (each measured in a fresh process). Variants: fastText alone, the default
+fallback, lingua's low-accuracy mode, lingua over the keep-list only, and the default with
+`lingua.skip_when_removed_anyway` (the stage's keep-list and minimum score), for which the share of
+texts whose keep/remove decision is the default's is given too.
 
 Needs ../shared/data/langid/lingua_dev.jsonl; skips without it.
 Run: .venv/bin/python -m bench.langid_accuracy  ->  bench/results/langid_accuracy.{json,md}
@@ -76,7 +79,7 @@ def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep
     if fb.enabled:
         detect_languages(["load lingua outside the timing"], replace(fb, below_score=1.01))
     start = time.process_time()
-    labels, _ = detect_languages(texts, fb)
+    labels, scores = detect_languages(texts, fb)
     seconds = time.process_time() - start
     unsure = (
         sum(
@@ -110,6 +113,7 @@ def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep
         "lingua_dev_share_to_lingua": round(unsure / len(texts), 3),
         "sample_docs_per_cpu_s": round(len(docs) / doc_seconds),
         "sample_share_to_lingua": round(doc_unsure / len(docs), 4),
+        "_answers": list(zip(labels, scores)),  # for the keep decisions; not written out
     }
     if fb.enabled:
         result |= load_cost(fb.low_accuracy, fb.languages)
@@ -122,8 +126,8 @@ def markdown(results: dict) -> str:
         "",
         f"load average {results['loadavg']}; CPU seconds, one process.",
         "",
-        "| variant | sentence | word pair | single word | und (s/wp/w) | texts/s (lingua_dev) | docs/s (sample_data) | to lingua (sample) | lingua load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| variant | sentence | word pair | single word | und (s/wp/w) | texts/s (lingua_dev) | docs/s (sample_data) | to lingua (sample) | lingua load | keep decisions as default |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in results["variants"]:
         a = v["all_languages"]
@@ -132,11 +136,13 @@ def markdown(results: dict) -> str:
             f"| {v['variant']} | {a['sentence']['accuracy']:.2%} | {a['word_pair']['accuracy']:.2%} | "
             f"{a['single_word']['accuracy']:.2%} | {a['sentence']['und']:.1%} / {a['word_pair']['und']:.1%} / "
             f"{a['single_word']['und']:.1%} | {v['lingua_dev_texts_per_cpu_s']} | {v['sample_docs_per_cpu_s']} | "
-            f"{v['sample_share_to_lingua']:.1%} | {load} |"
+            f"{v['sample_share_to_lingua']:.1%} | {load} | {v['keep_decisions_as_default']:.2%} |"
         )
     lines += [
         "",
-        "Accuracy counts `und` as wrong. Over the default keep-list languages only "
+        "Accuracy counts `und` as wrong. Keep decisions: whether the quality stage would keep the text "
+        "(label in the keep-list, score >= min_lang_score) as under the default variant. "
+        "Over the default keep-list languages only "
         f"({', '.join(results['keep_languages'])}):",
         "",
         "| variant | sentence | word pair | single word |",
@@ -170,6 +176,10 @@ def main() -> dict:
         ("fastText + lingua (default)", Fallback()),
         ("fastText + lingua low-accuracy mode", Fallback(low_accuracy=True)),
         ("fastText + lingua over the keep-list only", Fallback(languages=tuple(keep))),
+        (
+            "fastText + lingua, skip_when_removed_anyway",
+            Fallback(keep={lang: QualityConfig().min_lang_score for lang in keep}),
+        ),
     ]
     results = {
         "machine": platform.processor() or platform.machine(),
@@ -180,6 +190,16 @@ def main() -> dict:
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "variants": [run_variant(name, fb, rows, docs, set(keep)) for name, fb in variants],
     }
+    # The quality stage's decision from a label and score (default min_lang_score): the same for
+    # every text under each variant as under the default?
+    min_score = QualityConfig().min_lang_score
+    default = next(v["_answers"] for v in results["variants"] if v["variant"] == "fastText + lingua (default)")
+    for v in results["variants"]:
+        answers = v.pop("_answers")
+        same = sum(
+            (a in keep and s >= min_score) == (b in keep and t >= min_score) for (a, s), (b, t) in zip(answers, default)
+        )
+        v["keep_decisions_as_default"] = round(same / len(default), 4)
     write_results("langid_accuracy", results, markdown(results))
     return results
 

@@ -49,7 +49,7 @@ SECTION = {"gopher_quality": "gopher", "gopher_repetition": "repetition", "c4": 
 def english_documents() -> list[dict]:
     """English rows of sample_data (ground-truth language `en`, or a Common Crawl page)."""
     truth = json.loads((SAMPLE / "ground_truth.json").read_text(encoding="utf-8"))
-    table = pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.glob("part-*.parquet")))
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.rglob("part-*.parquet")))
     return [
         {"id": row["id"], "source": row["source"], "text": row["text"]}
         for row in table.to_pylist()

@@ -159,6 +159,15 @@ class LinguaConfig(Section):
     """combined probability under which the label is `und`."""
     max_chars: int = Field(1000, ge=1)
     """lingua reads at most this many characters of a text."""
+    skip_when_removed_anyway: bool = False
+    """
+    Skip lingua for text of short_chars or more where fastText gives every kept language (quality.languages)
+    a probability under its minimum score: the document is removed whatever lingua says (a long text's score
+    is capped by fastText's). Much less lingua where many documents are in other languages (docs/quality.md).
+    Every keep/remove decision and every kept row stay the same; those removed rows get fastText's label and
+    score, so their lang, lang_score, keyword_share and reason (lang_not_kept / lang_low_score) can differ.
+    No effect where quality.filter_languages is off (nothing is removed for its language there).
+    """
 
 
 class KeywordConfig(Section):
@@ -443,6 +452,14 @@ class PrivacyConfig(Section):
     NER (PERSON) needs a spaCy model; it runs on documents in these languages only. The languages with a model
     are pipeline/privacy/engine.py NER_MODELS (English); the pattern recognizers (email, phone, card, IBAN,
     IP, SSN) run on every document.
+    """
+    ner_mode: Literal["exact", "windows"] = "exact"
+    """
+    exact: spaCy's NER reads every document whole. windows: it reads only a few tokens around each word that
+    can be part of a name (a capitalised word, any word of a sentence without capitals; documents under 64
+    tokens whole) and its entities go back at their exact offsets: far less NER, slightly different PERSON
+    detections (pipeline/privacy/name_windows.py; recall and speed in bench/results/privacy_speed.md).
+    Pattern recognizers read every document whole in both modes.
     """
 
 

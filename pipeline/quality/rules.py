@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property, partial
@@ -28,6 +27,7 @@ from itertools import accumulate, count
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from pipeline.config import CodeConfig, GopherQualityConfig, GopherRepetitionConfig, QualityConfig
@@ -64,6 +64,15 @@ def _as_ids(items: list) -> tuple[list[int], int]:
     """Each item replaced by the index of its first distinct occurrence; number of distinct items."""
     index = dict(zip(dict.fromkeys(items), count()))
     return list(map(index.__getitem__, items)), len(index)
+
+
+def _numbered(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(id of each key, first position of each id): ids number the distinct keys in sorted order."""
+    # np.unique's own first positions cost a stable sort; a quicksort and a minimum are cheaper.
+    distinct, ids = np.unique(keys, return_inverse=True)
+    first = np.full(len(distinct), len(keys))
+    np.minimum.at(first, ids, np.arange(len(keys)))
+    return ids, first
 
 
 def count_words(text: str) -> int:
@@ -227,34 +236,32 @@ class DocumentView:
         return sum(1 for line in self.lines if line.endswith(ELLIPSES)) / max(len(self.lines), 1)
 
     # -- word n-grams as integer ids: equal ids <=> equal n-grams. The n-gram at position i is the
-    # (n-1)-gram at i plus word i+n-1, so each level maps pairs of ints (in C: zip, dict, map)
-    # instead of hashing tuples of n strings; the n-gram rules below then only index lists.
-    @cached_property
-    def _word_ids(self) -> list[int]:
-        return _as_ids(self.words)[0]
-
+    # (n-1)-gram at i plus word i+n-1, so each level is one numpy array of pairs of ints made
+    # into one int each (id * distinct words + word id) and numbered by np.unique, instead of
+    # hashing tuples of n strings; the n-gram rules below then only count and index arrays.
     @cached_property
     def _chars_before(self) -> list[int]:
         """_chars_before[i]: characters in words[:i]; an n-gram at i has [i+n] - [i]."""
         return list(accumulate(map(len, self.words), initial=0))
 
     @cached_property
-    def _ngram_levels(self) -> dict[int, tuple[list[int], int]]:
+    def _ngram_levels(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         return {}
 
-    def ngram_ids(self, n: int) -> tuple[list[int], int]:
-        """(id of the word n-gram at each position, number of distinct n-grams)."""
+    def ngram_ids(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(id of the word n-gram at each position, first position of each id)."""
         levels = self._ngram_levels
         if n not in levels:
             if n == 1:
-                levels[1] = _as_ids(self.words)
+                levels[1] = _numbered(np.array(_as_ids(self.words)[0], dtype=np.int64))
             else:
-                previous, distinct = self.ngram_ids(n - 1)
-                if distinct == len(previous):  # no (n-1)-gram repeats, so no n-gram does
-                    size = max(len(self.words) - n + 1, 0)
-                    levels[n] = (list(range(size)), size)
+                previous, first = self.ngram_ids(n - 1)
+                size = max(len(self.words) - n + 1, 0)
+                if len(first) == len(previous):  # no (n-1)-gram repeats, so no n-gram does
+                    levels[n] = (np.arange(size), np.arange(size))
                 else:
-                    levels[n] = _as_ids(list(zip(previous, self._word_ids[n - 1 :])))
+                    words, distinct_words = self.ngram_ids(1)
+                    levels[n] = _numbered(previous[:size] * len(distinct_words) + words[n - 1 :])
         return levels[n]
 
     def top_ngram_char_fraction(self, n: int) -> float:
@@ -265,30 +272,45 @@ class DocumentView:
         of short words reads far lower (0.26 instead of datatrove's 0.35 on one of datatrove's
         test texts), and the paper's thresholds (0.20, 0.18, 0.16) let through pages it removes.
         """
-        ids, _ = self.ngram_ids(n)
-        if not ids:
+        ids, first = self.ngram_ids(n)
+        if not len(ids):
             return 0.0
-        top, count = Counter(ids).most_common(1)[0]
-        first = ids.index(top)
-        chars = self._chars_before[first + n] - self._chars_before[first] + n - 1
-        return chars * count / max(len(self.text), 1)
+        counts = np.bincount(ids)
+        top = int(counts.max())
+        at = int(first[counts == top].min())  # of equally frequent n-grams, the one seen first
+        chars = self._chars_before[at + n] - self._chars_before[at] + n - 1
+        return chars * top / max(len(self.text), 1)
 
     def dup_ngram_char_fraction(self, n: int) -> float:
         """Share of characters in word n-grams that repeat an earlier one; a repeat is skipped
-        whole so overlapping repeats are not counted twice (as in the paper and datatrove)."""
-        ids, distinct = self.ngram_ids(n)
-        if distinct == len(ids):
-            return 0.0  # nothing repeats (most prose at n >= 5): no scan needed
-        seen = bytearray(distinct)
+        whole so overlapping repeats are not counted twice (as in the paper and datatrove).
+
+        The paper's walk: at each position visited, an n-gram seen at an earlier visited position
+        counts its characters and the walk jumps past it (the positions jumped over are not
+        visited); any other is marked seen and the walk moves one word on. A first occurrence is
+        never a repeat, so the walk below stops only at the later occurrences: one of those
+        counts unless its n-gram's first occurrence was jumped over and no visited occurrence
+        has followed."""
+        ids, first = self.ngram_ids(n)
+        if len(first) == len(ids):
+            return 0.0  # nothing repeats (most prose at n >= 5): no walk needed
+        is_first = np.zeros(len(ids), dtype=bool)
+        is_first[first] = True
+        firsts, ids = is_first.tobytes(), ids.tolist()
+        first_jumped, seen_later = bytearray(len(first)), bytearray(len(first))
         before = self._chars_before
-        repeated = i = 0
-        while i < len(ids):
-            if seen[ids[i]]:
-                repeated += before[i + n] - before[i]
-                i += n
-            else:
-                seen[ids[i]] = 1
-                i += 1
+        repeated = end = 0
+        for i in np.flatnonzero(~is_first).tolist():
+            if i < end:
+                continue  # jumped over
+            if first_jumped[ids[i]] and not seen_later[ids[i]]:
+                seen_later[ids[i]] = 1
+                continue
+            repeated += before[i + n] - before[i]
+            end = i + n
+            for j in range(i + 1, min(end, len(ids))):
+                if firsts[j]:
+                    first_jumped[ids[j]] = 1
         return repeated / max(len(self.text), 1)
 
 

@@ -76,7 +76,11 @@ def run_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     reference_lm: Path | None = ctx.artifacts.get("reference_lm")
     texts: list[str] = table.column("text").to_pylist()
     # An over-long document is removed unread; its language is that of its beginning.
-    langs, scores = detect_languages([text[: cfg.max_chars] for text in texts], Fallback.from_config(cfg.lingua))
+    keep = None
+    # Without filter_languages nothing is removed for its language, so lingua's answer always counts.
+    if cfg.lingua.skip_when_removed_anyway and cfg.filter_languages:
+        keep = {lang: cfg.min_lang_score_per_language.get(lang, cfg.min_lang_score) for lang in cfg.languages}
+    langs, scores = detect_languages([text[: cfg.max_chars] for text in texts], Fallback.from_config(cfg.lingua, keep))
     kw = cfg.keywords
     lists = keywords.load_blocklists(kw.blocklist_dir) if kw.enabled else {}
     shares = [keywords.keyword_share(text[: cfg.max_chars], lists, lang) for text, lang in zip(texts, langs)]

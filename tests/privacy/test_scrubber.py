@@ -34,6 +34,11 @@ def synth_detections(synth) -> list[list]:
     return detect([r["text"] for r in synth], ["en"] * len(synth), PrivacyConfig())
 
 
+@pytest.fixture(scope="module")
+def synth_detections_in_name_windows(synth) -> list[list]:
+    return detect([r["text"] for r in synth], ["en"] * len(synth), PrivacyConfig(ner_mode="windows"))
+
+
 def _span_scores(synth, detections, label: str) -> tuple[float, float]:
     """Character-level recall (gold chars covered by a same-type detection) and precision."""
     gold_chars = found_chars = both = 0
@@ -54,6 +59,28 @@ def test_recall_per_entity_type_on_presidio_synthetic_sentences(synth, synth_det
     assert recall >= MIN_RECALL[label]
     if label == "PERSON":
         assert precision >= 0.5  # NER on short sentences: bounded, not exact
+
+
+@pytest.mark.parametrize("label", [*STRUCTURED, "STREET_ADDRESS", "PERSON"])
+def test_name_windows_keep_recall_within_half_a_point_on_presidio_synthetic_sentences(
+    synth, synth_detections, synth_detections_in_name_windows, label
+):
+    """`ner_mode: windows` (NER reads only around possible names) against the whole-document NER."""
+    recall, _ = _span_scores(synth, synth_detections_in_name_windows, label)
+    exact, _ = _span_scores(synth, synth_detections, label)
+    print(f"{label}: char recall {exact:.4f} whole documents, {recall:.4f} name windows")
+    assert recall >= exact - 0.005
+
+
+def test_name_windows_keep_person_recall_on_lower_case_posts(shared_data):
+    """WNUT-17 posts: names are often in lower case there (short posts are read whole)."""
+    rows = [json.loads(line) for line in (shared_data / "pii/wnut17_dev.jsonl").open()]
+    gold = [{"spans": [s | {"label": "PERSON"} for s in r["spans"] if s["label"] == "person"]} for r in rows]
+    texts, langs = [r["text"] for r in rows], ["en"] * len(rows)
+    exact, _ = _span_scores(gold, detect(texts, langs, PrivacyConfig()), "PERSON")
+    windows, _ = _span_scores(gold, detect(texts, langs, PrivacyConfig(ner_mode="windows")), "PERSON")
+    assert exact > 0.4
+    assert windows >= exact - 0.005
 
 
 def test_scrubbed_synthetic_sentences_keep_no_structured_value(synth):

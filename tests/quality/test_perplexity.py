@@ -46,6 +46,20 @@ def test_kneser_ney_prefers_the_continuation_the_reference_uses() -> None:
     assert probs[ord("t")] > 0.5
 
 
+@pytest.mark.parametrize("order", [1, 3, 5, 8])
+def test_scoring_each_distinct_ngram_once_gives_the_bits_of_scoring_every_byte(sample_table, order) -> None:
+    """perplexities() scores each distinct n-gram once; the result must equal, bit for bit, the
+    definition: every byte's log-probability where it stands, summed in text order."""
+    model = perplexity.NgramModel.train(_reference_docs("de") + _reference_docs("en"), order=order)
+    texts = sample_table.column("text").to_pylist()[:300] + ["", "a", "   "]
+    data, ends, lengths = perplexity._encode(texts, order)
+    doc = np.repeat(np.arange(len(texts)), lengths)
+    nll = -np.bincount(doc, weights=model.log_probs(data, ends), minlength=len(texts))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.exp(nll / lengths)
+    assert np.array_equal(model.perplexities(texts), expected, equal_nan=True)
+
+
 def test_planted_word_lists_score_above_the_median_of_unseen_reference_prose(sample_table, ground_truth) -> None:
     """Prose the model has not seen (one fold held out) is more probable than word salad."""
     word_lists = {}

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import QualityConfig
+from pipeline.quality.langid import Fallback, detect_languages
 from pipeline.quality.signals import columns
 from pipeline.quality.stage import run_shard
 from pipeline.stage import ShardContext
@@ -148,3 +149,43 @@ def test_sample_languages_follow_the_ground_truth(sample_result) -> None:
     print(f"target-language labels agree {agree:.3f}; other languages dropped {dropped:.3f}")
     assert agree > 0.97
     assert dropped > 0.95
+
+
+@pytest.fixture(scope="module")
+def declarations() -> pa.Table:
+    """300 of sample_data's UDHR documents: many languages, fastText often unsure."""
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(SAMPLE.rglob("part-*.parquet")))
+    return table.filter(pc.starts_with(table["id"], "udhr-")).slice(0, 300)
+
+
+def test_skipping_lingua_where_the_document_is_removed_anyway_keeps_every_decision(declarations) -> None:
+    """`lingua.skip_when_removed_anyway` on declarations in many languages: the same rows kept,
+    byte for byte, the same rows removed; a removed row whose label changed has fastText's label
+    and score instead."""
+    table = declarations
+    exact = run_shard(table, ShardContext(QualityConfig(), stage="quality"))
+    cfg = QualityConfig(lingua={"skip_when_removed_anyway": True})
+    fast = run_shard(table, ShardContext(cfg, stage="quality"))
+    assert fast.kept.equals(exact.kept)
+    assert fast.removed["id"].equals(exact.removed["id"])
+    changed = [
+        (row, before)
+        for row, before in zip(fast.removed.to_pylist(), exact.removed.to_pylist())
+        if row["lang"] != before["lang"]
+    ]
+    print(f"\n{len(changed)} of {exact.removed.num_rows} removed rows relabelled")
+    assert len(changed) > 30  # lingua was skipped for these
+    fasttext_labels, fasttext_scores = detect_languages([row["text"] for row, _ in changed], Fallback(enabled=False))
+    assert [row["lang"] for row, _ in changed] == fasttext_labels
+    assert [row["lang_score"] for row, _ in changed] == pytest.approx(fasttext_scores, abs=1e-6)
+    assert {row["reason"] for row, _ in changed} <= LANG_REASONS
+
+
+def test_skip_when_removed_anyway_changes_nothing_where_languages_are_not_filtered(declarations) -> None:
+    """With `filter_languages` off (a code source's preset) no document is removed for its
+    language, so lingua is never skipped: every row, labels included, as without the setting."""
+    exact = run_shard(declarations, ShardContext(QualityConfig(filter_languages=False), stage="quality"))
+    cfg = QualityConfig(filter_languages=False, lingua={"skip_when_removed_anyway": True})
+    fast = run_shard(declarations, ShardContext(cfg, stage="quality"))
+    assert fast.kept.equals(exact.kept)
+    assert fast.removed.equals(exact.removed)

@@ -7,6 +7,7 @@ that imitates a kind of web junk the paper targets (hashtag clouds, menus, tease
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -238,6 +239,19 @@ def test_ngram_ids_give_the_same_fractions_as_tuples_of_words(shakespeare_chunks
             assert doc.top_ngram_char_fraction(n) == pytest.approx(expected_top)
             expected_dup = _dup_ngram_chars_by_tuples(doc.words, n) / len(text)
             assert doc.dup_ngram_char_fraction(n) == pytest.approx(expected_dup)
+
+
+def test_repeated_ngram_walk_counts_like_the_papers_walk_where_repeats_overlap(chunk: str) -> None:
+    """Word salads of three to five words of one speech repeat n-grams at nearly every position,
+    so the walk jumps over first occurrences all the time: the case the fast walk has to get right."""
+    rng = random.Random(26)
+    vocabulary = DocumentView(chunk, "en").words
+    for _ in range(300):
+        words = rng.sample(vocabulary, rng.randint(3, 5))
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(10, 60)))
+        doc = DocumentView(text, "en")
+        for n in range(2, 8):
+            assert doc.dup_ngram_char_fraction(n) == _dup_ngram_chars_by_tuples(doc.words, n) / len(text)
 
 
 def test_spacy_tokens_count_each_punctuation_mark_as_a_word_without_letters(shakespeare_chunks: list[str]) -> None:
