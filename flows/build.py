@@ -221,7 +221,7 @@ def corpus_build(
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
         inputs = prepare_sources([(source.name, source.input) for source in sources], build_dir / "input")
         # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
-        wanted = [s for s in registry if s.name in named and cfg.section(s.name).enabled and s.applies(inputs)]
+        wanted = [s for s in registry if s.name in named and cfg.runs(s.name) and s.applies(inputs)]
         input_records = manifest.input_records(inputs)
         spec = input or {source.name: source.input for source in sources}
         result = manifest.record(build_dir, spec, input_records, cfg, workers, str(out))

@@ -31,7 +31,16 @@ TOP_LANGUAGES = 15
 NOT_RUN = "not run"
 MIB = 1024 * 1024
 # `extra` keys that have their own section; the rest are listed as plain stage counters.
-SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents", "records:", "extract_cpu_ms")
+SECTION_EXTRAS = (
+    "lang_in:",
+    "lang_out:",
+    "pii:",
+    "ner_documents",
+    "records:",
+    "extract_cpu_ms",
+    "scored_by:",
+    "contaminated:",
+)
 TOP_DOMAINS = 15
 TOP_TOKENIZER_LANGUAGES = 20
 
@@ -502,6 +511,20 @@ def languages_charts(langs: list[dict[str, Any]], color: str) -> dict[str, bytes
 
 def signals_charts(signals: list[dict[str, Any]], color: str) -> dict[str, bytes]:
     return {"signals": plots.signals_chart(signals, color)}
+
+
+def classifier_charts(classifier: dict[str, Any], color: str) -> dict[str, bytes]:
+    rows = [r for r in classifier["sources"] if r["documents"]]
+    if not rows:
+        return {}
+    cut = classifier["cut"]
+    return {
+        "classifier": plots.scores_chart(
+            classifier["edges"],
+            {r["source"]: r["histogram"] for r in rows},
+            cut["threshold"] if cut["mode"] == "threshold" else None,
+        )
+    }
 
 
 def duplicates_charts(duplicates: dict[str, Any], color: str) -> dict[str, bytes]:
