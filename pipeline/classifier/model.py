@@ -98,8 +98,11 @@ class Scorer:
     def score(self, texts: list[str]) -> np.ndarray:
         """P(positive label) of each text (float32)."""
         scores = np.zeros(len(texts), dtype=np.float32)
-        for i, text in enumerate(texts):
-            labels, probs = self.model.predict(one_line(text), k=-1)
+        if not texts:
+            return scores
+        # One call for the batch: fastText's multi-line predict loops in C++, not here.
+        all_labels, all_probs = self.model.predict([one_line(text) for text in texts], k=-1)
+        for i, (labels, probs) in enumerate(zip(all_labels, all_probs)):
             for name, p in zip(labels, probs):
                 if name == self.label:
                     scores[i] = min(float(p), 1.0)  # fastText's softmax can round a hair above 1
