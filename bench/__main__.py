@@ -6,6 +6,8 @@ A benchmark whose data or peer venv is missing prints one `skip:` line, and the 
 import json
 
 from bench import (
+    classifier,
+    decontamination,
     dedup_grid,
     dedup_quality,
     dedup_scale,
@@ -17,6 +19,7 @@ from bench import (
     quality_vs_datatrove,
     skipping,
     stage_throughput,
+    toxicity,
 )
 from bench import tokenizer as tokenizer_bench
 
@@ -41,5 +44,11 @@ if __name__ == "__main__":
         print(tokenizer_bench.markdown(tokenizer_bench.main()))  # ~6 min: A-B-..-B-A cycles vs the raw library
     with skipping("quality_vs_datatrove"):
         quality_vs_datatrove.main()  # ~5-8 min: datatrove's chain six times + two quality builds
+    with skipping("decontamination"):
+        decontamination.main()  # ~1 min: 100k benchmark items, 479 pages twice
+    with skipping("classifier"):
+        classifier.main()  # ~1 min: three small models, datatrove's filter three times
+    with skipping("toxicity"):
+        toxicity.main()  # ~1 min: 15.6k fortunes, twelve settings
     with skipping("pretrain_shakespeare"):
         pretrain_shakespeare.main()  # ~25 min: a CPU-time sweep, a 70 s and a 10 min training run

@@ -291,7 +291,7 @@ class ClassifierConfig(Section):
     """
     Classifier stage (pipeline/classifier): a fastText quality classifier as GPT-3 used one, trained in the
     build on reference text (positives) against a seeded sample of the raw input (negatives), or a published
-    model given by path; every document gets `quality_classifier_score` (docs/classifier.md).
+    model given by path; every document gets `quality_classifier_score` (docs/model_filters.md).
     """
 
     enabled: bool = False
@@ -350,7 +350,7 @@ class ClassifierConfig(Section):
 class ToxicityConfig(Section):
     """
     Toxicity stage (pipeline/toxicity): an offensive-language model scores every line of a document in a
-    scored language; the share of flagged lines decides (docs/toxicity.md).
+    scored language; the share of flagged lines decides (docs/model_filters.md).
     """
 
     enabled: bool = False
@@ -488,7 +488,7 @@ class DecontaminationConfig(Section):
     """
     Decontamination stage (pipeline/decontamination): documents sharing a word n-gram with an evaluation
     benchmark item are removed (or have the span cut), and training documents are checked against the
-    validation documents the same way (docs/decontamination.md).
+    validation documents the same way (docs/model_filters.md).
     """
 
     enabled: bool = False
