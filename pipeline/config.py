@@ -311,8 +311,18 @@ class ClassifierConfig(Section):
     Positives: the documents of this source (one of `sources`, e.g. a wiki or books source) as they entered
     the pipeline, and no negatives from it; "" = the perplexity reference folder (quality.perplexity.reference_dir).
     """
+    unit: Literal["document", "line"] = "document"
+    """
+    What one fastText example is. document: a whole document, as GPT-3 and DCLM train. line: each non-empty
+    line, and a document's score is the mean of its lines' scores weighted by their characters; against raw
+    web pages this tells main-text lines from navigation lines, which whole pages against short reference
+    paragraphs do not (bench/results/classifier.md).
+    """
     max_per_class: int = Field(50_000, ge=10)
-    """At most this many positives (a seeded sample), and as many negatives, drawn seeded from the raw input."""
+    """
+    At most this many positive examples (a seeded sample), and as many negatives, drawn seeded from the raw
+    input (documents or lines, by `unit`).
+    """
     epoch: int = Field(5, ge=1)
     """fastText training epochs."""
     lr: float = Field(0.1, gt=0)

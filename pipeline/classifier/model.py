@@ -47,6 +47,14 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def examples(key: str, text: str, unit: str) -> list[tuple[str, str]]:
+    """(key, text) of a document's training examples: the document, or each non-empty line
+    (keyed by its number, so a sample by key draws lines, not documents)."""
+    if unit == "document":
+        return [(key, text)]
+    return [(f"{key}#{number}", line) for number, line in enumerate(text.splitlines()) if line.strip()]
+
+
 def write_training_set(positives: Iterable[str], negatives: Iterable[str], label: str, path: Path, seed: int) -> dict:
     """`__label__x text` lines, the two classes shuffled together (seeded): fastText's SGD reads
     the file in order with a decaying rate, so a file of all positives then all negatives would
@@ -108,6 +116,23 @@ class Scorer:
                     scores[i] = min(float(p), 1.0)  # fastText's softmax can round a hair above 1
                     break
         return scores
+
+
+def document_scores(scorer: Scorer, texts: list[str], unit: str) -> np.ndarray:
+    """Each document's score: the model's on the whole document, or (unit line) the mean of its
+    non-empty lines' scores weighted by their characters, all lines scored in one call."""
+    if unit == "document":
+        return scorer.score(texts)
+    lines = [[line for line in text.splitlines() if line.strip()] for text in texts]
+    flat = scorer.score([line for doc in lines for line in doc])
+    weights = np.array([len(line) for doc in lines for line in doc], dtype=np.float64)
+    scores = np.zeros(len(texts), dtype=np.float32)
+    at = 0
+    for i, doc in enumerate(lines):
+        if doc:  # a document of whitespace alone scores 0
+            scores[i] = np.average(flat[at : at + len(doc)], weights=weights[at : at + len(doc)])
+        at += len(doc)
+    return scores
 
 
 @lru_cache(maxsize=2)

@@ -8,9 +8,10 @@ its own section (a `web` source classified, books not).
 1. `train_classifier`, once per build (skipped with `classifier.model`, whose file is the
    artifact): positives are the reference text, that is the documents of
    `classifier.positive_source` as they entered the pipeline, or the lines of the perplexity
-   reference folder; negatives as many documents of the raw input of the other sources. Both
-   are seeded bottom-k samples by id hash, so a shard layout or worker count never changes
-   them. The training set (`_classifier/train.txt`) and the model (`_classifier/model.bin`)
+   reference folder; negatives as many documents of the raw input of the other sources (with
+   `classifier.unit: line`, lines of those documents, and a document's score is its lines'
+   weighted mean). Both are seeded bottom-k samples by id hash (and line number), so a shard
+   layout or worker count never changes them. The training set (`_classifier/train.txt`) and the model (`_classifier/model.bin`)
    stay in the build, fingerprinted by the files they were drawn from and the settings.
 2. `run_shard`, per shard: `quality_classifier_score` on every row; below the threshold (or by
    GPT-3's noisy Pareto rule, a seeded draw per document id) removed as `classifier_low`.
@@ -70,9 +71,10 @@ def _reference_lines(cfg: Any) -> list[tuple[str, str]]:
     return lines
 
 
-def _ids(path: Path, name: str) -> list[str]:
-    """A shard's documents as sample keys: shard name and id (ids repeat across sources)."""
-    return [f"{name}/{doc_id}" for doc_id in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
+def _documents(path: Path, name: str) -> list[tuple[str, str]]:
+    """(key, text) of a shard's documents, keyed by shard name and id (ids repeat across sources)."""
+    table = pq.read_table(path, columns=["id", "text"])
+    return [(f"{name}/{doc_id}", text) for doc_id, text in zip(table["id"].to_pylist(), table["text"].to_pylist())]
 
 
 def train_classifier(ctx: BuildContext) -> dict:
@@ -95,35 +97,30 @@ def train_classifier(ctx: BuildContext) -> dict:
     def step() -> dict:
         positives = _Sample(cfg.max_per_class, f"{ctx.seed}:classifier-positives")
         if positive:
-            for name, source, path in raw:
-                if source == positive:
-                    table = pq.read_table(path, columns=["id", "text"])
-                    for key, text in zip(_ids(path, name), table.column("text").to_pylist()):
-                        positives.offer(key, text)
+            documents = (doc for name, source, path in raw if source == positive for doc in _documents(path, name))
         else:
-            for key, text in _reference_lines(ctx.build_config):
-                positives.offer(key, text)
+            documents = _reference_lines(ctx.build_config)
+        for key, text in documents:
+            for example in model.examples(key, text, cfg.unit):
+                positives.offer(*example)
         chosen = [text for _, text in positives.items()]
-        # As many negatives, sampled by id first so that only the drawn texts are ever held.
+        if not chosen:
+            what = f"source {positive!r}" if positive else "the perplexity reference folder"
+            raise InputError(f"classifier: no positives ({what}) to train on. Name another classifier.positive_source.")
+        # As many negatives; the sample holds at most that many texts at a time.
         negatives = _Sample(len(chosen), f"{ctx.seed}:classifier-negatives")
-        others = [(name, path) for name, source, path in raw if source != positive]
-        for name, path in others:
-            for key in _ids(path, name):
-                negatives.offer(key)
-        drawn = {key: "" for key, _ in negatives.items()}
-        for name, path in others:
-            texts = pq.read_table(path, columns=["text"]).column("text").to_pylist()
-            for key, text in zip(_ids(path, name), texts):
-                if key in drawn:
-                    drawn[key] = text
-        if not chosen or not drawn:
-            what = (
-                f"positives ({f'source {positive!r}' if positive else 'the perplexity reference folder'})"
-                if not chosen
-                else "negatives (documents of the other sources)"
+        for name, source, path in raw:
+            if source != positive:
+                for key, text in _documents(path, name):
+                    for example in model.examples(key, text, cfg.unit):
+                        negatives.offer(*example)
+        drawn = [text for _, text in negatives.items()]
+        if not drawn:
+            raise InputError(
+                "classifier: no negatives (documents of the other sources) to train on. "
+                "Name another classifier.positive_source."
             )
-            raise InputError(f"classifier: no {what} to train on. Name another classifier.positive_source.")
-        counts = model.write_training_set(chosen, drawn.values(), cfg.positive_label, training_set, ctx.seed)
+        counts = model.write_training_set(chosen, drawn, cfg.positive_label, training_set, ctx.seed)
         model.train(training_set, cfg, ctx.seed, out)
         return {
             "artifact": ctx.artifact(out),
@@ -140,7 +137,8 @@ def train_classifier(ctx: BuildContext) -> dict:
 def run_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     """Score every row; remove the ones the cut rejects as classifier_low."""
     cfg: ClassifierConfig = ctx.config
-    scores = model.scorer(ctx.artifacts["classifier_model"], cfg.positive_label).score(table.column("text").to_pylist())
+    scorer = model.scorer(ctx.artifacts["classifier_model"], cfg.positive_label)
+    scores = model.document_scores(scorer, table.column("text").to_pylist(), cfg.unit)
     if cfg.mode == "threshold":
         keep = scores >= cfg.threshold
     else:

@@ -107,3 +107,31 @@ def test_positive_source_must_name_one_of_the_sources(tmp_path):
     )
     with pytest.raises(InputError, match="positive_source names 'books', which is none of the sources"):
         load_config(config)
+
+
+def test_line_unit_trains_on_lines_and_scores_a_document_by_its_lines_weighted_mean(tmp_path, reference, junk):
+    text = "Thou art a king.\n\n  \nWherefore art thou Romeo, the Montague?\n"
+    assert model.examples("d", text, "line") == [("d#0", "Thou art a king."), ("d#3", text.splitlines()[3])]
+    assert model.examples("d", text, "document") == [("d", text)]
+    cfg = SMALL.model_copy(update={"unit": "line"})
+    # Documents of five reference lines each, against the junk documents' lines.
+    documents = ["\n".join(reference[i : i + 5]) for i in range(0, 100, 5)]
+    positives = [t for i, doc in enumerate(documents) for _, t in model.examples(f"p{i}", doc, cfg.unit)]
+    negatives = [t for i, doc in enumerate(junk[::2]) for _, t in model.examples(f"n{i}", doc, cfg.unit)]
+    path = trained(tmp_path, positives, negatives, cfg)
+    assert len(positives) == 100 and len((tmp_path / "train.txt").read_text().splitlines()) == 100 + len(negatives)
+    texts = [documents[0] + "\n" + junk[1], junk[3], "   \n"]
+    scorer = model.scorer(path, cfg.positive_label)
+    scores = model.document_scores(scorer, texts, "line")
+    lines = [line for line in texts[0].splitlines() if line.strip()]
+    assert scores[0] == pytest.approx(np.average(scorer.score(lines), weights=[len(line) for line in lines]), abs=1e-6)
+    assert scores[2] == 0.0
+    table = pa.table({"id": ["a", "b", "c"], "text": texts})
+    result = run_shard(table, ShardContext(cfg, stage="classifier", artifacts={"classifier_model": path}))
+    by_id = dict(
+        zip(
+            result.kept["id"].to_pylist() + result.removed["id"].to_pylist(),
+            result.kept[SCORE].to_pylist() + result.removed[SCORE].to_pylist(),
+        )
+    )
+    assert [by_id[i] for i in "abc"] == pytest.approx(scores.tolist(), abs=1e-6)
