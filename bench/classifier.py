@@ -10,7 +10,10 @@ training half, GPT-3's curated-against-crawl set-up. On the other half, each pag
 snippets (main content a good extractor keeps) and `must_remove` snippets (navigation, footers,
 teasers) are scored as documents: the separation is the AUC (the chance that a main-text
 snippet scores above a boilerplate one), with the mean score and the share at or above the
-default threshold (0.5) of each kind, overall and for German and English pages.
+default threshold (0.5) of each kind, overall and for German and English pages. Variants: the
+stage's default (a document an example), the same with fastText's small-data settings (epoch 25,
+lr 0.5), and `classifier.unit: line` (each line of a page an example; a document's score the
+weighted mean of its lines').
 
 Cost: CPU seconds per MB of training text (training) and of page text (scoring), one process;
 scoring is the stage's shard step (`run_shard`: one fastText line per document, the score
@@ -28,7 +31,6 @@ import ast
 import gzip
 import json
 import os
-import random
 import subprocess
 import tempfile
 import time
@@ -39,7 +41,7 @@ import pyarrow as pa
 
 from bench import DATATROVE_PYTHON, REPO, SHARED_DATA, Skip, needs_data, skipping, write_results
 from pipeline.classifier import model
-from pipeline.classifier.stage import _reference_lines, run_shard
+from pipeline.classifier.stage import _reference_lines, _Sample, run_shard
 from pipeline.config import BuildConfig, ClassifierConfig
 from pipeline.stage import ShardContext
 from pipeline.tokenizer.train import hash_unit
@@ -76,24 +78,32 @@ def separation(keep: np.ndarray, remove: np.ndarray, threshold: float) -> dict:
 DEFAULT = "stage default: reference lines against raw pages"
 
 
-def variants_of(section: ClassifierConfig, train_half: list[dict], k: int) -> dict:
-    """(settings, negatives) of each variant: the stage's default; the same with fastText's
-    small-data settings; negatives as the pages' lines instead of whole pages."""
-    pages = [p["text"] for p in train_half][:k]
-    lines = [line for p in train_half for line in p["text"].split("\n") if line.strip()]
-    random.Random(SEED).shuffle(lines)
+def variants_of(section: ClassifierConfig) -> dict[str, ClassifierConfig]:
+    """The stage's default; the same with fastText's small-data settings; lines as examples."""
     return {
-        DEFAULT: (section, pages),
-        "same, epoch 25, lr 0.5": (section.model_copy(update={"epoch": 25, "lr": 0.5}), pages),
-        "reference lines against raw page lines": (section, lines[:k]),
+        DEFAULT: section,
+        "same, epoch 25, lr 0.5": section.model_copy(update={"epoch": 25, "lr": 0.5}),
+        "unit: line": section.model_copy(update={"unit": "line"}),
     }
 
 
+def sample(documents: list[tuple[str, str]], unit: str, k: int, seed: str) -> list[str]:
+    """The stage's seeded bottom-k sample of the documents' examples (as train_classifier draws)."""
+    drawn = _Sample(k, seed)
+    for key, text in documents:
+        for example in model.examples(key, text, unit):
+            drawn.offer(*example)
+    return [text for _, text in drawn.items()]
+
+
 def train_and_score(
-    section: ClassifierConfig, positives: list[str], negatives: list[str], pages: list[dict], folder: Path
+    section: ClassifierConfig, reference: list[tuple[str, str]], train_half: list[dict], pages: list[dict], folder: Path
 ) -> tuple[dict, Path]:
-    """Train one variant as the stage trains (write_training_set, train) and score the snippets
-    of the held-out pages: the separation, overall and per page language."""
+    """Train one variant as the stage trains (its samples, write_training_set, train) and score
+    the snippets of the held-out pages: the separation, overall and per page language."""
+    positives = sample(reference, section.unit, section.max_per_class, f"{SEED}:classifier-positives")
+    raw = [(p["id"], p["text"]) for p in train_half]
+    negatives = sample(raw, section.unit, len(positives), f"{SEED}:classifier-negatives")
     folder.mkdir()
     training_set, model_path = folder / "train.txt", folder / "model.bin"
     counts = model.write_training_set(positives, negatives, section.positive_label, training_set, SEED)
@@ -109,7 +119,7 @@ def train_and_score(
         for kind, key in ((0, "must_keep"), (1, "must_remove")):
             texts = [t for t in snippets(page, key) if t.strip()]
             if texts:
-                scores = scorer.score(texts).tolist()
+                scores = model.document_scores(scorer, texts, section.unit).tolist()
                 rows["all"][kind].extend(scores)
                 rows.setdefault(lang, ([], []))[kind].extend(scores)
     settings = {k: getattr(section, k) for k in ("epoch", "lr", "word_ngrams", "dim", "bucket", "min_count")}
@@ -146,15 +156,15 @@ def main() -> None:
     test_half = [p for p in pages if hash_unit(p["id"], "classifier-bench") >= 0.5]
     cfg = BuildConfig()
     section = cfg.classifier
-    positives = [text for _, text in _reference_lines(cfg)][: section.max_per_class]
+    reference = _reference_lines(cfg)
 
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
         variants, models = {}, {}
-        for number, (name, (settings, negatives)) in enumerate(
-            variants_of(section, train_half, len(positives)).items()
-        ):
-            variants[name], models[name] = train_and_score(settings, positives, negatives, test_half, tmp / str(number))
+        for number, (name, settings) in enumerate(variants_of(section).items()):
+            variants[name], models[name] = train_and_score(
+                settings, reference, train_half, test_half, tmp / str(number)
+            )
         model_path = models[DEFAULT]  # the speed comparison's model
         page_scores = model.scorer(model_path, section.positive_label).score([p["text"] for p in test_half])
 
