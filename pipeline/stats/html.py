@@ -130,10 +130,17 @@ def _not_run(what: str) -> str:
     return f'<p class="muted">{_esc(what)}: not run</p>'
 
 
+def _absent(stats: dict[str, Any], stage: str) -> str:
+    """A stage with nothing to show: switched off by the build's config, or not run."""
+    if stats["stages"].get(stage) == "off":
+        return f'<p class="muted">{_esc(stage)}: off in this build\'s config</p>'
+    return _not_run(stage)
+
+
 def _missing(stats: dict[str, Any], stage: str) -> str:
-    """A section drawn from a stage's shards: 'not run', or ran but its shards are gone."""
-    if stats["stages"].get(stage) in (None, "not run"):
-        return _not_run(stage)
+    """A section drawn from a stage's shards: off, not run, or ran but its shards are gone."""
+    if stats["stages"].get(stage) in (None, "not run", "off"):
+        return _absent(stats, stage)
     return f'<p class="muted">{_esc(stage)}: no shards to read in this build directory</p>'
 
 
@@ -175,7 +182,7 @@ def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
     # The filter stages the report shows (stats["stages"]: a skipped raw-input stage is not there).
     for name in (stage.name for stage in registry.filters() if stage.name in stats["stages"]):
         if name not in stats["reasons"]:
-            parts.append(_not_run(name))
+            parts.append(_absent(stats, name))
             continue
         reasons = stats["reasons"][name]
         parts.append(f"<h3>{_esc(name)}</h3>")
@@ -368,7 +375,7 @@ def classifier(stats: dict[str, Any], fig: Figures) -> str:
 def toxicity(stats: dict[str, Any], fig: Figures) -> str:
     found = stats["toxicity"]
     if found is None:
-        return _not_run("toxicity")
+        return _missing(stats, "toxicity")
     rows = [[r["lang"], r["model"], r["keywords"], r["none"]] for r in found["languages"]]
     return "".join(
         [
@@ -390,7 +397,7 @@ def toxicity(stats: dict[str, Any], fig: Figures) -> str:
 def decontamination(stats: dict[str, Any], fig: Figures) -> str:
     found = stats["decontamination"]
     if found is None:
-        return _not_run("decontamination")
+        return _missing(stats, "decontamination")
     rows = [[b["name"], b["items"], b["short_items"], b["documents"]] for b in found["benchmarks"]]
     parts = [
         _facts(
