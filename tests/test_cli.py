@@ -16,7 +16,9 @@ CORPUS = [sys.executable, "-m", "flows.cli"]
 
 
 def corpus(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CORPUS, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    # A hang guard, not a speed check: whole builds go through here too, and on a loaded 2-core
+    # machine a small build can take minutes.
+    return subprocess.run([*CORPUS, *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
