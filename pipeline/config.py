@@ -293,6 +293,101 @@ class QualityConfig(Section):
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
 
 
+NEGATIVE_LABEL = "__label__cc"  # a trained classifier's negatives: the raw input (GPT-3's Common Crawl)
+
+
+class ClassifierConfig(Section):
+    """
+    Classifier stage (pipeline/classifier): a fastText quality classifier as GPT-3 used one, trained in the
+    build on reference text (positives) against a seeded sample of the raw input (negatives), or a published
+    model given by path; every document gets `quality_classifier_score` (docs/model_filters.md).
+    """
+
+    enabled: bool = False
+    """
+    Off by default: what counts as high quality is the build's choice (a source or reference text to imitate),
+    and on a mixture of books, quotes and declarations any one reference removes good text of the other kinds.
+    """
+    model: str = ""
+    """
+    A fastText `.bin` to score with instead of training one (DCLM's `openhermes_reddit` model or any published
+    fastText quality model); "" = train one in the build.
+    """
+    positive_label: str = "__label__hq"
+    """The label whose probability is the score; a model trained here calls its negatives __label__cc."""
+    positive_source: str = ""
+    """
+    Positives: the documents of this source (one of `sources`, e.g. a wiki or books source) as they entered
+    the pipeline, and no negatives from it; "" = the perplexity reference folder (quality.perplexity.reference_dir).
+    """
+    unit: Literal["document", "line"] = "document"
+    """
+    What one fastText example is. document: a whole document, as GPT-3 and DCLM train. line: each non-empty
+    line, and a document's score is the mean of its lines' scores weighted by their characters; against raw
+    web pages this tells main-text lines from navigation lines, which whole pages against short reference
+    paragraphs do not (bench/results/classifier.md).
+    """
+    max_per_class: int = Field(50_000, ge=10)
+    """
+    At most this many positive examples (a seeded sample), and as many negatives, drawn seeded from the raw
+    input (documents or lines, by `unit`).
+    """
+    epoch: int = Field(5, ge=1)
+    """fastText training epochs."""
+    lr: float = Field(0.1, gt=0)
+    """fastText learning rate."""
+    word_ngrams: int = Field(2, ge=1, le=5)
+    """fastText word n-grams (2: bigrams, as DCLM's and datatrove's quality classifiers)."""
+    dim: int = Field(64, ge=2)
+    """fastText vector size."""
+    bucket: int = Field(200_000, ge=1)
+    """
+    fastText hash buckets for word n-grams: the model file is about (words + bucket) x dim x 4 bytes (fastText's
+    2M buckets at dim 100 make it 800 MB).
+    """
+    min_count: int = Field(1, ge=1)
+    """Words seen fewer times in the training set get no vector of their own."""
+    mode: Literal["threshold", "pareto"] = "threshold"
+    """
+    threshold: remove below `threshold`; pareto: GPT-3's noisy rule, keep when a seeded draw from
+    pareto(pareto_alpha) exceeds 1 - score, so some low-scoring documents stay (classifier_low either way).
+    """
+    threshold: float = Field(0.5, ge=0, le=1)
+    """Documents scoring lower are removed (mode threshold)."""
+    pareto_alpha: float = Field(9.0, gt=0)
+    """GPT-3's alpha (mode pareto): larger keeps fewer low-scoring documents."""
+
+    @model_validator(mode="after")
+    def _labels(self) -> ClassifierConfig:
+        if not self.positive_label.startswith("__label__"):
+            raise ValueError(f"positive_label {self.positive_label!r} must start with __label__ (fastText's prefix)")
+        if not self.model and self.positive_label == NEGATIVE_LABEL:
+            raise ValueError(f"positive_label {NEGATIVE_LABEL} is the label of a trained model's negatives")
+        return self
+
+
+class ToxicityConfig(Section):
+    """
+    Toxicity stage (pipeline/toxicity): an offensive-language model scores every line of a document in a
+    scored language; the share of flagged lines decides (docs/model_filters.md).
+    """
+
+    enabled: bool = False
+    """
+    Off by default: the model flags rude words in quotes, plays and fiction as well as abuse (Tiny Shakespeare:
+    bench/results/toxicity.md); the keyword filter (quality.keywords) runs in every build.
+    """
+    languages: list[Literal["en"]] = Field(default_factory=lambda: ["en"])
+    """
+    Languages the model scores (the `lang` column of the quality stage; every document without one). The
+    model (alt-profanity-check) is English; other languages keep the keyword filter.
+    """
+    line_threshold: float = Field(0.5, ge=0, le=1)
+    """A line whose offensive probability is higher is flagged."""
+    max_flagged_share: float = Field(0.1, ge=0, le=1)
+    """Documents with a larger share of flagged lines are removed (toxic)."""
+
+
 class MinHashConfig(Section):
     """MinHash-LSH near-duplicate detection (datasketch): shingles, signatures, LSH bands."""
 
@@ -405,6 +500,52 @@ class DedupConfig(Section):
     """
     When copies fall in different sources, the copy kept comes from the source named first here; [] = the
     order of `sources`. Sources not named rank after those named, in their order.
+    """
+
+
+class DecontaminationConfig(Section):
+    """
+    Decontamination stage (pipeline/decontamination): documents sharing a word n-gram with an evaluation
+    benchmark item are removed (or have the span cut), and training documents are checked against the
+    validation documents the same way (docs/model_filters.md).
+    """
+
+    enabled: bool = False
+    """Off by default: a build names its benchmarks (and the validation check reads every document twice)."""
+    benchmarks: str = ""
+    """
+    Folder of evaluation sets, one file per benchmark (`<name>.jsonl` or `<name>.parquet`); "" = none (the
+    validation check only).
+    """
+    text_fields: list[str] = []
+    """
+    Fields of a benchmark item whose text is checked, joined in this order (e.g. [question, answer]); [] = every
+    string or list-of-strings field of the item.
+    """
+    ngram: int = Field(13, ge=3, le=50)
+    """Words per n-gram: GPT-3's 13 (lower case, punctuation removed, split on whitespace)."""
+    action: Literal["remove", "cut"] = "remove"
+    """
+    remove: the document goes (contaminated); cut: each matching span and `cut_window` characters on either
+    side are cut out, as GPT-3's and lm-eval's decontamination do, and what is left is kept when long enough.
+    """
+    cut_window: int = Field(200, ge=0)
+    """Characters cut on either side of a matching span (action cut)."""
+    min_piece_chars: int = Field(200, ge=0)
+    """Pieces left between cuts that are shorter are dropped too (action cut)."""
+    max_spans: int = Field(10, ge=1)
+    """A document with more matching spans is removed whole (action cut): it is mostly benchmark text."""
+    min_chars_left: int = Field(500, ge=0)
+    """A cut document left shorter is removed (contaminated)."""
+    validation: Literal["off", "report", "remove"] = "report"
+    """
+    Training documents that share an n-gram with a validation document (the tokenizer's seeded split by id):
+    report counts them; remove also removes them (validation_overlap).
+    """
+    index_partitions: int = Field(16, ge=1, le=4096)
+    """
+    The n-gram index is sorted in this many partitions by hash, each sorted alone, so building it needs
+    1/partitions of its size in memory; workers memory-map it.
     """
 
 
@@ -766,6 +907,13 @@ class BuildConfig(Section):
     def section(self, stage: str) -> Section:
         return getattr(self, stage)
 
+    def runs(self, stage: str) -> bool:
+        """Whether a stage runs: its section is on for the build or for one of the sources (a
+        source's override can switch a filter stage on for its documents alone)."""
+        if self.section(stage).enabled:
+            return True
+        return any(self.for_source(source.name).section(stage).enabled for source in self.sources)
+
     def for_source(self, name: str) -> BuildConfig:
         """This config as it applies to one source's documents: the source's kind preset and its
         overrides over the build's stage sections (pipeline/sources.py)."""
@@ -791,6 +939,11 @@ def _check_sources(cfg: BuildConfig, where: str) -> None:
     if unknown:
         raise ValueError(
             f"{where}dedup.source_priority names {unknown[0]!r}, which is none of the sources ({', '.join(names)})"
+        )
+    positive = getattr(getattr(cfg, "classifier", None), "positive_source", "")
+    if positive and cfg.sources and positive not in names:
+        raise ValueError(
+            f"{where}classifier.positive_source names {positive!r}, which is none of the sources ({', '.join(names)})"
         )
     for source in cfg.sources:
         try:

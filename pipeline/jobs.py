@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from pipeline.errors import BuildError
 from pipeline.shards import RawPart, read_input_shard, with_provenance, write_json, write_shard
-from pipeline.stage import ShardContext, ShardStep, StageResult
+from pipeline.stage import ShardContext, ShardStep, StageResult, split_by_reason
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,11 @@ def run_job(job: ShardJob) -> dict:
         table = read_input_shard(job.input_path)
         if job.provenance is not None:
             table = with_provenance(table, *job.provenance)
-        result = job.step.run(table, job.context)
+        if job.step.writes == "documents" and not getattr(job.context.config, "enabled", True):
+            # The stage runs for other sources (BuildConfig.runs); this source's documents pass as they are.
+            result = split_by_reason(table, [None] * table.num_rows, job.context.stage)
+        else:
+            result = job.step.run(table, job.context)
         docs_in, bytes_in = table.num_rows, text_bytes(table)
     if job.step.writes == "documents":
         record = _write_documents(job, docs_in, bytes_in, result)

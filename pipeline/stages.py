@@ -128,6 +128,41 @@ QUALITY = Stage(
     color="#2563eb",
 )
 
+CLASSIFIER = Stage(
+    name="classifier",
+    config=cfg.ClassifierConfig,
+    description="A fastText quality classifier (GPT-3's): trained on reference text against the raw input, or a published model.",
+    steps=(
+        BuildStep("classifier_model", Ref("pipeline.classifier.stage:train_classifier"), "classifier: train fastText"),
+        ShardStep("classifier", Ref("pipeline.classifier.stage:run_shard"), "quality classifier"),
+    ),
+    reasons=("classifier_low",),
+    report=(
+        ReportSection(
+            "classifier",
+            "Quality classifier",
+            Ref("pipeline.classifier.stage:report"),
+            Ref("pipeline.stats.html:classifier"),
+            Ref("pipeline.stats.report:classifier_charts"),
+        ),
+    ),
+    color="#4f46e5",
+)
+
+TOXICITY = Stage(
+    name="toxicity",
+    config=cfg.ToxicityConfig,
+    description="An offensive-language model scores every line (English); a document with too many flagged lines is removed.",
+    steps=(ShardStep("toxicity", Ref("pipeline.toxicity.stage:run_shard"), "toxicity"),),
+    reasons=("toxic",),
+    report=(
+        ReportSection(
+            "toxicity", "Toxicity", Ref("pipeline.toxicity.stage:report"), Ref("pipeline.stats.html:toxicity")
+        ),
+    ),
+    color="#be123c",
+)
+
 DEDUP = Stage(
     name="dedup",
     config=cfg.DedupConfig,
@@ -151,6 +186,28 @@ DEDUP = Stage(
         ),
     ),
     color="#d97706",
+)
+
+DECONTAMINATION = Stage(
+    name="decontamination",
+    config=cfg.DecontaminationConfig,
+    description="Documents sharing a 13-gram with an evaluation benchmark removed (or the span cut); validation overlap checked.",
+    steps=(
+        BuildStep(
+            "decontamination_index", Ref("pipeline.decontamination.stage:build_index"), "decontamination: n-gram index"
+        ),
+        ShardStep("decontamination", Ref("pipeline.decontamination.stage:run_shard"), "decontamination"),
+    ),
+    reasons=("contaminated", "validation_overlap"),
+    report=(
+        ReportSection(
+            "decontamination",
+            "Decontamination",
+            Ref("pipeline.decontamination.stage:report"),
+            Ref("pipeline.stats.html:decontamination"),
+        ),
+    ),
+    color="#0d9488",
 )
 
 PRIVACY = Stage(
@@ -277,5 +334,7 @@ class Registry:
             self.unregister(stage.name)
 
 
-registry = Registry([EXTRACT, QUALITY, DEDUP, PRIVACY, TOKENIZER, PRETRAIN, REPORT])
+registry = Registry(
+    [EXTRACT, QUALITY, CLASSIFIER, TOXICITY, DEDUP, DECONTAMINATION, PRIVACY, TOKENIZER, PRETRAIN, REPORT]
+)
 register = registry.register

@@ -63,6 +63,14 @@ def stage_sources(build_dir: Path, stage: Stage, inputs: list[InputShard]) -> li
     return found
 
 
+def entering_documents(build_dir: Path, inputs: list[InputShard]) -> list[tuple[str, Path]]:
+    """(name, path) of every shard's documents as they entered the filters: the input shard, or
+    what the raw-input stage (extract) made of a raw one. A model trained on "the raw input"
+    (the quality classifier's negatives) reads these."""
+    first = next(stage for stage in registry.filters() if not stage.raw_input)
+    return stage_sources(build_dir, first, inputs)
+
+
 def align_schemas(folder: Path, shards: list[str]) -> int:
     """Give every shard of a stage folder (and of its removed/) the columns of all of them, null
     where a shard lacks one, in one order; returns how many files were rewritten.

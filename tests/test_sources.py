@@ -25,8 +25,10 @@ from flows.build import corpus_build
 from pipeline.config import BuildConfig, load_config
 from pipeline.dedup.methods import find_duplicates, signatures
 from pipeline.errors import InputError
+from pipeline.jobs import ShardJob, run_job
 from pipeline.quality.stage import run_shard
 from pipeline.stage import ShardContext
+from pipeline.stages import registry
 from pipeline.tokenizer.mixture import draw, plan
 from tests.conftest import REPO, SAMPLE
 
@@ -139,6 +141,32 @@ def test_copies_in_two_sources_are_kept_from_the_source_ranked_first() -> None:
         decisions = find_duplicates([signatures(t, cfg) for t in both], cfg, priority=priority)
         kept = decisions.filter(pa.compute.is_null(decisions["reason"]))["id"].to_pylist()
         assert len(kept) == 40 and all(i.startswith("other/") == (priority[0] == "other") for i in kept)
+
+
+def test_a_stage_switched_on_for_one_source_runs_and_passes_the_others_documents_through(tmp_path) -> None:
+    cfg = BuildConfig.model_validate(
+        {
+            "sources": [
+                {"name": "books", "input": "x", "kind": "books"},
+                {"name": "web", "input": "y", "kind": "web", "overrides": {"toxicity": {"enabled": True}}},
+            ]
+        }
+    )
+    assert not cfg.toxicity.enabled and cfg.runs("toxicity") and not cfg.runs("classifier")
+    plays = folder("books").slice(0, 30)
+    shard = tmp_path / "part-00000.parquet"
+    pq.write_table(plays, shard)
+    stage = registry.get("toxicity")
+    for source in ("books", "web"):
+        context = ShardContext(
+            cfg.for_source(source).toxicity, stage="toxicity", source=source, out_dir=tmp_path / source
+        )
+        record = run_job(ShardJob(stage.steps[0], shard, context, fingerprint=source, reasons=stage.reasons))
+        out = pq.read_table(tmp_path / source / "part-00000.parquet")
+        if source == "books":  # off for books: every play as it came, no columns added
+            assert record["docs_kept"] == 30 and out.equals(plays)
+        else:
+            assert "toxicity_scorer" in out.column_names
 
 
 # ---------------------------------------------------------------- bad sources

@@ -62,6 +62,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -126,10 +130,17 @@ def _not_run(what: str) -> str:
     return f'<p class="muted">{_esc(what)}: not run</p>'
 
 
+def _absent(stats: dict[str, Any], stage: str) -> str:
+    """A stage with nothing to show: switched off by the build's config, or not run."""
+    if stats["stages"].get(stage) == "off":
+        return f'<p class="muted">{_esc(stage)}: off in this build\'s config</p>'
+    return _not_run(stage)
+
+
 def _missing(stats: dict[str, Any], stage: str) -> str:
-    """A section drawn from a stage's shards: 'not run', or ran but its shards are gone."""
-    if stats["stages"].get(stage) in (None, "not run"):
-        return _not_run(stage)
+    """A section drawn from a stage's shards: off, not run, or ran but its shards are gone."""
+    if stats["stages"].get(stage) in (None, "not run", "off"):
+        return _absent(stats, stage)
     return f'<p class="muted">{_esc(stage)}: no shards to read in this build directory</p>'
 
 
@@ -171,7 +182,7 @@ def _reasons_html(stats: dict[str, Any], fig: Figures) -> str:
     # The filter stages the report shows (stats["stages"]: a skipped raw-input stage is not there).
     for name in (stage.name for stage in registry.filters() if stage.name in stats["stages"]):
         if name not in stats["reasons"]:
-            parts.append(_not_run(name))
+            parts.append(_absent(stats, name))
             continue
         reasons = stats["reasons"][name]
         parts.append(f"<h3>{_esc(name)}</h3>")
@@ -318,6 +329,115 @@ def duplicates(stats: dict[str, Any], fig: Figures) -> str:
         parts.append("<h3>Most widespread boilerplate lines removed (PII scrubbed)</h3>")
         parts.append(
             _table(["line", "kept documents that had it"], [[line["line"], line["documents"]] for line in lines])
+        )
+    return "".join(parts)
+
+
+def classifier(stats: dict[str, Any], fig: Figures) -> str:
+    found = stats["classifier"]
+    if found is None:
+        return _missing(stats, "classifier")
+    cut = found["cut"]
+    rule = (
+        f"removed below {_fmt(cut['threshold'])}"
+        if cut["mode"] == "threshold"
+        else f"GPT-3's Pareto rule, alpha {_fmt(cut['pareto_alpha'])}: kept when a seeded draw exceeds 1 - score"
+    )
+    rows = [
+        [
+            r["source"],
+            r["documents"],
+            r["removed"],
+            _pct(_share(r["removed"], r["documents"])),
+            r["mean"],
+            r["p10"],
+            r["median"],
+            r["p90"],
+        ]
+        for r in found["sources"]
+    ]
+    return "".join(
+        [
+            _facts(
+                [
+                    ("model", found["model"]),
+                    ("positive label", found["positive_label"]),
+                    ("trained on (positives / negatives)", f"{_fmt(found['positives'])} / {_fmt(found['negatives'])}"),
+                    ("cut", rule),
+                ]
+            ),
+            fig("classifier", "classifier score distribution per source"),
+            _table(["source", "documents", "removed", "removed %", "mean", "p10", "median", "p90"], rows),
+        ]
+    )
+
+
+def toxicity(stats: dict[str, Any], fig: Figures) -> str:
+    found = stats["toxicity"]
+    if found is None:
+        return _missing(stats, "toxicity")
+    rows = [[r["lang"], r["model"], r["keywords"], r["none"]] for r in found["languages"]]
+    return "".join(
+        [
+            _facts(
+                [
+                    ("languages the model scores", ", ".join(found["model_languages"])),
+                    ("a line is flagged above", found["line_threshold"]),
+                    ("a document is removed above this share of flagged lines", found["max_flagged_share"]),
+                    ("flagged lines", found["flagged_lines"]),
+                    ("documents removed as toxic", found["toxic"]),
+                ]
+            ),
+            "<h3>Documents by what scored them, per language</h3>",
+            _table(["language", "model", "keyword list (quality stage)", "neither"], rows),
+        ]
+    )
+
+
+def decontamination(stats: dict[str, Any], fig: Figures) -> str:
+    found = stats["decontamination"]
+    if found is None:
+        return _missing(stats, "decontamination")
+    rows = [[b["name"], b["items"], b["short_items"], b["documents"]] for b in found["benchmarks"]]
+    parts = [
+        _facts(
+            [
+                ("n-gram (words)", found["ngram"]),
+                ("documents removed (contaminated)", found["removed"]),
+                ("documents with benchmark spans cut out", found["cut"]),
+            ]
+        )
+    ]
+    if rows:
+        parts.append(
+            _table(
+                [
+                    "benchmark",
+                    "items",
+                    f"items under {found['ngram']} words (not checked)",
+                    "documents sharing an n-gram",
+                ],
+                rows,
+            )
+        )
+    else:
+        parts.append('<p class="muted">no benchmarks configured (decontamination.benchmarks)</p>')
+    parts.append("<h3>Validation documents in training</h3>")
+    if found["validation"] == "off":
+        parts.append('<p class="muted">not checked (decontamination.validation: off)</p>')
+    else:
+        parts.append(
+            _facts(
+                [
+                    ("validation documents", found["validation_docs"]),
+                    ("training documents checked", found["training_docs"]),
+                    (
+                        "training documents sharing an n-gram with a validation document",
+                        found["validation_overlap_docs"],
+                    ),
+                    ("of them removed (validation: remove)", found["validation_overlap_removed"]),
+                ]
+            )
         )
     return "".join(parts)
 

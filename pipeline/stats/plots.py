@@ -192,6 +192,23 @@ def signals_figure(signals: Sequence[dict], color: str) -> Figure:
         return fig
 
 
+def scores_chart(edges: Sequence[float], histograms: dict[str, Sequence[int]], threshold: float | None) -> bytes:
+    """The share of each source's documents per classifier score bin, and the cut (red) when it is a threshold."""
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(9, 3)
+        ax = fig.subplots()
+        for source, counts in histograms.items():
+            total = max(sum(counts), 1)
+            ax.stairs([c / total for c in counts], edges, linewidth=2, label=source)
+        if threshold is not None:
+            ax.axvline(threshold, color="#b91c1c", linestyle="--", linewidth=1.2, label="threshold")
+        ax.set_title("Quality classifier score per source")
+        ax.set_xlabel("score (probability of the positive label)")
+        ax.set_ylabel("share of the source's documents")
+        ax.legend(loc="upper center", frameon=False, ncols=min(len(histograms) + 1, 5))
+        return _png(fig)
+
+
 def clusters_chart(clusters_by_size: dict[str, int], color: str) -> bytes:
     """How many duplicate clusters have 2, 3, ... members."""
     with matplotlib.rc_context(STYLE):

@@ -19,6 +19,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pipeline import manifest as manifests
 from pipeline.config import BuildConfig
 from pipeline.errors import InputError
@@ -29,9 +31,19 @@ from pipeline.stats import boilerplate, compare, html, plots, shard_stats
 
 TOP_LANGUAGES = 15
 NOT_RUN = "not run"
+OFF = "off"  # a stage the build's config switched off (for every source): not a run that is missing
 MIB = 1024 * 1024
 # `extra` keys that have their own section; the rest are listed as plain stage counters.
-SECTION_EXTRAS = ("lang_in:", "lang_out:", "pii:", "ner_documents", "records:", "extract_cpu_ms")
+SECTION_EXTRAS = (
+    "lang_in:",
+    "lang_out:",
+    "pii:",
+    "ner_documents",
+    "records:",
+    "extract_cpu_ms",
+    "scored_by:",
+    "contaminated:",
+)
 TOP_DOMAINS = 15
 TOP_TOKENIZER_LANGUAGES = 20
 
@@ -74,6 +86,19 @@ def _ran(manifest: dict[str, Any], stage: str) -> bool:
     return "docs_in" in manifest.get("stages", {}).get(stage, {})
 
 
+def _status(stage: Stage, manifest: dict[str, Any]) -> str:
+    """A stage's status: its manifest entry's, else off (the config switched it off, as the
+    optional filter stages are by default) or not run."""
+    entry = manifest.get("stages", {}).get(stage.name)
+    if entry is not None:
+        return entry.get("status", NOT_RUN)
+    try:
+        config = BuildConfig.model_validate(manifest.get("config") or {})
+    except ValidationError:  # a manifest of another version: say no more than "not run"
+        return NOT_RUN
+    return NOT_RUN if config.runs(stage.name) else OFF
+
+
 def _shown(stage: Stage, manifest: dict[str, Any]) -> bool:
     """Whether a stage has a place in the report: a raw-input stage (extract) only when it ran,
     since text input skips it rather than leaving it to run."""
@@ -106,7 +131,7 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         if row is not None:
             rows.append({"stage": stage.name, "status": section.get("status"), **row})
         elif stage.filters and _shown(stage, manifest):  # a filter stage that did not run keeps its place
-            rows.append({"stage": stage.name, "status": section.get("status", NOT_RUN) if section else NOT_RUN})
+            rows.append({"stage": stage.name, "status": _status(stage, manifest)})
     return rows
 
 
@@ -253,7 +278,7 @@ def _run_facts(manifest: dict[str, Any]) -> dict[str, Any]:
         section = stages.get(stage.name)
         if section is None:
             if stage.summarised and _shown(stage, manifest):
-                timings.append({"stage": stage.name, "status": NOT_RUN})
+                timings.append({"stage": stage.name, "status": _status(stage, manifest)})
             continue
         shards = section.get("shards", [])
         timings.append(
@@ -296,9 +321,7 @@ def collect_stats(build_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     }
     stats = {
         "stages": {
-            stage.name: stages[stage.name].get("status") if stage.name in stages else NOT_RUN
-            for stage in registry
-            if stage.summarised and _shown(stage, manifest)
+            stage.name: _status(stage, manifest) for stage in registry if stage.summarised and _shown(stage, manifest)
         },
         "funnel": funnel(manifest),
         "reasons": _reasons(stages, build_dir),
@@ -502,6 +525,20 @@ def languages_charts(langs: list[dict[str, Any]], color: str) -> dict[str, bytes
 
 def signals_charts(signals: list[dict[str, Any]], color: str) -> dict[str, bytes]:
     return {"signals": plots.signals_chart(signals, color)}
+
+
+def classifier_charts(classifier: dict[str, Any], color: str) -> dict[str, bytes]:
+    rows = [r for r in classifier["sources"] if r["documents"]]
+    if not rows:
+        return {}
+    cut = classifier["cut"]
+    return {
+        "classifier": plots.scores_chart(
+            classifier["edges"],
+            {r["source"]: r["histogram"] for r in rows},
+            cut["threshold"] if cut["mode"] == "threshold" else None,
+        )
+    }
 
 
 def duplicates_charts(duplicates: dict[str, Any], color: str) -> dict[str, bytes]:

@@ -217,6 +217,16 @@ def test_report_has_html_stats_and_every_section(full_build: Path) -> None:
     assert "not run" not in html  # every stage ran
 
 
+def test_a_stage_the_config_switched_off_says_off_not_not_run(full_build: Path) -> None:
+    # The model-based filters are off by default (BuildConfig()), so the build did not miss them.
+    stats = json.loads((full_build / "report" / "stats.json").read_text())
+    html = (full_build / "report" / "report.html").read_text()
+    for name in ("classifier", "toxicity", "decontamination"):
+        assert stats["stages"][name] == "off"
+        assert f"{name}: off in this build's config" in html
+    assert {r["stage"]: r["status"] for r in stats["funnel"]}["classifier"] == "off"
+
+
 def test_every_image_is_a_png_and_there_is_one_per_chart(full_build: Path) -> None:
     build = full_build
     html = (build / "report" / "report.html").read_text()
