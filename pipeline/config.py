@@ -551,6 +551,12 @@ class PretrainConfig(Section):
     """also the checkpoint interval."""
     eval_batches: int = Field(10, ge=1)
     """Validation batches per evaluation (the same windows every time)."""
+    objective: Literal["causal", "prefix_lm"] = "causal"
+    """
+    causal: every token predicted from the ones before it. prefix_lm: the survey's prefix decoder: each
+    training sequence gets a seeded prefix length, uniform in [0, block_size), attended in both directions;
+    the loss covers the target part only. Validation reads every model causally, so bits per byte compare.
+    """
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """bf16 autocast on cuda, fp32 on cpu; auto = cuda when torch sees one."""
     compile: bool = False

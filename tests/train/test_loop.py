@@ -128,9 +128,12 @@ class Killed(Exception):
     """Stands for the process dying mid-run."""
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.2])  # dropout's masks come from the saved RNG state
-def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_dir, tmp_path, dropout):
-    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10, dropout=dropout)
+# Dropout's masks come from the saved RNG state, a prefix decoder's prefix lengths from the sampler's.
+@pytest.mark.parametrize(
+    ("dropout", "objective"), [(0.0, "causal"), (0.2, "causal"), (0.0, "prefix_lm")], ids=["plain", "dropout", "prefix"]
+)
+def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_dir, tmp_path, dropout, objective):
+    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10, dropout=dropout, objective=objective)
     whole = train(tokens_dir, tmp_path / "whole", cfg, vocab_size=VOCAB, seed=3)
 
     def kill_at_step_15(progress: dict) -> None:
@@ -146,6 +149,16 @@ def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_
     assert resumed["final_val_loss"] == whole["final_val_loss"]
     weights = [torch.load(tmp_path / run / "ckpt.pt", weights_only=False)["model"] for run in ("whole", "cut")]
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])  # bitwise
+
+
+def test_a_prefix_decoder_learns_and_trains_on_other_batches_than_the_causal_model(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=60, eval_interval=60)
+    causal = train(tokens_dir, tmp_path / "causal", cfg, vocab_size=VOCAB, seed=2)
+    prefix = train(tokens_dir, tmp_path / "prefix", cfg.model_copy(update={"objective": "prefix_lm"}), VOCAB, seed=2)
+    # Read causally at validation, the prefix decoder has learnt the language too...
+    assert prefix["final_val_loss"] < prefix["initial_val_loss"] - 0.5
+    # ...from a loss over the target parts only: another run than the causal one.
+    assert prefix["final_val_loss"] != causal["final_val_loss"]
 
 
 def test_resuming_with_another_model_shape_is_a_clear_input_error(tokens_dir, tmp_path):
