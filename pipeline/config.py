@@ -763,6 +763,23 @@ class BuildConfig(Section):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def changed_keys(before: BaseModel, after: BaseModel) -> list[str]:
+    """The dotted keys whose values differ between two configs of one model (a mapping field's
+    entries key by key, e.g. `repetition.max_top_ngram_char_fraction.2`)."""
+    old, new = _flat(before.model_dump(mode="json")), _flat(after.model_dump(mode="json"))
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _import_plugins(modules: Any) -> None:
     for module in modules if isinstance(modules, list) else []:
         try:
