@@ -24,6 +24,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# What the code below builds, in the columns of the survey's model-card table (Zhao et al. 2023,
+# "A Survey of Large Language Models", table 3); model/card.json adds the sizes (card.py).
+ARCHITECTURE = {
+    "normalisation": "pre-norm RMSNorm",
+    "positional_embedding": "RoPE (rotary)",
+    "activation": "SwiGLU",
+    "bias": False,
+    "tied_embeddings": True,
+}
+
 
 @dataclass
 class GPTConfig:
