@@ -213,6 +213,17 @@ PRETRAIN = Stage(
             Ref("pipeline.stats.html:training"),
             Ref("pipeline.stats.report:training_charts"),
         ),
+        ReportSection(
+            "model_card", "Model card", Ref("pipeline.stats.report:model_card"), Ref("pipeline.stats.html:model_card")
+        ),
+        # `corpus ablate` (pipeline/ablate/): the same model trained on variants of the corpus.
+        ReportSection(
+            "ablations",
+            "Ablations",
+            Ref("pipeline.stats.report:ablations"),
+            Ref("pipeline.stats.html:ablations"),
+            Ref("pipeline.stats.report:ablations_charts"),
+        ),
     ),
     color="#db2777",
 )

@@ -129,10 +129,12 @@ def train(
     val_bytes_per_token: float | None = None,
     on_progress: Callable[[dict], None] | None = None,
     val_sources: dict[str, tuple[list[Path], float]] | None = None,
+    val_paths: list[Path] | None = None,
 ) -> dict:
     """Train (or resume); write out_dir/metrics.jsonl (one line per eval) and out_dir/ckpt.pt.
 
-    val_bytes_per_token: UTF-8 bytes of text per token of the val split, for bits per byte.
+    val_paths: the validation shards (default: tokens_dir's val-*.bin); val_bytes_per_token: UTF-8
+    bytes of text per token of them, for bits per byte.
     val_sources: per source, its val shards and their bytes per token: each eval then also gives
     the source's bits per byte (`val_bpb_by_source`; None for a source too small for a window).
     """
@@ -149,7 +151,7 @@ def train(
 
     train_batches = TokenBatches(shard_paths(tokens_dir, "train"), cfg.block_size, cfg.batch_size, seed)
     # The same val windows at every eval, so a change in val loss is the model's, not the sample's.
-    val_sampler = TokenBatches(shard_paths(tokens_dir, "val"), cfg.block_size, cfg.batch_size, seed)
+    val_sampler = TokenBatches(val_paths or shard_paths(tokens_dir, "val"), cfg.block_size, cfg.batch_size, seed)
     val_batches = [val_sampler.next_batch() for _ in range(cfg.eval_batches)]
     source_batches = {name: _fixed_windows(paths, cfg, seed) for name, (paths, _) in (val_sources or {}).items()}
 
