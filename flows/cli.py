@@ -343,7 +343,7 @@ def print_ablation(summary: dict, folder: Path) -> None:
     means = [v["bpb_mean"] for v in rows.values()]
     low, high = min(means), max(means)
     table = Table(title="corpus ablate: validation bits per byte (lower is better)", title_justify="left")
-    for column in ("variant", "documents", "bits/byte", "± std", "vs raw", "vs baseline", ""):
+    for column in ("variant", "documents", "bits/byte", "± std", "vs raw", "vs baseline", "tokens/s", "MFU", ""):
         table.add_column(column, justify="left" if column in ("variant", "") else "right")
     for name, v in rows.items():
         width = 1 + round(9 * (v["bpb_mean"] - low) / (high - low)) if high > low else 1
@@ -354,6 +354,8 @@ def print_ablation(summary: dict, folder: Path) -> None:
             f"{v['bpb_std']:.4f}",
             _difference(v["vs_raw"]),
             _difference(v["vs_baseline"]),
+            f"{v['tokens_per_s']:,.0f}" if v["tokens_per_s"] else "",
+            f"{v['mfu']:.1%}" if v["mfu"] else "",
             "█" * width,
         )
     console.print(table)

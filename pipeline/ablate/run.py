@@ -122,9 +122,17 @@ def ablate(
     tokens_per_step = cfg.grad_accum_steps * cfg.batch_size * cfg.block_size
     budget = settings.tokens or cfg.max_steps * tokens_per_step
     steps = math.ceil(budget / tokens_per_step)
-    # One torch thread per run unless the build set its own (see the module docstring).
+    # One torch thread per run unless the build set its own (see the module docstring). The
+    # trainer's own validation (random windows, at every checkpoint) scores nothing here, so one
+    # batch of it is enough; evaluate.py scores every model on the whole evaluation text.
     cfg = cfg.model_copy(
-        update={"max_steps": steps, "time_budget_s": NEVER, "resume": True, "threads": cfg.threads or 1}
+        update={
+            "max_steps": steps,
+            "time_budget_s": NEVER,
+            "resume": True,
+            "threads": cfg.threads or 1,
+            "eval_batches": 1,
+        }
     )
     text = evaluate.held_out(build, settings.eval, out / "_eval") if settings.eval else evaluate.validation_split(build)
 
@@ -260,6 +268,16 @@ def baseline(variant: VariantConfig, chosen: list[VariantConfig]) -> str | None:
     return variant.stage if variant.stage in names else None
 
 
+def speed(timed: list[dict]) -> dict:
+    """Mean tokens/s and MFU over the runs that timed training steps (a run resumed from its
+    last checkpoint trains none, so it has no speed of its own)."""
+    mfus = [r["mfu"] for r in timed if r["mfu"] is not None]
+    return {
+        "tokens_per_s": round(statistics.fmean(r["tokens_per_s"] for r in timed), 1) if timed else None,
+        "mfu": float(f"{statistics.fmean(mfus):.3g}") if mfus else None,
+    }
+
+
 def summarise(
     build: Build,
     chosen: list[VariantConfig],
@@ -289,8 +307,7 @@ def summarise(
             "tokens": runs[0]["tokens_seen"],
             "tokens_per_run": [r["tokens_seen"] for r in runs],
             "bpb_by_source": {g: round(statistics.fmean(r["bpb_by_group"][g] for r in runs), 6) for g in groups},
-            "tokens_per_s": round(statistics.fmean(r["tokens_per_s"] for r in runs), 1),
-            "mfu": runs[0]["mfu"] and float(f"{statistics.fmean(r['mfu'] for r in runs):.3g}"),
+            **speed([r for r in runs if r["tokens_per_s"]]),
         }
     for variant in chosen:
         entry = variants[variant.name]

@@ -170,6 +170,9 @@ def check(variant: VariantConfig, build: Build) -> None:
             f"{what}: the {stage.name} stage cannot decide again from its columns (it declares no redecide); "
             "use restore/where, or build a corpus with the setting and compare the builds."
         )
+    if variant.set and not reads_input(variant):
+        for source in build.sources:  # each setting valid in every source's section, before any work
+            _changed(build.config.for_source(source.name).section(stage.name), variant, stage)
     if not reads_input(variant) and "docs_in" not in (build.summary(stage) or {}):
         raise InputError(f"{what}: the {stage.name} stage did not run in {build.dir}; run it first.")
     unknown = sorted(set(variant.weights) - {s.name for s in build.sources})

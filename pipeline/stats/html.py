@@ -508,6 +508,8 @@ def ablations(stats: dict[str, Any], fig: Figures) -> str:
             v["bpb_std"],
             versus(v["vs_raw"]),
             versus(v["vs_baseline"]),
+            v["tokens_per_s"],
+            _pct(v["mfu"]),
         ]
         for name in results["order"]
         for v in [results["variants"][name]]
@@ -536,6 +538,8 @@ def ablations(stats: dict[str, Any], fig: Figures) -> str:
                     "std",
                     "vs raw",
                     "vs baseline",
+                    "tokens/s",
+                    "MFU",
                 ],
                 rows,
                 numeric_from=2,

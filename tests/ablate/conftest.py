@@ -24,6 +24,6 @@ def ablation_build(sample_slice: Path, tmp_path_factory) -> Path:
             {"name": "rest", "input": parts[1:], "weight": 0.5},
         ]
     }
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=300):  # a loaded shared 2-core machine can take minutes
         corpus_build(None, str(out), config, STAGES, 2)
     return out
