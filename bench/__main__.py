@@ -6,6 +6,7 @@ A benchmark whose data or peer venv is missing prints one `skip:` line, and the 
 import json
 
 from bench import (
+    ablate_sample,
     dedup_grid,
     dedup_quality,
     dedup_scale,
@@ -43,3 +44,5 @@ if __name__ == "__main__":
         quality_vs_datatrove.main()  # ~5-8 min: datatrove's chain six times + two quality builds
     with skipping("pretrain_shakespeare"):
         pretrain_shakespeare.main()  # ~25 min: a CPU-time sweep, a 70 s and a 10 min training run
+    with skipping("ablate_sample"):
+        print(ablate_sample.markdown(ablate_sample.main()))  # ~10-15 min: 4 corpus variants x 3 seeds, tiny
