@@ -6,6 +6,7 @@ A benchmark whose data or peer venv is missing prints one `skip:` line, and the 
 import json
 
 from bench import (
+    ablate_sample,
     classifier,
     decontamination,
     dedup_grid,
@@ -58,3 +59,5 @@ if __name__ == "__main__":
         toxicity.main()  # ~1 min: 15.6k fortunes, twelve settings
     with skipping("pretrain_shakespeare"):
         pretrain_shakespeare.main()  # ~25 min: a CPU-time sweep, a 70 s and a 10 min training run
+    with skipping("ablate_sample"):
+        print(ablate_sample.markdown(ablate_sample.main()))  # ~10-15 min: 4 corpus variants x 3 seeds, tiny

@@ -1,4 +1,4 @@
-"""`corpus`: build a corpus, write its report, inspect a shard, sample from its model.
+"""`corpus`: build a corpus, write its report, ablate it, inspect a shard, sample from its model.
 
 Exit codes: 0 done, 1 the build failed, 2 bad usage or bad input (one line saying what to do).
 """
@@ -55,6 +55,17 @@ class RichProgress:
 
     def note(self, text: str) -> None:
         self.progress.console.print(f"[yellow]{text}", highlight=False, soft_wrap=True)
+
+
+def progress_columns() -> tuple:
+    return (
+        TextColumn("{task.description:<26}"),
+        BarColumn(bar_width=12),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[note]}"),
+    )
 
 
 def fail(message: str, code: int) -> None:
@@ -121,16 +132,8 @@ def build(
         from flows import progress as flow_progress
         from flows.build import corpus_build
 
-        columns = (
-            TextColumn("{task.description:<26}"),
-            BarColumn(bar_width=12),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]}"),
-            TimeElapsedColumn(),
-            TextColumn("[dim]{task.fields[note]}"),
-        )
         try:
-            with Progress(*columns, console=err_console) as bars:
+            with Progress(*progress_columns(), console=err_console) as bars:
                 flow_progress.install(RichProgress(bars))
                 state = corpus_build(input, out, cfg.model_dump(mode="json"), wanted, workers, return_state=True)
                 result = state.result()  # the build's exception, if it failed
@@ -318,6 +321,107 @@ def sample(
     except InputError as exc:
         fail(str(exc), 2)
     console.print(text, markup=False, highlight=False)
+
+
+@app.command()
+def ablate(
+    build_dir: str = typer.Argument(..., help="A finished build directory (or its fsspec URL)."),
+    variants: str | None = typer.Option(
+        None,
+        "--variants",
+        help="Comma-separated variants to train (default: raw, every text stage, every defined one).",
+    ),
+    variant: list[str] = typer.Option(
+        [], "--variant", help="Define a variant NAME=STAGE[:KEY=VALUE,...] (docs/ablations.md); repeat it."
+    ),
+    tokens: int | None = typer.Option(
+        None, "--tokens", min=1, help="Training tokens per run (default: the build's pretraining budget)."
+    ),
+    seeds: int | None = typer.Option(None, "--seeds", min=1, help="Runs per variant, seeded seed, seed+1, ... (3)."),
+    eval_path: str | None = typer.Option(
+        None, "--eval", help="Held-out text to score (*.txt, Parquet, JSONL; default: the build's validation split)."
+    ),
+    preset: str | None = typer.Option(None, "--preset", help="Model preset tiny or small (default: the build's)."),
+    workers: int = typer.Option(0, help="Runs at a time (0: one per core on CPU, one on a GPU)."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override one key of the build's config, e.g. pretrain.objective=prefix_lm."
+    ),
+) -> None:
+    """Train the compact model on variants of a build's corpus at an equal token budget and compare them."""
+    from pipeline.ablate.run import ablate as run_ablation
+    from pipeline.ablate.variants import ABLATIONS, parse_variant
+    from pipeline.config import PRETRAIN_PRESETS
+
+    if preset is not None and preset not in PRETRAIN_PRESETS:
+        fail(f"--preset {preset}: choose from {', '.join(PRETRAIN_PRESETS)}.", 2)
+    options = {"variants": variants and f"[{variants}]", "tokens": tokens, "seeds": seeds}
+    overrides = [*set_, *(f"ablate.{key}={value}" for key, value in options.items() if value is not None)]
+    if eval_path is not None:
+        overrides.append(f"ablate.eval={json.dumps(eval_path)}")  # quoted: a path is a string to YAML
+    work = checkout(build_dir)
+    try:
+        defined = [parse_variant(item) for item in variant]
+        with build_lock(work), Progress(*progress_columns(), console=err_console) as bars:
+            summary = run_ablation(work, overrides, defined, preset, workers, RichProgress(bars))
+        remote.push(build_dir, work)
+    except InputError as exc:
+        fail(str(exc), 2)
+    except BuildError as exc:
+        fail(str(exc), 1)
+    print_ablation(summary, work / ABLATIONS)
+    if (work / "report" / "report.html").exists():  # the report shows the ablations too
+        from pipeline.stats.report import write_report
+
+        write_report(work)
+        remote.push(build_dir, work)
+        console.print(f"report: {remote.published(build_dir, work, 'report/report.html')}")
+
+
+def print_ablation(summary: dict, folder: Path) -> None:
+    """The variants' bits per byte with their seed spread, as a table with a bar per variant, then
+    which differences exceed the spread."""
+    rows = {name: summary["variants"][name] for name in summary["order"]}
+    means = [v["bpb_mean"] for v in rows.values()]
+    low, high = min(means), max(means)
+    table = Table(title="corpus ablate: validation bits per byte (lower is better)", title_justify="left")
+    for column in ("variant", "documents", "bits/byte", "± std", "vs raw", "vs baseline", "tokens/s", "MFU", ""):
+        table.add_column(column, justify="left" if column in ("variant", "") else "right")
+    for name, v in rows.items():
+        width = 1 + round(9 * (v["bpb_mean"] - low) / (high - low)) if high > low else 1
+        table.add_row(
+            f"{name} [dim]{v['spec']}[/]" if v["spec"] != name else name,
+            f"{v['documents']:,}",
+            f"{v['bpb_mean']:.4f}",
+            f"{v['bpb_std']:.4f}",
+            _difference(v["vs_raw"]),
+            _difference(v["vs_baseline"]),
+            f"{v['tokens_per_s']:,.0f}" if v["tokens_per_s"] else "",
+            f"{v['mfu']:.1%}" if v["mfu"] else "",
+            "█" * width,
+        )
+    console.print(table)
+    console.print(
+        f"{len(summary['seeds'])} seeds x {summary['tokens']:,} training tokens a run ({summary['preset']} preset, "
+        f"{summary['params']:,} parameters, {summary['objective']}, {summary['device']}), scored on "
+        f"{summary['eval']['text']} ({summary['eval']['tokens']:,} tokens); {summary['seconds']:,.0f} s, load average "
+        f"{summary['load_average']['start'][0]:.1f} -> {summary['load_average']['end'][0]:.1f}"
+    )
+    for name, v in rows.items():
+        for key in ("vs_baseline", "vs_raw"):
+            d = v[key]
+            if d and not (key == "vs_raw" and v["vs_baseline"] and v["vs_baseline"]["to"] == "raw"):
+                verdict = "exceeds" if d["exceeds_seed_spread"] else "is within"
+                console.print(
+                    f"  {name} - {d['to']}: {d['diff']:+.4f} bits/byte {verdict} the seed spread ({d['spread']:.4f})"
+                )
+    console.print(f"results: {folder / 'results.json'}  chart: {folder / 'bpb.png'}")
+
+
+def _difference(d: dict | None) -> str:
+    if d is None:
+        return ""
+    mark = "[bold]*[/]" if d["exceeds_seed_spread"] else " "
+    return f"{d['diff']:+.4f}{mark}"
 
 
 @contextmanager

@@ -709,6 +709,12 @@ class PretrainConfig(Section):
     """also the checkpoint interval."""
     eval_batches: int = Field(10, ge=1)
     """Validation batches per evaluation (the same windows every time)."""
+    objective: Literal["causal", "prefix_lm"] = "causal"
+    """
+    causal: every token predicted from the ones before it. prefix_lm: the survey's prefix decoder: each
+    training sequence gets a seeded prefix length, uniform in [0, block_size), attended in both directions;
+    the loss covers the target part only. Validation reads every model causally, so bits per byte compare.
+    """
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """bf16 autocast on cuda, fp32 on cpu; auto = cuda when torch sees one."""
     compile: bool = False
@@ -793,6 +799,46 @@ class SourceConfig(Section):
     """
 
 
+class VariantConfig(Section):
+    """A corpus variant of an ablation (`corpus ablate`, docs/ablations.md): a stage's documents,
+    changed or not, in a mixture."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """The variant's name: its folder under ablations/ and its row in the results."""
+    stage: str
+    """`raw` (the input as the first text stage read it), or a filter stage whose kept documents it starts from."""
+    set: dict[str, Any] = {}
+    """
+    Settings of that stage changed (dotted keys, e.g. {gopher.min_words: 20}): its decision is taken again
+    from the columns it wrote, without rerunning it (a stage that declares `redecide`). {enabled: false}: the
+    stage's input, its documents without it.
+    """
+    restore: list[str] = []
+    """Removal reasons of that stage whose removed documents come back (a rule switched off)."""
+    where: str = ""
+    """`COLUMN OP NUMBER` (OP one of < <= > >= == !=) its documents must meet, e.g. `quality_words >= 100`."""
+    weights: dict[str, float] = {}
+    """Source -> mixture weight instead of the build's (sources left out keep theirs)."""
+
+
+class AblateConfig(Section):
+    """`corpus ablate`: the compact model trained on variants of the corpus at an equal token budget."""
+
+    variants: list[str] = []
+    """Variants to train, by name; [] = raw, every text stage that ran, and every one defined below."""
+    define: list[VariantConfig] = []
+    """More variants: a stage's settings changed, reasons restored, a column condition, other weights."""
+    tokens: int = Field(0, ge=0)
+    """Training tokens per run; 0 = the build's own pretraining budget (max_steps x tokens per step)."""
+    seeds: int = Field(3, ge=1)
+    """Runs per variant, seeded seed, seed+1, ...: the spread a difference must exceed."""
+    eval: str = ""
+    """
+    Folder or file of held-out text (*.txt, one document a file; Parquet or JSON Lines with a text column);
+    "" = the build's own validation split.
+    """
+
+
 class ServiceConfig(Section):
     """`corpus serve`: the scheduled, incremental `corpus-build` deployment (flows/serve.py)."""
 
@@ -862,6 +908,7 @@ class BuildConfig(Section):
     dedup.source_priority says otherwise); [] = one source named `input`, from --input.
     """
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    ablate: AblateConfig = Field(default_factory=AblateConfig)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -958,6 +1005,23 @@ def _check_sources(cfg: BuildConfig, where: str) -> None:
             raise ValueError(f"{where}{exc}") from None
 
 
+def changed_keys(before: BaseModel, after: BaseModel) -> list[str]:
+    """The dotted keys whose values differ between two configs of one model (a mapping field's
+    entries key by key, e.g. `repetition.max_top_ngram_char_fraction.2`)."""
+    old, new = _flat(before.model_dump(mode="json")), _flat(after.model_dump(mode="json"))
+    return sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _import_plugins(modules: Any) -> None:
     for module in modules if isinstance(modules, list) else []:
         try:
@@ -977,10 +1041,13 @@ def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:
     node[keys[-1]] = yaml.safe_load(raw) if raw != "" else ""
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> BuildConfig:
-    """Read a YAML config (optional), apply `section.key=value` overrides, validate."""
-    data: dict[str, Any] = {}
-    source = "defaults"
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, recorded: dict[str, Any] | None = None
+) -> BuildConfig:
+    """Read a YAML config (optional; or start from a finished build's `recorded` config), apply
+    `section.key=value` overrides, validate."""
+    data: dict[str, Any] = dict(recorded or {})
+    source = "the build's recorded config" if recorded is not None else "defaults"
     if path is not None:
         source = str(path)
         try:

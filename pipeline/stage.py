@@ -221,6 +221,11 @@ class Stage:
     # tables; see shards.needs_extraction): it runs only when the build input is of that format,
     # reading it with `reads="raw"` steps. "" for a stage of documents.
     raw_input: str = ""
+    # Its removal decision taken again from the columns it wrote, under other settings of its
+    # section, for ablations (pipeline/ablate/): (its kept + removed rows of one shard, `reason`
+    # null where kept; the section they were judged with; the changed one) -> StageResult. It
+    # raises InputError for a setting its columns cannot decide. None: the stage cannot.
+    redecide: Callable[[pa.Table, Any, Any], StageResult] | None = None
 
     def applies_to(self, shard: InputShard) -> bool:
         """Whether it reads this input shard: a raw-input stage only the raw shards of its format

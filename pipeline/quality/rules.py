@@ -172,6 +172,10 @@ class DocumentView:
         blocks = (block.strip() for block in _PARAGRAPH_BREAK.split(self.text))
         return [block for block in blocks if block]
 
+    def signal(self, signal: Signal) -> float | int | bool | None:
+        """A rule's signal, computed from the text (a recorded row answers from its column)."""
+        return signal.value(self)
+
     # -- signals: the numbers the rules compare with their thresholds (also output columns)
     @property
     def n_words(self) -> int:
@@ -321,11 +325,18 @@ F32, I32 = pa.float32(), pa.int32()
 @dataclass(frozen=True)
 class Signal:
     """A number a rule compares with its threshold: a column on every judged row, whatever the
-    decision, so a user can re-threshold without recomputing."""
+    decision, so a user can re-threshold without recomputing.
+
+    A rule reads it as `SIGNAL(doc)`, never by computing it itself: the document answers
+    (`doc.signal`), so a row's recorded columns can stand in for its text and the rules decide
+    again from them under other thresholds (redecide.py, for ablations)."""
 
     column: str
     type: pa.DataType
     value: Callable[[DocumentView], float | int | None]
+
+    def __call__(self, doc: DocumentView) -> float | int | bool | None:
+        return doc.signal(self)
 
 
 Rule = Callable[[DocumentView, Any], str | None]
@@ -344,126 +355,140 @@ def rule(*signals: Signal, per_config: Callable[[Any], list[Signal]] | None = No
 
 
 # ---------------------------------------------------------------- Gopher quality rules
-@rule(Signal("quality_words", I32, lambda doc: doc.n_words))
+WORDS = Signal("quality_words", I32, lambda doc: doc.n_words)
+MEAN_WORD_LENGTH = Signal("quality_mean_word_length", F32, lambda doc: doc.mean_word_length)
+HASH_WORD_RATIO = Signal("quality_hash_word_ratio", F32, lambda doc: doc.hash_word_ratio)
+ELLIPSIS_WORD_RATIO = Signal("quality_ellipsis_word_ratio", F32, lambda doc: doc.ellipsis_word_ratio)
+BULLET_LINES = Signal("quality_bullet_lines_ratio", F32, lambda doc: doc.bullet_lines_ratio)
+ELLIPSIS_LINES = Signal("quality_ellipsis_lines_ratio", F32, lambda doc: doc.ellipsis_lines_ratio)
+ALPHA_WORDS = Signal("quality_alpha_words_fraction", F32, lambda doc: doc.alpha_token_fraction)
+STOP_WORDS_SEEN = Signal("quality_stop_words", I32, lambda doc: doc.stop_words)
+
+
+@rule(WORDS)
 def word_count(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Fewer than 50 or more than 100,000 words: fragments, or dumps no one wrote as prose."""
-    if doc.n_words < cfg.min_words:
+    if WORDS(doc) < cfg.min_words:
         return "gopher_short_doc"
-    if doc.n_words > cfg.max_words:
+    if WORDS(doc) > cfg.max_words:
         return "gopher_long_doc"
     return None
 
 
-@rule(Signal("quality_mean_word_length", F32, lambda doc: doc.mean_word_length))
+@rule(MEAN_WORD_LENGTH)
 def mean_word_length(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Mean word length outside [3, 10] characters marks gibberish, tables or URL lists."""
-    if doc.mean_word_length < cfg.min_mean_word_length:
+    if MEAN_WORD_LENGTH(doc) < cfg.min_mean_word_length:
         return "gopher_mean_word_length_low"
-    if doc.mean_word_length > cfg.max_mean_word_length:
+    if MEAN_WORD_LENGTH(doc) > cfg.max_mean_word_length:
         return "gopher_mean_word_length_high"
     return None
 
 
-@rule(
-    Signal("quality_hash_word_ratio", F32, lambda doc: doc.hash_word_ratio),
-    Signal("quality_ellipsis_word_ratio", F32, lambda doc: doc.ellipsis_word_ratio),
-)
+@rule(HASH_WORD_RATIO, ELLIPSIS_WORD_RATIO)
 def symbol_ratio(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """More than 0.1 hash symbols, or 0.1 ellipses, per word: tag clouds and teaser lists."""
-    if max(doc.hash_word_ratio, doc.ellipsis_word_ratio) > cfg.max_symbol_word_ratio:
+    if max(HASH_WORD_RATIO(doc), ELLIPSIS_WORD_RATIO(doc)) > cfg.max_symbol_word_ratio:
         return "gopher_symbol_ratio"
     return None
 
 
-@rule(Signal("quality_bullet_lines_ratio", F32, lambda doc: doc.bullet_lines_ratio))
+@rule(BULLET_LINES)
 def bullet_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Over 90% of lines starting with a bullet: navigation menus, not text."""
-    if doc.bullet_lines_ratio > cfg.max_bullet_lines_ratio:
+    if BULLET_LINES(doc) > cfg.max_bullet_lines_ratio:
         return "gopher_bullet_lines"
     return None
 
 
-@rule(Signal("quality_ellipsis_lines_ratio", F32, lambda doc: doc.ellipsis_lines_ratio))
+@rule(ELLIPSIS_LINES)
 def ellipsis_lines(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Over 30% of lines ending in an ellipsis: truncated previews of other pages."""
-    if doc.ellipsis_lines_ratio > cfg.max_ellipsis_lines_ratio:
+    if ELLIPSIS_LINES(doc) > cfg.max_ellipsis_lines_ratio:
         return "gopher_ellipsis_lines"
     return None
 
 
-@rule(Signal("quality_alpha_words_fraction", F32, lambda doc: doc.alpha_token_fraction))
+@rule(ALPHA_WORDS)
 def alpha_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Under 80% of tokens with a letter in them: numbers, symbols, code or markup."""
-    if doc.alpha_token_fraction < cfg.min_alpha_words_ratio:
+    if ALPHA_WORDS(doc) < cfg.min_alpha_words_ratio:
         return "gopher_alpha_words"
     return None
 
 
-@rule(Signal("quality_stop_words", I32, lambda doc: doc.stop_words))
+@rule(STOP_WORDS_SEEN)
 def stop_words(doc: DocumentView, cfg: GopherQualityConfig) -> str | None:
     """Text without two different stop words (the, be, to, of, ...) is not running prose."""
-    if doc.stop_words is not None and doc.stop_words < cfg.min_stop_words:
+    seen = STOP_WORDS_SEEN(doc)
+    if seen is not None and seen < cfg.min_stop_words:
         return "gopher_stop_words"
     return None
 
 
 # ---------------------------------------------------------------- Gopher repetition rules
-@rule(Signal("quality_dup_line_fraction", F32, lambda doc: doc.dup_line_fraction))
+DUP_LINES = Signal("quality_dup_line_fraction", F32, lambda doc: doc.dup_line_fraction)
+DUP_PARAGRAPHS = Signal("quality_dup_para_fraction", F32, lambda doc: doc.dup_para_fraction)
+DUP_LINE_CHARS = Signal("quality_dup_line_char_fraction", F32, lambda doc: doc.dup_line_char_fraction)
+DUP_PARA_CHARS = Signal("quality_dup_para_char_fraction", F32, lambda doc: doc.dup_para_char_fraction)
+
+
+@cache
+def top_ngram(n: int) -> Signal:
+    return Signal(f"quality_top_{n}_gram_char_fraction", F32, partial(DocumentView.top_ngram_char_fraction, n=n))
+
+
+@cache
+def dup_ngram(n: int) -> Signal:
+    return Signal(f"quality_dup_{n}_gram_char_fraction", F32, partial(DocumentView.dup_ngram_char_fraction, n=n))
+
+
+@rule(DUP_LINES)
 def dup_lines(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 30% of lines repeating an earlier line: boilerplate or spam."""
-    if doc.dup_line_fraction > cfg.max_dup_line_fraction:
+    if DUP_LINES(doc) > cfg.max_dup_line_fraction:
         return "gopher_dup_lines"
     return None
 
 
-@rule(Signal("quality_dup_para_fraction", F32, lambda doc: doc.dup_para_fraction))
+@rule(DUP_PARAGRAPHS)
 def dup_paragraphs(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 30% of paragraphs repeating an earlier paragraph."""
-    if doc.dup_para_fraction > cfg.max_dup_para_fraction:
+    if DUP_PARAGRAPHS(doc) > cfg.max_dup_para_fraction:
         return "gopher_dup_paragraphs"
     return None
 
 
-@rule(Signal("quality_dup_line_char_fraction", F32, lambda doc: doc.dup_line_char_fraction))
+@rule(DUP_LINE_CHARS)
 def dup_line_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 20% of characters inside repeated lines."""
-    if doc.dup_line_char_fraction > cfg.max_dup_line_char_fraction:
+    if DUP_LINE_CHARS(doc) > cfg.max_dup_line_char_fraction:
         return "gopher_dup_line_chars"
     return None
 
 
-@rule(Signal("quality_dup_para_char_fraction", F32, lambda doc: doc.dup_para_char_fraction))
+@rule(DUP_PARA_CHARS)
 def dup_para_chars(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Over 20% of characters inside repeated paragraphs."""
-    if doc.dup_para_char_fraction > cfg.max_dup_para_char_fraction:
+    if DUP_PARA_CHARS(doc) > cfg.max_dup_para_char_fraction:
         return "gopher_dup_para_chars"
     return None
 
 
-@rule(
-    per_config=lambda section: [
-        Signal(f"quality_top_{n}_gram_char_fraction", F32, partial(DocumentView.top_ngram_char_fraction, n=n))
-        for n in sorted(section.max_top_ngram_char_fraction)
-    ]
-)
+@rule(per_config=lambda section: [top_ngram(n) for n in sorted(section.max_top_ngram_char_fraction)])
 def top_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """One 2-4-word phrase covering 16-20% of the text: a line or slogan said over and over."""
     for n, limit in sorted(cfg.max_top_ngram_char_fraction.items()):
-        if doc.top_ngram_char_fraction(n) > limit:
+        if top_ngram(n)(doc) > limit:
             return f"gopher_top_{n}_gram"
     return None
 
 
-@rule(
-    per_config=lambda section: [
-        Signal(f"quality_dup_{n}_gram_char_fraction", F32, partial(DocumentView.dup_ngram_char_fraction, n=n))
-        for n in sorted(section.max_dup_ngram_char_fraction)
-    ]
-)
+@rule(per_config=lambda section: [dup_ngram(n) for n in sorted(section.max_dup_ngram_char_fraction)])
 def dup_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
     """Repeated 5-10-word passages covering 10-15% of the text: copy-paste spam."""
     for n, limit in sorted(cfg.max_dup_ngram_char_fraction.items()):
-        if doc.dup_ngram_char_fraction(n) > limit:
+        if dup_ngram(n)(doc) > limit:
             return f"gopher_dup_{n}_gram"
     return None
 
@@ -474,51 +499,53 @@ def dup_ngrams(doc: DocumentView, cfg: GopherRepetitionConfig) -> str | None:
 # digits (encoded blobs, tables), or a note that a tool generated them, are not code people wrote.
 GENERATED = re.compile(r"auto-?generated|automatically generated|generated by|do not edit", re.IGNORECASE)
 
-
-def _alnum_fraction(doc: DocumentView) -> float:
-    return sum(c.isalnum() for c in doc.text) / max(len(doc.text), 1)
-
-
-def _mean_line_length(doc: DocumentView) -> float:
-    return sum(map(len, doc.raw_lines)) / max(len(doc.raw_lines), 1)
+MAX_LINE_LENGTH = Signal("quality_code_max_line_length", I32, lambda doc: max(map(len, doc.raw_lines), default=0))
+MEAN_LINE_LENGTH = Signal(
+    "quality_code_mean_line_length", F32, lambda doc: sum(map(len, doc.raw_lines)) / max(len(doc.raw_lines), 1)
+)
+ALNUM_FRACTION = Signal(
+    "quality_code_alnum_fraction", F32, lambda doc: sum(c.isalnum() for c in doc.text) / max(len(doc.text), 1)
+)
 
 
 def _generated(doc: DocumentView, lines: int) -> bool:
     return any(GENERATED.search(line) for line in doc.raw_lines[:lines])
 
 
-@rule(Signal("quality_code_max_line_length", I32, lambda doc: max(map(len, doc.raw_lines), default=0)))
+@cache
+def generated_notice(lines: int) -> Signal:
+    """Whether one of the first `lines` lines says a tool wrote the file."""
+    return Signal("quality_code_autogenerated", pa.bool_(), partial(_generated, lines=lines))
+
+
+@rule(MAX_LINE_LENGTH)
 def long_lines(doc: DocumentView, cfg: CodeConfig) -> str | None:
     """A line over 1,000 characters: minified code or embedded data."""
-    if max(map(len, doc.raw_lines), default=0) > cfg.max_line_length:
+    if MAX_LINE_LENGTH(doc) > cfg.max_line_length:
         return "code_long_lines"
     return None
 
 
-@rule(Signal("quality_code_mean_line_length", F32, _mean_line_length))
+@rule(MEAN_LINE_LENGTH)
 def mean_line_length(doc: DocumentView, cfg: CodeConfig) -> str | None:
     """A mean line over 100 characters: generated or data files."""
-    if _mean_line_length(doc) > cfg.max_mean_line_length:
+    if MEAN_LINE_LENGTH(doc) > cfg.max_mean_line_length:
         return "code_mean_line_length"
     return None
 
 
-@rule(Signal("quality_code_alnum_fraction", F32, _alnum_fraction))
+@rule(ALNUM_FRACTION)
 def alnum_fraction(doc: DocumentView, cfg: CodeConfig) -> str | None:
     """Under 25% letters and digits: base64 blobs, hex dumps, ASCII-art tables."""
-    if _alnum_fraction(doc) < cfg.min_alnum_fraction:
+    if ALNUM_FRACTION(doc) < cfg.min_alnum_fraction:
         return "code_alnum_fraction"
     return None
 
 
-@rule(
-    per_config=lambda cfg: [
-        Signal("quality_code_autogenerated", pa.bool_(), partial(_generated, lines=cfg.autogenerated_lines))
-    ]
-)
+@rule(per_config=lambda cfg: [generated_notice(cfg.autogenerated_lines)])
 def autogenerated(doc: DocumentView, cfg: CodeConfig) -> str | None:
     """Its first lines say a tool wrote it: not what a model should learn to write."""
-    if cfg.autogenerated_lines and _generated(doc, cfg.autogenerated_lines):
+    if cfg.autogenerated_lines and generated_notice(cfg.autogenerated_lines)(doc):
         return "code_autogenerated"
     return None
 

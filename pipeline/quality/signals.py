@@ -66,8 +66,7 @@ def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
     cleaned = c4.clean(text, cfg.c4) if cfg.c4.enabled else None
     judged = cleaned.text if cleaned is not None and cfg.rules_on_cleaned_text else text
     doc = DocumentView(judged, lang, cfg.gopher.alpha_words_tokens)
-    sig: dict[str, float | int | bool | None] = {signal.column: signal.value(doc) for signal in _rule_signals(cfg)}
-    reasons: list[str | None] = [rules_reason(doc, cfg)]
+    sig: dict[str, float | int | bool | None] = {signal.column: signal(doc) for signal in _rule_signals(cfg)}
     kept_text = text
     if cleaned is not None:
         sig |= {
@@ -77,9 +76,8 @@ def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
             "quality_c4_lorem_ipsum": cleaned.lorem_ipsum,
             "quality_c4_curly_bracket": cleaned.curly_bracket,
         }
-        page = c4.reason(cleaned, cfg.c4)
-        reasons = [page, *reasons] if cfg.rules_on_cleaned_text else [*reasons, page]
         kept_text = cleaned.text
+    fw = None
     if cfg.fineweb.enabled:
         # FineWeb's newline/word ratio counts the words of the text it judges (C4's output).
         n_words = doc.n_words if kept_text == doc.text else count_words(kept_text)
@@ -90,6 +88,19 @@ def judge(text: str, lang: str, cfg: QualityConfig) -> Judgement:
             "quality_fineweb_char_dup_ratio": fw and fw.char_dup_ratio,
             "quality_fineweb_newline_word_ratio": fw and fw.newline_word_ratio,
         }
+    return Judgement(first_failure(doc, cleaned, fw, cfg), kept_text, sig)
+
+
+def first_failure(
+    doc: DocumentView, cleaned: c4.C4Result | None, fw: fineweb.FineWebSignals | None, cfg: QualityConfig
+) -> str | None:
+    """The first rule failed, in the stage's order: the Gopher and code families, then C4's page
+    rules (before them with `rules_on_cleaned_text`), then FineWeb's. `doc` may be a recorded
+    row (redecide.py): the rules read it through their signals."""
+    reasons: list[str | None] = [rules_reason(doc, cfg)]
+    if cleaned is not None:
+        page = c4.reason(cleaned, cfg.c4)
+        reasons = [page, *reasons] if cfg.rules_on_cleaned_text else [*reasons, page]
+    if cfg.fineweb.enabled:
         reasons.append(fineweb.reason(fw, cfg.fineweb))
-    reason = next((r for r in reasons if r), None)
-    return Judgement(reason, kept_text, sig)
+    return next((r for r in reasons if r), None)

@@ -27,8 +27,14 @@ from pipeline.quality import keywords, perplexity, signals
 from pipeline.quality.langid import UNDETERMINED, Fallback, detect_languages
 from pipeline.stage import BuildContext, ShardContext, StageResult, split_by_reason
 
+# What `before_rules` may answer: a row removed for one of these never reached the rules, so its
+# signal columns are null.
+BEFORE_RULES = ("empty_text", "doc_too_long", "lang_not_kept", "lang_low_score", "url_blocklist", "keyword_share")
 
-def _decide(text: str, lang: str, score: float, blocked: bool, share: float | None, cfg: QualityConfig) -> str | None:
+
+def before_rules(
+    text: str, lang: str, score: float, blocked: bool, share: float | None, cfg: QualityConfig
+) -> str | None:
     """Checks before the heuristic rules (which then run only on the documents that pass)."""
     if not text.strip():
         return "empty_text"
@@ -88,7 +94,7 @@ def run_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     domains = keywords.load_domains(kw.url_blocklist) if check_urls else frozenset()
     urls = table.column("url").to_pylist() if check_urls else [None] * len(texts)
     blocked = [keywords.url_blocked(url, domains) for url in urls]
-    reasons = [_decide(*row, cfg) for row in zip(texts, langs, scores, blocked, shares)]
+    reasons = [before_rules(*row, cfg) for row in zip(texts, langs, scores, blocked, shares)]
     judged = [None if reason else signals.judge(text, lang, cfg) for text, lang, reason in zip(texts, langs, reasons)]
     reasons = [reason or (j and j.reason) for reason, j in zip(reasons, judged)]
     ppl_cfg = cfg.perplexity

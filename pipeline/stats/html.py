@@ -567,6 +567,109 @@ def training(stats: dict[str, Any], fig: Figures) -> str:
     )
 
 
+def model_card(stats: dict[str, Any], fig: Figures) -> str:
+    card = stats.get("model_card")
+    if card is None:
+        return '<p class="muted">no model/card.json (the pretrain stage writes it)</p>'
+    survey = [
+        [
+            card["category"],
+            card["parameters"],
+            card["normalisation"],
+            card["positional_embedding"],
+            card["activation"],
+            "yes" if card["bias"] else "no",
+            card["layers"],
+            card["heads"],
+            card["hidden_size"],
+            card["max_context_length"],
+        ]
+    ]
+    headers = ["category", "size", "normalisation", "PE", "activation", "bias", "#L", "#H", "d_model", "MCL"]
+    mixture = [[name, _pct(m["realised_share"]), m["tokens_used"], m["repeats"]] for name, m in card["mixture"].items()]
+    return "".join(
+        [
+            _table(headers, survey, numeric_from=6),
+            _facts(
+                [
+                    ("vocabulary", card["vocab_size"]),
+                    ("MLP hidden size", card["mlp_hidden_size"]),
+                    ("tied embeddings", card["tied_embeddings"]),
+                    ("objective", card["objective"]),
+                    ("steps", card["steps"]),
+                    ("tokens seen", card["tokens_seen"]),
+                    ("seed", card["seed"]),
+                    ("validation bits per byte", card["val_bpb"]),
+                ]
+                + [(f"bits per byte: {name}", bpb) for name, bpb in card["val_bpb_by_source"].items()]
+            ),
+            _table(["source", "share of training tokens", "tokens", "repeats"], mixture) if mixture else "",
+        ]
+    )
+
+
+def ablations(stats: dict[str, Any], fig: Figures) -> str:
+    results = stats.get("ablations")
+    if results is None:
+        return '<p class="muted">no ablations: run <code>corpus ablate BUILD_DIR</code></p>'
+
+    def versus(d: dict[str, Any] | None) -> str:
+        if d is None:
+            return "—"
+        return f"{d['diff']:+.4f} vs {d['to']}" + (" (exceeds seed spread)" if d["exceeds_seed_spread"] else "")
+
+    rows = [
+        [
+            name,
+            v["spec"],
+            v["documents"],
+            v["train_tokens"],
+            v["bpb_mean"],
+            v["bpb_std"],
+            versus(v["vs_raw"]),
+            versus(v["vs_baseline"]),
+            v["tokens_per_s"],
+            _pct(v["mfu"]),
+        ]
+        for name in results["order"]
+        for v in [results["variants"][name]]
+    ]
+    return "".join(
+        [
+            fig("ablations", "bits per byte per corpus variant, mean and spread over seeds"),
+            _facts(
+                [
+                    ("scored on", results["eval"]["text"]),
+                    ("evaluation tokens", results["eval"]["tokens"]),
+                    ("training tokens per run", results["tokens"]),
+                    ("seeds", ", ".join(map(str, results["seeds"]))),
+                    ("model", f"{results['preset']} preset, {results['params']:,} parameters, {results['objective']}"),
+                    ("device", results["device"]),
+                    ("seconds", results["seconds"]),
+                ]
+            ),
+            _table(
+                [
+                    "variant",
+                    "spec",
+                    "training documents",
+                    "training tokens",
+                    "bits/byte",
+                    "std",
+                    "vs raw",
+                    "vs baseline",
+                    "tokens/s",
+                    "MFU",
+                ],
+                rows,
+                numeric_from=2,
+                numeric_to=6,
+            ),
+            f'<p class="muted">{_esc(results["spread_rule"])}</p>',
+        ]
+    )
+
+
 def _run_html(stats: dict[str, Any], _fig: Figures) -> str:
     run = stats["run"]
     cons = run["conservation"]

@@ -8,6 +8,7 @@ units; labels are drawn literally (no mathtext), because reason names and langua
 from __future__ import annotations
 
 import io
+import statistics
 import textwrap
 from collections.abc import Sequence
 
@@ -320,4 +321,29 @@ def loss_chart(
             ax.set_xlabel("step")
             ax.set_ylabel(ylabel)
             ax.legend(loc="upper right")
+        return _png(fig)
+
+
+def ablation_chart(variants: Sequence[str], bpb: Sequence[Sequence[float]], colors: Sequence[str]) -> bytes:
+    """Validation bits per byte per corpus variant: the mean over seeds as a bar, +-1 standard
+    deviation as its whisker, each seed as a dot."""
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(9, _bar_height(len(variants)))
+        ax = fig.subplots()
+        y = list(range(len(variants)))[::-1]
+        means = [statistics.fmean(runs) for runs in bpb]
+        spreads = [statistics.stdev(runs) if len(runs) > 1 else 0.0 for runs in bpb]
+        ax.barh(y, means, xerr=spreads, color=colors, alpha=0.8, capsize=4, error_kw={"linewidth": 1})
+        # Differences are a few percent of the value: a zero-based axis would hide them.
+        low, high = min(min(r) for r in bpb), max(max(r) for r in bpb)
+        pad = (high - low) * 0.6 or 0.05
+        for row, runs, mean, spread in zip(y, bpb, means, spreads):
+            ax.plot(runs, [row] * len(runs), "o", color="black", markersize=3)
+            # The label right of the whisker and the dots, so that neither hides it.
+            end = max(mean + spread, *runs)
+            ax.text(end + pad * 0.1, row, f"{mean:.4f} ± {spread:.4f}", va="center", fontsize=8)
+        ax.set_yticks(y, variants)
+        ax.set_xlim(low - pad, high + pad * 2)
+        ax.set_title("Ablations: bits per byte per corpus variant")
+        ax.set_xlabel("bits per byte, lower is better (bar: mean over seeds, whisker: ±1 std, dots: seeds)")
         return _png(fig)

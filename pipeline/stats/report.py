@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline import manifest as manifests
+from pipeline.ablate.variants import ABLATIONS, RAW
 from pipeline.config import BuildConfig
 from pipeline.errors import InputError
 from pipeline.shards import write_bytes, write_json
@@ -465,6 +466,18 @@ def training(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) 
     return _training(pretrain or {}, tok or {}, metrics, sample) if pretrain or metrics else None
 
 
+def model_card(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    """model/card.json as the pretrain stage wrote it."""
+    path = build_dir / registry.get("pretrain").out / "card.json"
+    return _read_json(path, "model card") if path.exists() else None
+
+
+def ablations(build_dir: Path, manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any] | None:
+    """ablations/results.json of `corpus ablate`, when it ran on this build."""
+    path = build_dir / ABLATIONS / "results.json"
+    return _read_json(path, "ablation results") if path.exists() else None
+
+
 # ----------------------------------------------------------------------------- charts
 
 
@@ -573,6 +586,13 @@ def training_charts(training: dict[str, Any], color: str) -> dict[str, bytes]:
     if not curves or not (curves["train_loss"] or curves["val_loss"]):
         return {}
     return {"loss": plots.loss_chart(curves["train_loss"], curves["val_loss"], curves["train_bpb"], curves["val_bpb"])}
+
+
+def ablations_charts(results: dict[str, Any], color: str) -> dict[str, bytes]:
+    """Bits per byte per variant, each in the colour of the stage it starts from."""
+    variants = [results["variants"][name] for name in results["order"]]
+    colors = [plots.INPUT_COLOR if v["stage"] == RAW else _color(v["stage"]) for v in variants]
+    return {"ablations": plots.ablation_chart(results["order"], [v["bpb"] for v in variants], colors)}
 
 
 # ----------------------------------------------------------------------------- writing

@@ -83,37 +83,55 @@ def mixture_step(ctx: BuildContext) -> dict:
         + [f"{s.name}:{shares[s.name]!r}:{s.max_epochs!r}" for s in sources]
     )
     out = ctx.folder / "mixture.json"
-    return ctx.once("mixture", fingerprint, [out], lambda: _mix(ctx, records, shares, max_epochs, out))
+
+    def mix_and_write() -> dict:
+        vocab_size = int(ctx.artifacts["tokenizer_train"]["vocab_size"])
+        shards = [(r["name"], r["source"]) for r in records]
+        mixture = mix(ctx.folder, shards, shares, max_epochs, ctx.config.train_tokens, ctx.seed, vocab_size)
+        write_json(mixture, out)
+        return mixture | {"note": _note(mixture)}
+
+    return ctx.once("mixture", fingerprint, [out], mix_and_write)
 
 
-def _mix(ctx: BuildContext, records: list[dict], shares: dict, max_epochs: dict, out: Path) -> dict:
-    files = [ctx.folder / ENCODED / f"train-{r['name']}.bin" for r in records]
+def mix(
+    folder: Path,
+    shards: list[tuple[str, str]],
+    shares: dict[str, float],
+    max_epochs: dict[str, float],
+    budget: int,
+    seed: int,
+    vocab_size: int,
+) -> dict:
+    """Draw the mixture from the encoded shards `folder/_encoded/train-<name>.bin` of (name,
+    source) `shards` and write it as `folder/train-*.bin`; returns what came of each source.
+    budget: training tokens to draw, 0 = every training token the sources hold."""
+    files = [folder / ENCODED / f"train-{name}.bin" for name, _ in shards]
     tokens = [token_file.read_tokens(path) for path in files]
     # Per shard: each document's start and length in tokens (its delimiter included).
     starts = [token_file.read_doc_offsets(path) for path in files]
     lengths = [np.diff(np.append(s, len(t))) for s, t in zip(starts, tokens)]
-    by_source = {name: [i for i, r in enumerate(records) if r["source"] == name] for name in shares}
-    available = {name: int(sum(lengths[i].sum() for i in shards)) for name, shards in by_source.items()}
-    budget = ctx.config.train_tokens or sum(available.values())
+    by_source = {name: [i for i, (_, source) in enumerate(shards) if source == name] for name in shares}
+    available = {name: int(sum(lengths[i].sum() for i in owned)) for name, owned in by_source.items()}
+    budget = budget or sum(available.values())
     wanted = plan(available, shares, max_epochs, budget)
 
     picks = []  # (n_docs, 2): shard index, document index of every document drawn
-    for name, shards in by_source.items():
-        if not shards:
+    for name, owned in by_source.items():
+        if not owned:
             continue
-        shard_of = np.concatenate([np.full(len(lengths[i]), i) for i in shards])
-        doc_of = np.concatenate([np.arange(len(lengths[i])) for i in shards])
-        rng = np.random.default_rng([ctx.seed, zlib.crc32(name.encode())])  # a source's draw is its own
-        chosen = draw(np.concatenate([lengths[i] for i in shards]), wanted[name], rng)
+        shard_of = np.concatenate([np.full(len(lengths[i]), i) for i in owned])
+        doc_of = np.concatenate([np.arange(len(lengths[i])) for i in owned])
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])  # a source's draw is its own
+        chosen = draw(np.concatenate([lengths[i] for i in owned]), wanted[name], rng)
         picks.append(np.stack([shard_of[chosen], doc_of[chosen]], axis=1))
     picks = np.concatenate(picks) if picks else np.zeros((0, 2), dtype=np.int64)
-    picks = picks[np.random.default_rng(ctx.seed).permutation(len(picks))]  # a mixed stream
-    vocab_size = int(ctx.artifacts["tokenizer_train"]["vocab_size"])
-    written = _write_shards(ctx.folder, picks, tokens, starts, lengths, vocab_size)
-    used = {name: sum(written[i] for i in shards) for name, shards in by_source.items()}
+    picks = picks[np.random.default_rng(seed).permutation(len(picks))]  # a mixed stream
+    written = _write_shards(folder, picks, tokens, starts, lengths, vocab_size)
+    used = {name: sum(written[i] for i in owned) for name, owned in by_source.items()}
 
     total_used = sum(used.values())
-    mixture = {
+    return {
         "budget_tokens": int(budget),
         "train_tokens": total_used,
         "sources": {
@@ -133,8 +151,6 @@ def _mix(ctx: BuildContext, records: list[dict], shares: dict, max_epochs: dict,
             for name in shares
         },
     }
-    write_json(mixture, out)
-    return mixture | {"note": _note(mixture)}
 
 
 def _write_shards(

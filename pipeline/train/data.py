@@ -49,6 +49,11 @@ class TokenBatches:
         batch = np.stack(rows)  # (B, T+1)
         return torch.from_numpy(batch[:, :-1].copy()), torch.from_numpy(batch[:, 1:].copy())
 
+    def prefix_lengths(self) -> torch.Tensor:
+        """int64 (batch_size,): a prefix decoder's prefix length per row, uniform in [0, block_size),
+        drawn from the sampler's generator so that a resumed run draws the same ones."""
+        return torch.from_numpy(self.rng.integers(0, self.block_size, size=self.batch_size))
+
     def state_dict(self) -> dict[str, Any]:
         """The sampler's position, saved in checkpoints so a resumed run draws the same batches."""
         return self.rng.bit_generator.state

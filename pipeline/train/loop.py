@@ -2,10 +2,11 @@
 
 AdamW, linear warm-up then cosine decay to a tenth of the peak rate, gradient clipping at 1.0,
 gradient accumulation up to `batch_tokens` per optimizer step, bf16 autocast on CUDA (fp32 on
-CPU), optional dropout, optional torch.compile. Training stops at max_steps or when the wall-clock budget (final
-eval included) is spent, whichever comes first; the learning-rate schedule runs on steps, so a
-run stopped by max_steps is deterministic given the seed, and one stopped by the clock is the
-same run cut short.
+CPU), optional dropout, optional torch.compile; a causal or a prefix decoder objective (each
+sequence's prefix length drawn from the data sampler's generator, so it resumes exactly).
+Training stops at max_steps or when the wall-clock budget (final eval included) is spent,
+whichever comes first; the learning-rate schedule runs on steps, so a run stopped by max_steps is
+deterministic given the seed, and one stopped by the clock is the same run cut short.
 
 Every eval_interval steps: validation loss in nats per token and in bits per byte (loss x tokens /
 bytes / ln 2, comparable across tokenizers), tokens/s and MFU go to metrics.jsonl, and a
@@ -128,10 +129,12 @@ def train(
     val_bytes_per_token: float | None = None,
     on_progress: Callable[[dict], None] | None = None,
     val_sources: dict[str, tuple[list[Path], float]] | None = None,
+    val_paths: list[Path] | None = None,
 ) -> dict:
     """Train (or resume); write out_dir/metrics.jsonl (one line per eval) and out_dir/ckpt.pt.
 
-    val_bytes_per_token: UTF-8 bytes of text per token of the val split, for bits per byte.
+    val_paths: the validation shards (default: tokens_dir's val-*.bin); val_bytes_per_token: UTF-8
+    bytes of text per token of them, for bits per byte.
     val_sources: per source, its val shards and their bytes per token: each eval then also gives
     the source's bits per byte (`val_bpb_by_source`; None for a source too small for a window).
     """
@@ -148,7 +151,7 @@ def train(
 
     train_batches = TokenBatches(shard_paths(tokens_dir, "train"), cfg.block_size, cfg.batch_size, seed)
     # The same val windows at every eval, so a change in val loss is the model's, not the sample's.
-    val_sampler = TokenBatches(shard_paths(tokens_dir, "val"), cfg.block_size, cfg.batch_size, seed)
+    val_sampler = TokenBatches(val_paths or shard_paths(tokens_dir, "val"), cfg.block_size, cfg.batch_size, seed)
     val_batches = [val_sampler.next_batch() for _ in range(cfg.eval_batches)]
     source_batches = {name: _fixed_windows(paths, cfg, seed) for name, (paths, _) in (val_sources or {}).items()}
 
@@ -186,11 +189,13 @@ def train(
     def mfu(steps: int, seconds: float) -> float | None:
         return steps * flops_per_step / seconds / peak if peak and seconds else None
 
-    def loss_on(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss_on(x: torch.Tensor, y: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """prefix: (B,) prefix lengths for a prefix decoder; None reads the batch causally."""
+        inputs = [t for t in (x, y, prefix) if t is not None]
         if device.type == "cuda":  # page-locked, so the copy overlaps the previous step's kernels
-            x, y = x.pin_memory(), y.pin_memory()
+            inputs = [t.pin_memory() for t in inputs]
         with autocast:
-            _, loss = forward(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+            _, loss = forward(*(t.to(device, non_blocking=True) for t in inputs))
         return loss
 
     @torch.no_grad()
@@ -264,7 +269,9 @@ def train(
         step_loss = torch.zeros((), device=device)
         for _ in range(accum):
             # Mean over the micro-batches: the gradient of one batch of batch_tokens tokens.
-            loss = loss_on(*train_batches.next_batch()) / accum
+            x, y = train_batches.next_batch()
+            prefix = train_batches.prefix_lengths() if cfg.objective == "prefix_lm" else None
+            loss = loss_on(x, y, prefix) / accum
             loss.backward()
             step_loss += loss.detach()
         torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)

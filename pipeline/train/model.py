@@ -5,6 +5,10 @@ RMSNorm instead of LayerNorm, rotary position embeddings instead of a learned po
 a SwiGLU MLP, no biases. Input and output embeddings are tied (one matrix), which saves
 vocab_size * n_embd parameters: most of the model at our sizes.
 
+As a prefix decoder (`prefix_len` given: the survey's "prefix decoder", as in UniLM and GLM), the
+first prefix_len tokens of a sequence attend to each other in both directions and the rest
+causally; the loss covers the predictions that read the whole prefix (the target part) only.
+
 Dropout (off by default) is nanoGPT's: on the attention weights and after each residual branch's
 output projection, in training mode only. It is a training setting, not part of the architecture:
 it changes no weight, so it is an argument of GPT rather than a GPTConfig field (checkpoints and
@@ -19,6 +23,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# What the code below builds, in the columns of the survey's model-card table (Zhao et al. 2023,
+# "A Survey of Large Language Models", table 3); model/card.json adds the sizes (card.py).
+ARCHITECTURE = {
+    "normalisation": "pre-norm RMSNorm",
+    "positional_embedding": "RoPE (rotary)",
+    "activation": "SwiGLU",
+    "bias": False,
+    "tied_embeddings": True,
+}
 
 
 @dataclass
@@ -58,6 +72,25 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return rotated.type_as(x)
 
 
+def prefix_lm_mask(prefix_len: torch.Tensor, T: int) -> torch.Tensor:
+    """(B, 1, T, T) bool, True where query i may attend to key j: j <= i (causal), or j inside
+    the sequence's prefix (j < prefix_len), which every position reads whole."""
+    pos = torch.arange(T, device=prefix_len.device)
+    causal = pos[None, :] <= pos[:, None]  # (T, T): [i, j] = key j not after query i
+    in_prefix = pos[None, None, :] < prefix_len[:, None, None]  # (B, 1, T): key j in the prefix
+    return (causal[None] | in_prefix)[:, None]  # (B, 1, T, T), broadcast over the heads
+
+
+IGNORE = -1  # cross_entropy's ignore_index: a position outside the loss
+
+
+def target_only(targets: torch.Tensor, prefix_len: torch.Tensor) -> torch.Tensor:
+    """targets (B, T) with IGNORE where the position's prediction is a prefix token: position t
+    predicts token t+1, which is the prefix's own (and visible to it) while t + 1 < prefix_len."""
+    pos = torch.arange(targets.size(1), device=targets.device)
+    return targets.masked_fill(pos[None, :] + 1 < prefix_len[:, None], IGNORE)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, dropout: float = 0.0):
         super().__init__()
@@ -68,7 +101,10 @@ class CausalSelfAttention(nn.Module):
         self.dropout = dropout
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """mask: (B, 1, T, T) bool of the keys each query may read; None: causal."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
@@ -76,18 +112,26 @@ class CausalSelfAttention(nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         # SDPA takes no module state: its dropout must be switched off by hand outside training.
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # (B, nh, T, hd)
+        # The causal case keeps is_causal: without a mask tensor SDPA can pick its flash kernel.
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=p, is_causal=mask is None
+        )  # (B, nh, T, hd)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads side by side
         return self.resid_dropout(self.c_proj(y))
 
 
+def mlp_hidden(n_embd: int) -> int:
+    """SwiGLU's hidden size: 8/3 n_embd keeps the parameter count of GPT-2's 4 n_embd two-matrix
+    MLP; rounded up to a multiple of 64."""
+    return 64 * math.ceil(8 * n_embd / 3 / 64)
+
+
 class SwiGLU(nn.Module):
-    """silu(x W1) * (x W3), then W2 (Shazeer 2020). A hidden size of 8/3 n_embd keeps the
-    parameter count of GPT-2's 4 n_embd two-matrix MLP; rounded up to a multiple of 64."""
+    """silu(x W1) * (x W3), then W2 (Shazeer 2020), W1 and W3 of mlp_hidden(n_embd) columns."""
 
     def __init__(self, config: GPTConfig, dropout: float = 0.0):
         super().__init__()
-        hidden = 64 * math.ceil(8 * config.n_embd / 3 / 64)
+        hidden = mlp_hidden(config.n_embd)
         self.c_fc = nn.Linear(config.n_embd, 2 * hidden, bias=False)  # gate and value in one matmul
         self.c_proj = nn.Linear(hidden, config.n_embd, bias=False)
         self.dropout = nn.Dropout(dropout)
@@ -107,8 +151,10 @@ class Block(nn.Module):
         self.norm_2 = RMSNorm(config.n_embd)
         self.mlp = SwiGLU(config, dropout)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm_1(x), cos, sin)
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(self.norm_1(x), cos, sin, mask)
         return x + self.mlp(self.norm_2(x))
 
 
@@ -143,21 +189,25 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, prefix_len: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx, targets: (B, T) token ids; prefix_len: (B,) read as a prefix decoder, None: causal."""
         B, T = idx.size()
         if self.config.block_size < T:
             raise ValueError(f"sequence of {T} tokens is longer than block_size {self.config.block_size}")
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, hd/2)
+        mask = None if prefix_len is None else prefix_lm_mask(prefix_len, T)
         x = self.wte(idx)  # (B, T, C)
         for block in self.blocks:
-            x = block(x, cos, sin)
+            x = block(x, cos, sin, mask)
         x = self.norm_f(x)
         if targets is None:
             # Sampling needs the last position only: skip the (T, vocab) matmul for the rest.
             return self.lm_head(x[:, [-1], :]), None  # (B, 1, vocab)
         logits = self.lm_head(x)  # (B, T, vocab)
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        if prefix_len is not None:
+            targets = target_only(targets, prefix_len)
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE)
         return logits, loss
 
     @torch.no_grad()

@@ -1,8 +1,10 @@
 """The pretrain stage: a compact GPT trained on the tokenizer stage's token shards (loop.py),
-then one document written from scratch by it, for the report (sample.py)."""
+then one document written from scratch by it, for the report (sample.py), and its model card
+(card.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipeline.errors import BuildError, InputError
@@ -16,6 +18,7 @@ def pretrain(ctx: BuildContext) -> dict:
     """Build step: train until the step or wall-clock budget ends (skipped when an identical run
     finished), reporting each step to `ctx.on_progress`."""
     from pipeline.tokenizer.token_file import read_tokens
+    from pipeline.train.card import model_card, write_card
     from pipeline.train.loop import train
     from pipeline.train.sample import sample
 
@@ -58,6 +61,11 @@ def pretrain(ctx: BuildContext) -> dict:
         [model_dir / "ckpt.pt", model_dir / "metrics.jsonl", model_dir / "sample.txt"],
         train_then_sample,
     )
+    # Written from the record every time (a resumed build's too): it costs nothing and reads only
+    # what the run fixed.
+    mixture_path = tokens_dir / "mixture.json"
+    mixture = json.loads(mixture_path.read_text()) if mixture_path.exists() else None
+    write_card(model_dir, model_card(cfg, record, int(tokens["vocab_size"]), ctx.seed, mixture))
     return record | {"note": f"val loss {record['final_val_loss']:.3f}"}
 
 

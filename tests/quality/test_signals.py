@@ -89,10 +89,13 @@ class DigitsConfig(GopherQualityConfig):
     max_digit_share: float = 0.2
 
 
-@rule(Signal("quality_digit_share", F32, lambda doc: sum(c.isdigit() for c in doc.text) / max(len(doc.text), 1)))
+DIGITS = Signal("quality_digit_share", F32, lambda doc: sum(c.isdigit() for c in doc.text) / max(len(doc.text), 1))
+
+
+@rule(DIGITS)
 def digit_share(doc: DocumentView, cfg: DigitsConfig) -> str | None:
     """Mostly digits: tables of figures, not prose."""
-    if sum(c.isdigit() for c in doc.text) / max(len(doc.text), 1) > cfg.max_digit_share:
+    if DIGITS(doc) > cfg.max_digit_share:
         return "gopher_digit_share"
     return None
 

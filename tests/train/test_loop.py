@@ -12,6 +12,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from pipeline.config import PretrainConfig
 from pipeline.errors import InputError
 from pipeline.tokenizer.token_file import write_tokens
+from pipeline.train.card import model_card, write_card
 from pipeline.train.loop import lr_at, train
 from pipeline.train.model import GPT, GPTConfig
 from pipeline.train.sample import load_model
@@ -128,9 +129,12 @@ class Killed(Exception):
     """Stands for the process dying mid-run."""
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.2])  # dropout's masks come from the saved RNG state
-def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_dir, tmp_path, dropout):
-    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10, dropout=dropout)
+# Dropout's masks come from the saved RNG state, a prefix decoder's prefix lengths from the sampler's.
+@pytest.mark.parametrize(
+    ("dropout", "objective"), [(0.0, "causal"), (0.2, "causal"), (0.0, "prefix_lm")], ids=["plain", "dropout", "prefix"]
+)
+def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_dir, tmp_path, dropout, objective):
+    cfg = PretrainConfig(**TINY, max_steps=30, eval_interval=10, dropout=dropout, objective=objective)
     whole = train(tokens_dir, tmp_path / "whole", cfg, vocab_size=VOCAB, seed=3)
 
     def kill_at_step_15(progress: dict) -> None:
@@ -146,6 +150,16 @@ def test_a_resumed_run_continues_exactly_where_an_uninterrupted_one_goes(tokens_
     assert resumed["final_val_loss"] == whole["final_val_loss"]
     weights = [torch.load(tmp_path / run / "ckpt.pt", weights_only=False)["model"] for run in ("whole", "cut")]
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])  # bitwise
+
+
+def test_a_prefix_decoder_learns_and_trains_on_other_batches_than_the_causal_model(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=60, eval_interval=60)
+    causal = train(tokens_dir, tmp_path / "causal", cfg, vocab_size=VOCAB, seed=2)
+    prefix = train(tokens_dir, tmp_path / "prefix", cfg.model_copy(update={"objective": "prefix_lm"}), VOCAB, seed=2)
+    # Read causally at validation, the prefix decoder has learnt the language too...
+    assert prefix["final_val_loss"] < prefix["initial_val_loss"] - 0.5
+    # ...from a loss over the target parts only: another run than the causal one.
+    assert prefix["final_val_loss"] != causal["final_val_loss"]
 
 
 def test_resuming_with_another_model_shape_is_a_clear_input_error(tokens_dir, tmp_path):
@@ -238,3 +252,26 @@ def test_the_cuda_path_follows_the_cpu_curve_up_to_bf16_rounding(tokens_dir, tmp
     on_cpu, on_gpu = losses(tmp_path / "cpu"), losses(tmp_path / "gpu")
     assert [row[0] for row in on_gpu] == [0, 10, 20, 30]
     assert all(g[2] == pytest.approx(c[2], abs=0.05) for c, g in zip(on_cpu, on_gpu))
+
+
+def test_the_model_card_has_the_survey_columns_the_mixture_and_the_final_bits_per_byte(tokens_dir, tmp_path):
+    cfg = PretrainConfig(**TINY, max_steps=4, eval_interval=4, objective="prefix_lm")
+    record = train(tokens_dir, tmp_path, cfg, vocab_size=VOCAB, seed=5, val_bytes_per_token=3.5)
+    mixture = {"sources": {"plays": {"realised_share": 1.0, "tokens_used": 4096, "repeats": 0.5, "weight": 1.0}}}
+    write_card(tmp_path, model_card(cfg, record, VOCAB, 5, mixture))
+
+    card = json.loads((tmp_path / "card.json").read_text())
+    survey = {"vocab_size", "normalisation", "positional_embedding", "activation", "bias"}
+    assert survey | {"layers", "heads", "hidden_size", "max_context_length"} <= set(card)
+    assert (card["vocab_size"], card["layers"], card["heads"], card["hidden_size"]) == (VOCAB, 2, 2, 64)
+    assert card["max_context_length"] == 64 and card["bias"] is False
+    assert (
+        card["parameters"]
+        == record["params"]
+        == GPT(GPTConfig(vocab_size=VOCAB, n_layer=2, n_head=2, n_embd=64, block_size=64)).num_params()
+    )
+    assert card["tokens_seen"] == 4 * 8 * 64 and card["category"] == "prefix decoder"
+    assert card["mixture"] == {"plays": {"realised_share": 1.0, "tokens_used": 4096, "repeats": 0.5}}
+    assert card["val_bpb"] == record["final_val_bpb"] is not None
+    text = (tmp_path / "card.md").read_text()
+    assert "| prefix decoder | " in text and "| plays | 100.0% | 4,096 | 0.50 |" in text

@@ -1,13 +1,15 @@
-"""The GPT's contract: shapes, an untrained loss of ln(vocab), tied embeddings, causality, dropout."""
+"""The GPT's contract: shapes, an untrained loss of ln(vocab), tied embeddings, causality, dropout,
+and the prefix decoder's masks and loss."""
 
 import math
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from pipeline.config import PretrainConfig
-from pipeline.train.model import GPT, GPTConfig
+from pipeline.train.model import GPT, GPTConfig, prefix_lm_mask
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "../shared/data/corpora/tinyshakespeare.txt"
 CONFIG = GPTConfig(vocab_size=128, n_layer=2, n_head=2, n_embd=32, block_size=32)
@@ -96,3 +98,57 @@ def test_without_dropout_training_and_eval_modes_are_one_function(chars):
     x, y = chars[:, :-1], chars[:, 1:]
     assert all(torch.equal(a, b) for a, b in zip(gpt.state_dict().values(), plain.state_dict().values()))
     assert torch.equal(gpt.train()(x, y)[0], plain(x, y)[0])
+
+
+@pytest.fixture(scope="module")
+def speech(sample_table) -> torch.Tensor:
+    """A Shakespeare speech of sample_data/ as byte ids (its ASCII < 128), (2, 32): two windows."""
+    text = next(
+        t
+        for i, t in zip(sample_table["id"].to_pylist(), sample_table["text"].to_pylist())
+        if i.startswith("shakespeare-")
+    )
+    ids = torch.tensor([b % 128 for b in text.encode()[:64]], dtype=torch.long)
+    return ids.view(2, 32)
+
+
+def test_the_prefix_mask_reads_the_prefix_both_ways_and_the_targets_causally():
+    prefix = torch.tensor([0, 5, 31])
+    mask = prefix_lm_mask(prefix, 32)[:, 0]  # (B, T, T): [b, query, key]
+    for b, p in enumerate(prefix.tolist()):
+        for i in range(32):
+            for j in range(32):
+                # A prefix token sees the whole prefix; a target token never sees a later one.
+                assert mask[b, i, j] == (j <= i or j < p), (p, i, j)
+    assert torch.equal(mask[0], torch.ones(32, 32).tril().bool())  # no prefix: the causal mask
+
+
+def test_a_prefix_token_reads_later_prefix_tokens_but_no_target_reads_a_later_token(speech):
+    gpt, p = model(), 12
+    prefix = torch.full((2,), p)
+    before, _ = gpt(speech, speech, prefix)
+    in_prefix = speech.clone()
+    in_prefix[:, p - 1] = (in_prefix[:, p - 1] + 1) % CONFIG.vocab_size
+    after, _ = gpt(in_prefix, in_prefix, prefix)
+    assert not torch.allclose(before[:, : p - 1], after[:, : p - 1])  # the first prefix tokens saw the edit
+    in_target = speech.clone()
+    in_target[:, 20] = (in_target[:, 20] + 1) % CONFIG.vocab_size
+    after, _ = gpt(in_target, in_target, prefix)
+    torch.testing.assert_close(before[:, :20], after[:, :20])  # nothing before position 20 saw it
+
+
+def test_the_prefix_decoder_loss_covers_the_target_part_only(speech):
+    gpt, p = model(), 12
+    x, y = speech[:, :-1], speech[:, 1:]
+    logits, loss = gpt(x, y, torch.full((2,), p))
+    # Position t predicts token t+1: the targets start with the prediction of token p, at t = p-1.
+    expected = F.cross_entropy(logits[:, p - 1 :].reshape(-1, CONFIG.vocab_size), y[:, p - 1 :].reshape(-1))
+    torch.testing.assert_close(loss, expected)
+
+
+def test_a_prefix_of_length_zero_is_the_causal_model(speech):
+    gpt = model()
+    causal_logits, causal_loss = gpt(speech, speech)
+    logits, loss = gpt(speech, speech, torch.zeros(2, dtype=torch.long))
+    torch.testing.assert_close(logits, causal_logits)
+    torch.testing.assert_close(loss, causal_loss)
