@@ -36,6 +36,7 @@ from pipeline import manifest, remote, steps
 from pipeline.config import BuildConfig, SourceConfig
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
+from pipeline.shard_split import planned_inputs
 from pipeline.shards import InputShard, prepare_sources, remove_stale_temporaries
 from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
@@ -219,7 +220,8 @@ def corpus_build(
     with build_lock(build_dir):
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
-        inputs = prepare_sources([(source.name, source.input) for source in sources], build_dir / "input")
+        checked = prepare_sources([(source.name, source.input) for source in sources], build_dir / "input")
+        inputs = planned_inputs(checked, build_dir / "input", cfg.shards, workers)
         # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
         wanted = [s for s in registry if s.name in named and cfg.section(s.name).enabled and s.applies(inputs)]
         input_records = manifest.input_records(inputs)

@@ -658,6 +658,23 @@ class ServiceConfig(Section):
         return stages
 
 
+class ShardsConfig(Section):
+    """How the build's text input is cut into shards, the unit of per-shard work
+    (pipeline/shard_plan.py): large files split, tiny ones merged, so that every worker has work.
+    The plan depends on these and on the worker count; outputs sorted by id do not."""
+
+    target_mb: float = Field(64, gt=0)
+    """Largest shard, in MB of uncompressed data (Parquet row groups' size): bounds a job's memory."""
+    per_worker: int = Field(4, ge=1)
+    """
+    Shards wanted per worker when the input allows: a file is split into shards of the input over
+    per_worker × workers (but no smaller than min_mb), and tiny files are merged into shards of
+    that size at most, never fewer.
+    """
+    min_mb: float = Field(1, gt=0)
+    """Smallest shard made by splitting a file."""
+
+
 class BuildConfig(Section):
     """A whole build: global settings, then one section per registered stage, under the stage's
     name and validated by its config model (pipeline/stages.py). Sections are not fields: the
@@ -684,6 +701,7 @@ class BuildConfig(Section):
     dedup.source_priority says otherwise); [] = one source named `input`, from --input.
     """
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    shards: ShardsConfig = Field(default_factory=ShardsConfig)
 
     @model_validator(mode="wrap")
     @classmethod
