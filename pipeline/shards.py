@@ -238,12 +238,10 @@ def check_table(table: pa.Table, path: Path, first_row: int = 0) -> pa.Table:
         raise InputError(
             f'{path}: row {first_row + bad_row}: "text" is not valid UTF-8. Re-encode the shard\'s text as UTF-8.'
         )
-    nulls = table["text"].null_count
-    if nulls:
+    if table["text"].null_count:
         first = pc.index(pc.is_null(table["text"]), True).as_py()
-        raise InputError(
-            f'{path}: row {first_row + first}: "text" is null ({nulls} null rows here). Drop or fill those rows.'
-        )
+        # The first null row only: a streamed check has not seen the rest of the file.
+        raise InputError(f'{path}: row {first_row + first}: "text" is null. Drop or fill the null rows.')
     if "id" not in table.column_names:
         stem = path.name.split(".")[0]
         ids = pa.array([f"{stem}-{i}" for i in range(first_row, first_row + table.num_rows)], pa.string())
