@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -213,7 +212,7 @@ def corpus_build(
     named."""
     cfg = BuildConfig.model_validate(config or {})
     sources = build_sources(cfg, input)
-    workers = workers or cfg.workers or os.cpu_count() or 1
+    workers = cfg.worker_count(workers)
     named = {registry.get(name).name for name in stages or registry.names()}  # unknown names fail here
     build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.

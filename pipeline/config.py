@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -761,6 +762,11 @@ class BuildConfig(Section):
 
     def section(self, stage: str) -> Section:
         return getattr(self, stage)
+
+    def worker_count(self, workers: int = 0) -> int:
+        """The processes a build runs shard jobs in: `workers` (the CLI's), else the config's,
+        else every core. The shard plan depends on it."""
+        return workers or self.workers or os.cpu_count() or 1
 
     def for_source(self, name: str) -> BuildConfig:
         """This config as it applies to one source's documents: the source's kind preset and its

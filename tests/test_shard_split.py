@@ -18,6 +18,7 @@ from pipeline.config import ShardsConfig
 from pipeline.errors import InputError
 from pipeline.shard_split import planned_inputs
 from pipeline.shards import prepare_inputs, read_input_shard
+from tests.test_cli import assert_one_line_error, build
 
 # Shards of 64 KB at least: the sample's few hundred KB split as a corpus's GBs would.
 SMALL = ShardsConfig(min_mb=1 / 16)
@@ -181,3 +182,6 @@ def test_merged_files_whose_columns_clash_are_named(texts, tmp_path):
         pq.write_table(part.append_column("year", pa.array([None] * 5, kind)), folder / f"t{n}.parquet")
     with pytest.raises(InputError, match="t0.parquet, .*t1.parquet.*: these files are merged into one shard"):
         plan_of(folder, tmp_path / "b", ShardsConfig(per_worker=1), workers=1)
+    # From the CLI, the plan's error is one line and exit 2 like every other bad input.
+    result = build(folder, tmp_path / "cli", "--workers", "1", "--set", "shards.per_worker=1", "--stages", "quality")
+    assert_one_line_error(result, "t1.parquet", "these files are merged into one shard")
