@@ -245,6 +245,15 @@ def markdown(results: dict) -> str:
         "",
         f"Documents per planned shard: {results['full_sample_default_plan_docs_per_shard']}",
         "",
+        "## Reading",
+        "",
+        "Each worker process loads its own models on its first shard (fastText and lingua in quality,",
+        "spaCy and presidio in privacy): a fixed cost per worker that a second worker cannot shrink,",
+        "large beside a few MB of text and larger still when the machine's other work takes the cores.",
+        "The per-shard part is the stage's wall time less its build-wide steps (dedup's clustering,",
+        "the tokenizer's training and mixture, quality's reference model). With the load average above",
+        "the machine's 2 cores, a round's ratios move with whatever else runs: read the rounds, not one figure.",
+        "",
     ]
     return "\n".join(lines)
 
