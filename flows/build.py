@@ -41,6 +41,7 @@ from pipeline.config import BuildConfig, SourceConfig
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
+from pipeline.shard_split import planned_inputs
 from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarantining, remove_stale_temporaries
 from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
@@ -280,7 +281,7 @@ def corpus_build(
     manifest and the run's log with its reason) and the rest is built; without, it fails the build."""
     cfg = BuildConfig.model_validate(config or {})
     sources = build_sources(cfg, input)
-    workers = workers or cfg.workers or os.cpu_count() or 1
+    workers = cfg.worker_count(workers)
     named = {registry.get(name).name for name in stages or registry.names()}  # unknown names fail here
     build_dir = remote.working_dir(out)  # `out` itself, or the local working copy of a URL
     run = run_identity()
@@ -290,6 +291,7 @@ def corpus_build(
         remote.pull(out, build_dir)  # what another run already finished there is skipped below
         status.write(build_dir, "running", **run)
         inputs, quarantined = checked_inputs(sources, build_dir, quarantine)
+        inputs = planned_inputs(inputs, build_dir / "input", cfg.shards, workers)
         # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
         wanted = [s for s in registry if s.name in named and cfg.runs(s.name) and s.applies(inputs)]
         record = partial(

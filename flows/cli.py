@@ -22,6 +22,7 @@ from pipeline import manifest, remote
 from pipeline.config import load_config
 from pipeline.errors import BuildError, InputError
 from pipeline.lock import build_lock
+from pipeline.shard_split import planned_inputs
 from pipeline.shards import prepare_sources
 from pipeline.sources import build_sources, shares
 from pipeline.stages import registry
@@ -119,8 +120,9 @@ def build(
         try:
             work = remote.working_dir(out)  # --out itself, or the local working copy of a URL
             held.enter_context(build_lock(work))  # before anything is written into --out
-            # Fail fast, before any server starts.
-            prepare_sources([(source.name, source.input) for source in sources], work / "input")
+            # Fail fast, before any server starts (the flow finds the plan's shards written).
+            checked = prepare_sources([(source.name, source.input) for source in sources], work / "input")
+            planned_inputs(checked, work / "input", cfg.shards, cfg.worker_count(workers))
             remote.pull(out, work)  # a bucket that is missing or refuses us, too
         except InputError as exc:
             fail(str(exc), 2)

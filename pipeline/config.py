@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -880,6 +881,23 @@ class ServiceConfig(Section):
         return stages
 
 
+class ShardsConfig(Section):
+    """How the build's text input is cut into shards, the unit of per-shard work
+    (pipeline/shard_plan.py): large files split, tiny ones merged, so that every worker has work.
+    The plan depends on these and on the worker count; outputs sorted by id do not."""
+
+    target_mb: float = Field(64, gt=0)
+    """Largest shard, in MB of uncompressed data (Parquet row groups' size): bounds a job's memory."""
+    per_worker: int = Field(4, ge=1)
+    """
+    Shards wanted per worker when the input allows: a file is split into shards of the input over
+    per_worker × workers (but no smaller than min_mb), and tiny files are merged into shards of
+    that size at most, never fewer.
+    """
+    min_mb: float = Field(1, gt=0)
+    """Smallest shard made by splitting a file."""
+
+
 class BuildConfig(Section):
     """A whole build: global settings, then one section per registered stage, under the stage's
     name and validated by its config model (pipeline/stages.py). Sections are not fields: the
@@ -909,6 +927,8 @@ class BuildConfig(Section):
     """
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     ablate: AblateConfig = Field(default_factory=AblateConfig)
+
+    shards: ShardsConfig = Field(default_factory=ShardsConfig)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -960,6 +980,11 @@ class BuildConfig(Section):
         if self.section(stage).enabled:
             return True
         return any(self.for_source(source.name).section(stage).enabled for source in self.sources)
+
+    def worker_count(self, workers: int = 0) -> int:
+        """The processes a build runs shard jobs in: `workers` (the CLI's), else the config's,
+        else every core. The shard plan depends on it."""
+        return workers or self.workers or os.cpu_count() or 1
 
     def for_source(self, name: str) -> BuildConfig:
         """This config as it applies to one source's documents: the source's kind preset and its

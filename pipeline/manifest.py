@@ -121,8 +121,11 @@ def conservation_failures(stages: dict[str, dict]) -> list[str]:
 
 
 def input_records(inputs: list[InputShard]) -> list[dict]:
+    """The build's input shards: the plan (a shard that is not a whole file lists its `rows`:
+    [file, first row, row after the last] of each piece) with fingerprints."""
     return [
         {"name": s.name, "source": s.source, "path": str(s.origin), "fingerprint": fingerprint(s.path), "docs": s.docs}
+        | ({"rows": [list(piece) for piece in s.pieces]} if s.pieces else {})
         for s in inputs
     ]
 

@@ -21,7 +21,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -43,6 +43,9 @@ WEB = "web"  # the raw format of WARC/WET archives and HTML tables: the extract 
 RAW_PART_BYTES = 256 << 20
 # JSON may escape half of a UTF-16 pair (\\ud800); Python decodes it to a str no encoder accepts.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# JSONL is read and converted in batches of about this much text: the converted file's row groups,
+# which the shard plan cuts along, and what a 5 GB file holds in memory at once.
+JSONL_BATCH_BYTES = 1 << 20
 # Fixed writer options: the same table gives the same bytes, so reruns are byte-identical.
 WRITE_OPTIONS = dict(compression="zstd", use_dictionary=True, write_statistics=True)
 
@@ -56,6 +59,9 @@ class InputShard:
     source: str = INPUT_SOURCE  # the build source it belongs to (pipeline/sources.py)
     id_prefix: str = ""  # prepended to its ids: its source's ids clash with an earlier source's
     raw: str = ""  # the raw format (WEB) of a raw part; "" for text
+    # The rows of the user's files it holds, (file, first row, row after the last), once the
+    # shard plan made it (pipeline/shard_split.py); () for a shard that is a whole file as given.
+    pieces: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,9 +150,20 @@ def combined_fingerprint(parts: list[str]) -> str:
 
 def _jsonl_to_table(path: Path, column: str = "text", keep: tuple[str, ...] = ()) -> pa.Table:
     """`id` and the string field `column` of every line (and the optional fields `keep`)."""
+    return pa.concat_tables(_jsonl_batches(path, column, keep))
+
+
+def _jsonl_batches(path: Path, column: str = "text", keep: tuple[str, ...] = ()) -> Iterator[pa.Table]:
+    """`_jsonl_to_table` streamed, JSONL_BATCH_BYTES of text at a time (at least one batch). An
+    id made for a line without one is the file's name and the line's number in the file."""
     opener = gzip.open if path.name.endswith(".gz") else open
-    ids, texts = [], []
+    ids, texts, size, batches = [], [], 0, 0
     kept: dict[str, list] = {name: [] for name in keep}
+
+    def batch() -> pa.Table:
+        columns = {"id": pa.array(ids, pa.string()), column: pa.array(texts, pa.string())}
+        return pa.table(columns | {name: pa.array(values, pa.string()) for name, values in kept.items()})
+
     try:
         with opener(path, "rt", encoding="utf-8", errors="strict") as f:
             for row, line in enumerate(f, start=1):
@@ -170,12 +187,18 @@ def _jsonl_to_table(path: Path, column: str = "text", keep: tuple[str, ...] = ()
                 texts.append(text)
                 for name, values in kept.items():
                     values.append(record.get(name) if isinstance(record.get(name), str) else None)
+                size += len(line)
+                if size >= JSONL_BATCH_BYTES:
+                    yield batch()
+                    batches += 1
+                    ids, texts, size = [], [], 0
+                    kept = {name: [] for name in keep}
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: invalid UTF-8 at byte {exc.start}. Re-encode the file as UTF-8.") from None
     except (OSError, EOFError) as exc:
         raise InputError(f"{path}: cannot read ({exc}). Check the file is complete and readable.") from None
-    columns = {"id": pa.array(ids, pa.string()), column: pa.array(texts, pa.string())}
-    return pa.table(columns | {name: pa.array(values, pa.string()) for name, values in kept.items()})
+    if ids or not batches:
+        yield batch()
 
 
 def _first_invalid_utf8_row(texts: pa.ChunkedArray) -> int | None:
@@ -196,8 +219,9 @@ def _first_invalid_utf8_row(texts: pa.ChunkedArray) -> int | None:
     return None
 
 
-def check_table(table: pa.Table, path: Path) -> pa.Table:
-    """The shard schema contract: a non-null string `text`; `id` made from row numbers if absent."""
+def check_table(table: pa.Table, path: Path, first_row: int = 0) -> pa.Table:
+    """The shard schema contract: a non-null string `text`; `id` made from row numbers if absent.
+    `table` is rows `first_row`... of the file `path`: errors and made ids number rows in the file."""
     if "text" not in table.column_names:
         raise InputError(
             f'{path}: no column "text" (columns: {", ".join(table.column_names)}). Rename the text column to "text".'
@@ -211,14 +235,16 @@ def check_table(table: pa.Table, path: Path) -> pa.Table:
         )
     bad_row = _first_invalid_utf8_row(table["text"])
     if bad_row is not None:
-        raise InputError(f'{path}: row {bad_row}: "text" is not valid UTF-8. Re-encode the shard\'s text as UTF-8.')
-    nulls = table["text"].null_count
-    if nulls:
+        raise InputError(
+            f'{path}: row {first_row + bad_row}: "text" is not valid UTF-8. Re-encode the shard\'s text as UTF-8.'
+        )
+    if table["text"].null_count:
         first = pc.index(pc.is_null(table["text"]), True).as_py()
-        raise InputError(f'{path}: row {first}: "text" is null ({nulls} null rows). Drop or fill those rows.')
+        # The first null row only: a streamed check has not seen the rest of the file.
+        raise InputError(f'{path}: row {first_row + first}: "text" is null. Drop or fill the null rows.')
     if "id" not in table.column_names:
         stem = path.name.split(".")[0]
-        ids = pa.array([f"{stem}-{i}" for i in range(table.num_rows)], pa.string())
+        ids = pa.array([f"{stem}-{i}" for i in range(first_row, first_row + table.num_rows)], pa.string())
         table = table.add_column(0, "id", ids)
     elif not pa.types.is_string(table.schema.field("id").type):
         table = table.set_column(table.column_names.index("id"), "id", table["id"].cast(pa.string()))
@@ -252,6 +278,39 @@ def with_provenance(table: pa.Table, source: str, id_prefix: str = "") -> pa.Tab
 def read_input_shard(path: Path) -> pa.Table:
     """Read one input shard and check it against the schema contract."""
     return check_table(read_shard(path), path)
+
+
+def read_rows(path: Path, start: int = 0, stop: int | None = None, origin: Path | None = None) -> Iterator[pa.Table]:
+    """Rows [start, stop) of a Parquet file, checked, a row group (or less) at a time: a file
+    larger than memory is never read whole. `origin`: the file the user gave (a JSONL file that
+    `path` converts), named in errors and made ids."""
+    origin = origin or path
+    try:
+        file = pq.ParquetFile(path)
+        stop = file.metadata.num_rows if stop is None else stop
+        first = 0  # the first row of the row group
+        for group in range(file.metadata.num_row_groups):
+            rows = file.metadata.row_group(group).num_rows
+            if first < stop and first + rows > start:
+                offset = first  # the row of the batch's first row
+                for batch in file.iter_batches(row_groups=[group], use_threads=False):
+                    lo, hi = max(start - offset, 0), min(stop - offset, batch.num_rows)
+                    if lo < hi:
+                        table = pa.Table.from_batches([batch.slice(lo, hi - lo)])
+                        yield check_table(table, origin, offset + lo)
+                    offset += batch.num_rows
+            first += rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: unreadable Parquet ({str(exc).splitlines()[0]}). Re-export the shard.") from None
+
+
+def checked_ids(path: Path) -> pa.Table:
+    """Check a whole Parquet input file, streaming; the `id` column of its rows (what the build's
+    own checks need, without its texts in memory)."""
+    ids = [table.select(["id"]) for table in read_rows(path)]
+    if not ids:  # no row groups: the schema alone says whether it would pass
+        return read_input_shard(path).select(["id"])
+    return pa.concat_tables(ids)
 
 
 @contextmanager
@@ -429,7 +488,7 @@ def _text_shards(
         with _quarantinable(origin, quarantined):
             if origin.name.endswith(".parquet"):
                 path = origin
-                table = read_input_shard(origin)
+                table = checked_ids(origin)
             else:
                 path = convert_dir / f"{name}.parquet"
                 table = _converted_jsonl(origin, path)
@@ -547,15 +606,23 @@ def _html_table_part(source: Path, convert_dir: Path, source_fp: str) -> RawPart
 
 
 def _converted_jsonl(source: Path, path: Path) -> pa.Table:
-    """JSONL converted to Parquet once: a rerun reuses the conversion while the source is unchanged."""
+    """JSONL converted to Parquet once, streaming (a row group per batch); its ids. A rerun reuses
+    the conversion while the source is unchanged."""
     marker = path.with_suffix(".source.json")
     source_fp = fingerprint(source)
     if path.exists() and marker.exists() and json.loads(marker.read_text()).get("fingerprint") == source_fp:
-        return read_input_shard(path)
-    table = check_table(_jsonl_to_table(source), source)
-    write_shard(table, path)
+        return read_shard(path, columns=["id"])
+    ids = []
+    with atomic_path(path) as tmp, ExitStack() as stack:
+        writer = None
+        for batch in _jsonl_batches(source):
+            table = check_table(batch, source)
+            if writer is None:
+                writer = stack.enter_context(pq.ParquetWriter(tmp, table.schema, **WRITE_OPTIONS))
+            writer.write_table(table)
+            ids.append(table.select(["id"]))
     write_json({"source": str(source), "fingerprint": source_fp}, marker)
-    return table
+    return pa.concat_tables(ids)
 
 
 def _first_known_id(ids: pa.ChunkedArray, seen: dict[str, str]) -> tuple[str, str] | None:

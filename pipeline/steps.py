@@ -5,7 +5,7 @@ build step, and the stage summary that later stages and the manifest read. Build
 layout (fixed names; docs/build-directory):
 
     manifest.json
-    input/                      JSONL input converted to Parquet
+    input/                      JSONL input converted to Parquet; shards/: planned shards
     <stage>/                    part-*.parquet (exactly its documents), removed/part-*.parquet,
                                 _stage.json, _done/, and `_`-prefixed build-wide artifacts
     tokenizer/tokenizer.json

@@ -117,8 +117,8 @@ def test_an_input_checked_once_is_not_read_again_until_a_file_changes(tmp_path, 
     for path in sorted((SAMPLE / "other").glob("part-*.parquet"))[:2]:
         (src / path.name).write_bytes(path.read_bytes())
     reads = []
-    real_read = shards.read_input_shard
-    monkeypatch.setattr(shards, "read_input_shard", lambda p: reads.append(p) or real_read(p))
+    real_read = shards.checked_ids
+    monkeypatch.setattr(shards, "checked_ids", lambda p: reads.append(p) or real_read(p))
     first = shards.prepare_inputs(str(src), tmp_path / "build" / "input")
     assert shards.prepare_inputs(str(src), tmp_path / "build" / "input") == first
     assert len(reads) == 2

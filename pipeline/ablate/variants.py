@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from pipeline.config import BuildConfig, SourceConfig, VariantConfig, load_config
 from pipeline.errors import InputError
+from pipeline.shard_split import planned_inputs
 from pipeline.shards import InputShard, prepare_sources, read_input_shard, read_shard, with_provenance
 from pipeline.sources import build_sources, merged
 from pipeline.stage import Stage
@@ -81,8 +82,11 @@ class Build:
 
     @cached_property
     def inputs(self) -> list[InputShard]:
-        """The build's input shards: needed only by the variants that read the input itself."""
-        return prepare_sources([(s.name, s.input) for s in self.sources], self.dir / "input")
+        """The build's input shards, planned as the build planned them (the plan depends on its
+        worker count): needed only by the variants that read the input itself."""
+        checked = prepare_sources([(s.name, s.input) for s in self.sources], self.dir / "input")
+        workers = self.config.worker_count(self.manifest.get("workers", 0))
+        return planned_inputs(checked, self.dir / "input", self.config.shards, workers)
 
     def summary(self, stage: Stage) -> dict | None:
         return read_summary(self.dir, stage)
