@@ -181,7 +181,9 @@ def blocks(tree: HTMLTree, main_content: bool) -> list[Block]:
         link += len(part) if in_link else 0
         text = "".join(parts)
         size = len(text.strip())
-        result.append(Block(text, min(link / size, 1.0) if size else 0.0, line.lstrip().startswith(HEADING_TAGS)))
+        # A table row (cells joined by tabs) is data even where its cells link: not counted.
+        share = min(link / size, 1.0) if size and "\t" not in text.strip() else 0.0
+        result.append(Block(text, share, line.lstrip().startswith(HEADING_TAGS)))
     return result
 
 
