@@ -12,6 +12,8 @@ Both libraries keep some of what surrounds an article. Two kinds of checks follo
   labels, in any of the languages listed, and only lines short enough to be that and nothing
   else; the fast mode adds the navigation that resiliparse's main-content heuristic leaves in
   (runs of short lines without a sentence's punctuation).
+Where the result is next to nothing (MIN_TEXT_CHARS), the heuristic missed the page: the default
+mode takes the fast mode's text, and the fast mode the whole page's text, checked alike.
 They were chosen on the development half of trafilatura's evaluation pages and are measured on
 the other half (bench/extract_quality.py, bench/results/extract_quality.md).
 """
@@ -154,6 +156,10 @@ CAPTION = re.compile(
     re.IGNORECASE,
 )
 MAX_CAPTION_CHARS = 200
+# Text this short is a page the extractor's heuristic missed (its article outside what the
+# heuristic takes for main content), seldom a page with that little to say: the next-best text
+# is taken instead (default mode: the fast mode's; fast mode: the whole page's, checked).
+MIN_TEXT_CHARS = 100
 
 
 def blocks(tree: HTMLTree, main_content: bool) -> list[Block]:
@@ -233,22 +239,36 @@ def _main_text(main: list[Block]) -> str:
     )
 
 
+def _resiliparse(tree: HTMLTree, main_content: bool) -> str:
+    """resiliparse's text without link lines, orphaned headings and captions, then the line rules
+    and the navigation runs."""
+    text = _main_text(blocks(tree, main_content=main_content))
+    return _tidy(drop_navigation_runs(drop_boilerplate_lines(text)))
+
+
+def _fast(tree: HTMLTree) -> str:
+    """The fast mode's text: the main content, or the whole page's text where the main-content
+    heuristic found next to nothing."""
+    text = _resiliparse(tree, main_content=True)
+    return text if len(text) >= MIN_TEXT_CHARS else max(text, _resiliparse(tree, main_content=False), key=len)
+
+
 def trafilatura_text(page: str, url: str | None = None) -> str:
     """trafilatura's main text (as its evaluation runs it: tables in, comments out) without link
-    lines, with the lead paragraph, then the line rules."""
-    text = trafilatura.extract(page, url=url, include_comments=False, include_tables=True) or ""
-    if not text:
-        return ""
+    lines, with the lead paragraph, then the line rules; the fast mode's text where trafilatura
+    found next to nothing."""
     tree = HTMLTree.parse(page)
-    text = with_lead(drop_link_lines(text, blocks(tree, main_content=False)), blocks(tree, main_content=True))
-    return _tidy(drop_boilerplate_lines(text))
+    text = trafilatura.extract(page, url=url, include_comments=False, include_tables=True) or ""
+    if text:
+        text = with_lead(drop_link_lines(text, blocks(tree, main_content=False)), blocks(tree, main_content=True))
+        text = _tidy(drop_boilerplate_lines(text))
+    return text if len(text) >= MIN_TEXT_CHARS else max(text, _fast(tree), key=len)
 
 
 def resiliparse_text(page: str, url: str | None = None) -> str:
-    """resiliparse's main content without link lines, orphaned headings and captions, then the
-    line rules and the navigation runs."""
-    text = _main_text(blocks(HTMLTree.parse(page), main_content=True))
-    return _tidy(drop_navigation_runs(drop_boilerplate_lines(text)))
+    """resiliparse's main content, checked (`_resiliparse`), or the whole page's where the main
+    content is next to nothing."""
+    return _fast(HTMLTree.parse(page))
 
 
 EXTRACTORS = {"trafilatura": trafilatura_text, "resiliparse": resiliparse_text}
