@@ -13,6 +13,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from pipeline.extract.extractors import (
+    MIN_TEXT_CHARS,
     RESILIPARSE_OPTIONS,
     blocks,
     drop_boilerplate_lines,
@@ -92,4 +93,20 @@ def test_fast_mode_drops_link_lists_with_the_headings_over_them(evaluation_pages
     assert label in drop_navigation_runs(drop_boilerplate_lines(plain)), "the line rules alone keep the label"
     ours = _words(resiliparse_text(page["html"], page["url"]))
     assert label not in ours
+    assert all(_words(snippet) in ours for snippet in page["must_keep"])
+
+
+def test_default_mode_takes_the_fast_text_where_trafilatura_finds_next_to_nothing(evaluation_pages):
+    page = evaluation_pages["traf-3792eacb4619"]  # onlinemarketing.de: trafilatura keeps one line
+    plain = trafilatura.extract(page["html"], url=page["url"], include_comments=False, include_tables=True)
+    ours = _words(trafilatura_text(page["html"], page["url"]))
+    assert len(plain) < MIN_TEXT_CHARS
+    assert all(_words(snippet) in ours for snippet in page["must_keep"])
+
+
+def test_fast_mode_reads_the_whole_page_where_its_main_content_is_empty(evaluation_pages):
+    page = evaluation_pages["traf-5563fc61a86c"]  # teslamag.de: resiliparse finds no main content
+    plain = extract_plain_text(HTMLTree.parse(page["html"]), main_content=True, **RESILIPARSE_OPTIONS)
+    ours = _words(resiliparse_text(page["html"], page["url"]))
+    assert not plain.strip()
     assert all(_words(snippet) in ours for snippet in page["must_keep"])
