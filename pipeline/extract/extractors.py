@@ -199,11 +199,12 @@ def _key(line: str) -> str:
 
 
 def drop_link_lines(text: str, page: list[Block]) -> str:
-    """The text without lines that are, on the page, mostly link text."""
+    """The text without lines that are mostly link text wherever they stand on the page (an
+    article's title is also a link in its breadcrumb or a "most read" list: it stays)."""
     share: dict[str, float] = {}
     for block in page:
         if key := _key(block.text):
-            share[key] = max(share.get(key, 0.0), block.links)
+            share[key] = min(share.get(key, 1.0), block.links)
     return "\n".join(line for line in text.split("\n") if share.get(_key(line), 0.0) < MAX_LINK_SHARE)
 
 

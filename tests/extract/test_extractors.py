@@ -110,3 +110,12 @@ def test_fast_mode_reads_the_whole_page_where_its_main_content_is_empty(evaluati
     ours = _words(resiliparse_text(page["html"], page["url"]))
     assert not plain.strip()
     assert all(_words(snippet) in ours for snippet in page["must_keep"])
+
+
+def test_a_heading_also_linked_from_the_table_of_contents_stays(evaluation_pages):
+    page = evaluation_pages["traf-0cf6b09f47b3"]  # selbstversorger.de: every section heading is in the TOC
+    tree = HTMLTree.parse(page["html"])
+    heading = "Ab wann legen Hühner Eier?"
+    shares = {block.links for block in blocks(tree, main_content=False) if block.text.strip() == heading}
+    assert shares == {0.0, 1.0}, "the heading, and its link in the table of contents"
+    assert heading in trafilatura_text(page["html"], page["url"])
