@@ -40,7 +40,7 @@ if __name__ == "__main__":
     with skipping("privacy_speed"):
         print(json.dumps(privacy_speed.main(), indent=2))  # ~8-10 min: naive presidio is the slow side
     with skipping("extract_quality"):
-        print(json.dumps(extract_quality.main()["held_out"], indent=2))  # ~2 min: four extractors, 214 pages
+        print(json.dumps(extract_quality.main()["held_out"], indent=2))  # ~3 min: four extractors, both halves
     with skipping("langid_accuracy"):
         print(json.dumps(langid_accuracy.main(), indent=2))  # ~5-7 min: four variants over 16.7k texts
     with skipping("tokenizer"):

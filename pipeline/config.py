@@ -239,7 +239,8 @@ class ExtractConfig(Section):
     extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
     """
     trafilatura: the better text; resiliparse: several times faster, a little less precise
-    (bench/results/extract_quality.md). Both are followed by the same boilerplate-line rules.
+    (bench/results/extract_quality.md). Both are followed by checks of ours: link share from the
+    page's tree, and boilerplate-line rules (docs/extract.md).
     """
     max_html_bytes: int = Field(4 << 20, ge=1)
     """Payloads larger than this (bytes, as the WARC header says) are removed unread as too_large."""

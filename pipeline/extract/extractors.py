@@ -1,17 +1,28 @@
-"""HTML to main text: trafilatura (default) or resiliparse (fast), then line rules of our own.
+"""HTML to main text: trafilatura (default) or resiliparse (fast), then checks of our own.
 
-Both libraries keep some of what surrounds an article: calls to subscribe, follow or share, "read
-also" teasers, bare section labels. The rules below drop such lines, in any of the languages
-listed, and only lines short enough to be that and nothing else; the fast mode adds rules for
-the navigation that resiliparse's main-content heuristic leaves in (short lines without a
-sentence's punctuation, runs of link-like lines). They were chosen on the development half of
-trafilatura's evaluation pages and are measured on the other half (bench/extract_quality.py,
-bench/results/extract_quality.md).
+Both libraries keep some of what surrounds an article. Two kinds of checks follow them:
+- on the page's tree, through resiliparse's `minimal_html` output with links (one line per block,
+  its links marked): a line that is mostly link text is a teaser, a menu or a link list, and
+  goes; in fast mode, so does a heading left with nothing under it (the label of such a list:
+  "Most read", "Weitere Informationen") and a photo caption or credit. In default mode, the
+  article's lead paragraph, which trafilatura often leaves out because pages set it outside the
+  article's container, is taken back from resiliparse's main content: the sentence-like block
+  just before the first one trafilatura kept;
+- on the text's lines: calls to subscribe, follow or share, "read also" teasers, bare section
+  labels, in any of the languages listed, and only lines short enough to be that and nothing
+  else; the fast mode adds the navigation that resiliparse's main-content heuristic leaves in
+  (runs of short lines without a sentence's punctuation).
+Where the result is next to nothing (MIN_TEXT_CHARS), the heuristic missed the page: the default
+mode takes the fast mode's text, and the fast mode the whole page's text, checked alike.
+They were chosen on the development half of trafilatura's evaluation pages and are measured on
+the other half (bench/extract_quality.py, bench/results/extract_quality.md).
 """
 
 from __future__ import annotations
 
+import html
 import re
+from typing import NamedTuple
 
 import trafilatura
 from resiliparse.extract.html2text import extract_plain_text
@@ -120,19 +131,145 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
+class Block(NamedTuple):
+    """One line of resiliparse's block-per-line output: its text, the share of it that is link
+    text, and whether it is a heading."""
+
+    text: str
+    links: float
+    heading: bool
+
+
+# resiliparse's options shared by both modes: no alt texts, bullets, comments or post metadata.
+RESILIPARSE_OPTIONS = {"alt_texts": False, "list_bullets": False, "comments": False, "post_meta": False}
+TAG = re.compile(r"<(/?)([a-zA-Z0-9]+)[^>]*>")
+HEADING_TAGS = tuple(f"<h{n}" for n in range(1, 7))
+# A line with at least this share of link text is there to send the reader elsewhere.
+MAX_LINK_SHARE = 0.5
+# The lead paragraph taken back in default mode: a sentence, not a headline or a caption.
+LEAD_MIN_CHARS = 80
+LEAD_END = tuple('.!"”»…')
+# Captions and credits under pictures, in the languages of the line rules.
+CAPTION = re.compile(
+    r"^\W*(?:foto|fotos|bild|photo|image|credit|crédito|quelle|source)\s*:"
+    r"|\([^()]*(?:foto|photo|bild|crédito|credit|symbolbild|getty|imago|dpa)[^()]*\)\s*$",
+    re.IGNORECASE,
+)
+MAX_CAPTION_CHARS = 200
+# Text this short is a page the extractor's heuristic missed (its article outside what the
+# heuristic takes for main content), seldom a page with that little to say: the next-best text
+# is taken instead (default mode: the fast mode's; fast mode: the whole page's, checked).
+MIN_TEXT_CHARS = 100
+
+
+def blocks(tree: HTMLTree, main_content: bool) -> list[Block]:
+    """The page as resiliparse's lines, each with its share of link text.
+
+    `minimal_html` keeps `<a>` (with `links=True`) and headings; the text between the tags is
+    what the plain-text output would say. Links are counted within a line: resiliparse leaves a
+    bare `<a href="">` (a named anchor) unclosed, which would otherwise mark the rest of the page.
+    """
+    out = extract_plain_text(
+        tree, preserve_formatting="minimal_html", links=True, main_content=main_content, **RESILIPARSE_OPTIONS
+    )
+    result = []
+    for line in out.split("\n"):
+        parts, link, in_link, pos = [], 0, False, 0
+        for tag in TAG.finditer(line):
+            part = html.unescape(line[pos : tag.start()])
+            parts.append(part)
+            link += len(part) if in_link else 0
+            if tag.group(2).lower() == "a" and 'href=""' not in tag.group(0):
+                in_link = not tag.group(1)
+            pos = tag.end()
+        part = html.unescape(line[pos:])
+        parts.append(part)
+        link += len(part) if in_link else 0
+        text = "".join(parts)
+        size = len(text.strip())
+        # A table row (cells joined by tabs) is data even where its cells link: not counted.
+        share = min(link / size, 1.0) if size and "\t" not in text.strip() else 0.0
+        result.append(Block(text, share, line.lstrip().startswith(HEADING_TAGS)))
+    return result
+
+
+def _key(line: str) -> str:
+    """A line as compared across extractors: whitespace collapsed, list markers off."""
+    return " ".join(line.split()).lstrip("-•*| ").strip()
+
+
+def drop_link_lines(text: str, page: list[Block]) -> str:
+    """The text without lines that are mostly link text wherever they stand on the page (an
+    article's title is also a link in its breadcrumb or a "most read" list: it stays)."""
+    share: dict[str, float] = {}
+    for block in page:
+        if key := _key(block.text):
+            share[key] = min(share.get(key, 1.0), block.links)
+    return "\n".join(line for line in text.split("\n") if share.get(_key(line), 0.0) < MAX_LINK_SHARE)
+
+
+def with_lead(text: str, main: list[Block]) -> str:
+    """The text with the block just before its first line in `main`, if that is a sentence of
+    LEAD_MIN_CHARS or more that is not mostly links (an article's lead)."""
+    found = " ".join(text.split())
+    lines = [block for block in main if block.text.strip()]
+    for i, block in enumerate(lines):
+        if " ".join(block.text.split()) in found:
+            if i == 0:
+                return text
+            lead = lines[i - 1]
+            sentence = " ".join(lead.text.split())
+            if len(sentence) >= LEAD_MIN_CHARS and sentence.endswith(LEAD_END) and lead.links < MAX_LINK_SHARE:
+                return lead.text.strip() + "\n" + text
+            return text
+    return text
+
+
+def _main_text(main: list[Block]) -> str:
+    """Fast mode: resiliparse's main content without link lines, orphaned headings and captions."""
+    drop = [bool(block.text.strip()) and block.links >= MAX_LINK_SHARE for block in main]
+    filled = [i for i, block in enumerate(main) if block.text.strip()]
+    for n, i in enumerate(filled):
+        if main[i].heading and not drop[i]:
+            after = filled[n + 1] if n + 1 < len(filled) else None
+            drop[i] = after is None or drop[after] or main[after].heading
+    return "\n".join(
+        block.text
+        for block, dropped in zip(main, drop)
+        if not dropped and not (len(block.text) <= MAX_CAPTION_CHARS and CAPTION.search(block.text.strip()))
+    )
+
+
+def _resiliparse(tree: HTMLTree, main_content: bool) -> str:
+    """resiliparse's text without link lines, orphaned headings and captions, then the line rules
+    and the navigation runs."""
+    text = _main_text(blocks(tree, main_content=main_content))
+    return _tidy(drop_navigation_runs(drop_boilerplate_lines(text)))
+
+
+def _fast(tree: HTMLTree) -> str:
+    """The fast mode's text: the main content, or the whole page's text where the main-content
+    heuristic found next to nothing."""
+    text = _resiliparse(tree, main_content=True)
+    return text if len(text) >= MIN_TEXT_CHARS else max(text, _resiliparse(tree, main_content=False), key=len)
+
+
 def trafilatura_text(page: str, url: str | None = None) -> str:
-    """trafilatura's main text (as its evaluation runs it: tables in, comments out), then the rules."""
+    """trafilatura's main text (as its evaluation runs it: tables in, comments out) without link
+    lines, with the lead paragraph, then the line rules; the fast mode's text where trafilatura
+    found next to nothing."""
+    tree = HTMLTree.parse(page)
     text = trafilatura.extract(page, url=url, include_comments=False, include_tables=True) or ""
-    return _tidy(drop_boilerplate_lines(text))
+    if text:
+        text = with_lead(drop_link_lines(text, blocks(tree, main_content=False)), blocks(tree, main_content=True))
+        text = _tidy(drop_boilerplate_lines(text))
+    return text if len(text) >= MIN_TEXT_CHARS else max(text, _fast(tree), key=len)
 
 
 def resiliparse_text(page: str, url: str | None = None) -> str:
-    """resiliparse's main-content text, without alt texts, bullets, comments or post metadata,
-    then the rules and the navigation runs."""
-    text = extract_plain_text(
-        HTMLTree.parse(page), main_content=True, alt_texts=False, list_bullets=False, comments=False, post_meta=False
-    )
-    return _tidy(drop_navigation_runs(drop_boilerplate_lines(text)))
+    """resiliparse's main content, checked (`_resiliparse`), or the whole page's where the main
+    content is next to nothing."""
+    return _fast(HTMLTree.parse(page))
 
 
 EXTRACTORS = {"trafilatura": trafilatura_text, "resiliparse": resiliparse_text}
