@@ -2,9 +2,9 @@
 
 Each trial starts `corpus build` into the same directory and SIGKILLs its whole process group
 (the CLI and its worker processes, as an OOM kill or a lost machine would) at a seeded moment:
-when the build directory has gained a seeded number of new files, temporary files included, so
+when one stage's folder has gained a seeded number of new files, temporary files included, so
 kills land inside writes, between an output and its done record, in global steps and in
-pretraining, across every stage. After the last trial the build runs to the end. Its data
+pretraining, in every stage. After the last trial the build runs to the end. Its data
 outputs must equal those of an uninterrupted build byte for byte, the model's weights must be
 equal, conservation must hold, and no temporary file may remain.
 """
@@ -26,12 +26,12 @@ import pytest
 import torch
 import yaml
 
-from pipeline.stages import registry
+from pipeline.stages import TOKENIZER, registry
 from tests.conftest import TEST_CONFIG
 from tests.test_build_flow import output_digests
 
 pytestmark = pytest.mark.slow
-TRIALS = 20
+KILLS_PER_STAGE = 4
 SEED = 2026
 # The test config, with pretraining bounded by steps only: a wall-clock budget would make the
 # number of steps, and so the weights, depend on the machine's load.
@@ -74,15 +74,17 @@ def start_build(api_url: str, input_dir: Path, out: Path, config: Path) -> subpr
     )
 
 
-# The stages' output folders (and the tokenizer file's): the lock and the manifest, written by
-# every start, are no progress.
-STAGE_FOLDERS = (*(stage.out for stage in registry), "tokenizer")
+# The stages' output folders in the order they fill (the tokenizer stage writes its tokenizer
+# file before its token shards): the lock and the manifest, written by every start, are no progress.
+STAGE_FOLDERS = tuple(
+    folder for stage in registry for folder in (["tokenizer"] if stage is TOKENIZER else []) + [stage.out]
+)
 
 
-def files_under(folder: Path) -> set[str]:
+def files_under(folder: Path, stages: tuple[str, ...] = STAGE_FOLDERS) -> set[str]:
     """Every file the stages wrote (temporary ones included) that is there now."""
     files = set()
-    for path in (p for stage in STAGE_FOLDERS for p in (folder / stage).rglob("*")):
+    for path in (p for stage in stages for p in (folder / stage).rglob("*")):
         try:
             if path.is_file():
                 files.add(str(path))
@@ -91,13 +93,19 @@ def files_under(folder: Path) -> set[str]:
     return files
 
 
-def kill_after_new_files(build: subprocess.Popen, out: Path, new_files: int) -> str | None:
-    """SIGKILL the build's process group once its stages wrote `new_files` new files (temporary
+def finished_files(folder: Path, stage: str) -> set[str]:
+    return {path for path in files_under(folder, (stage,)) if not path.endswith(".tmp")}
+
+
+def kill_after_new_files(
+    build: subprocess.Popen, out: Path, new_files: int, stages: tuple[str, ...] = STAGE_FOLDERS
+) -> str | None:
+    """SIGKILL the build's process group once `stages` gained `new_files` new files (temporary
     ones included); returns the stage folder the last of them is in, None if the build ended first."""
-    seen = files_under(out)
+    seen = files_under(out, stages)
     written: list[str] = []
     while build.poll() is None:
-        fresh = files_under(out) - seen
+        fresh = files_under(out, stages) - seen
         seen |= fresh
         written += sorted(fresh)
         if len(written) >= new_files:
@@ -121,17 +129,23 @@ def test_builds_killed_at_random_moments_resume_to_an_identical_build(prefect_se
 
     out = tmp_path / "killed"
     rng = random.Random(SEED)
-    # Kill points spread over the build: seeded positions among its files, each trial running
-    # until the next one. Temporary files count too, so two thirds of the final count already
-    # take the kills into the last stages.
-    points = sorted(rng.sample(range(1, total_files * 2 // 3), TRIALS))
+    # Kills in every stage: while a stage's folder is not complete, a trial runs until it has
+    # gained a seeded few new files there (temporary ones count too, so kills land inside writes
+    # and between an output and its done record). One sequence of positions over the whole
+    # build would spend most kills on the stages with many temporary files and miss others.
     killed_in = []
-    for new_files in (b - a for a, b in zip([0, *points], points)):
-        build = start_build(prefect_server, small_input, out, config)
-        killed_in.append(kill_after_new_files(build, out, new_files))
-    print("killed while writing in:", killed_in)
-    assert killed_in.count(None) <= 2, f"trials finished before their kill point: {killed_in}"
-    assert len(set(killed_in)) >= 5, f"the kills did not spread over the stages: {killed_in}"
+    written = [stage for stage in STAGE_FOLDERS if files_under(tmp_path / "reference", (stage,))]
+    for stage in written:
+        final_files = len(files_under(tmp_path / "reference", (stage,)))
+        for _ in range(KILLS_PER_STAGE):
+            if len(finished_files(out, stage)) == final_files:
+                break
+            build = start_build(prefect_server, small_input, out, config)
+            step = rng.randint(1, max(1, final_files // KILLS_PER_STAGE))
+            killed_in.append(kill_after_new_files(build, out, step, stages=(stage,)))
+    print("killed while writing in:", killed_in, "of", total_files, "files")
+    missed = set(written) - set(killed_in)
+    assert not missed, f"no kill landed in {missed}: {killed_in}"
 
     final = start_build(prefect_server, small_input, out, config)
     assert final.wait(timeout=1200) == 0, final.stderr.read()
