@@ -26,6 +26,20 @@ SAMPLE = REPO / "sample_data"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def builtin_stages_after_each_test() -> Iterator[None]:
+    """A plugin stage that a test brought into this process leaves with the test, so later builds
+    and the config reference see only the built-in stages. A plugin is imported here without any
+    test asking: the Dask scheduler of an in-process LocalCluster unpickles the shard jobs that
+    name the plugin's stage."""
+    from pipeline.stages import registry
+
+    before = registry.names()
+    yield
+    for name in set(registry.names()) - set(before):
+        registry.unregister(name)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
