@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -41,8 +41,15 @@ from pipeline.config import BuildConfig, SourceConfig
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
+from pipeline.remote_jobs import BuildStore
 from pipeline.shard_split import planned_inputs
-from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarantining, remove_stale_temporaries
+from pipeline.shards import (
+    InputShard,
+    fingerprint,
+    prepare_sources,
+    prepare_sources_quarantining,
+    remove_stale_temporaries,
+)
 from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
 from pipeline.stages import registry
@@ -61,6 +68,28 @@ class Executors:
     def run_step(self, fn: Callable[[BuildContext], dict], ctx: BuildContext) -> dict:
         return self.local.submit(fn, ctx).result()
 
+    @property
+    def store(self) -> BuildStore | None:
+        """The build at its URL when the cluster's workers read and write it there."""
+        return None if self.cluster is None else self.cluster.store
+
+    def fingerprint(self, path: Path) -> str:
+        return fingerprint(path) if self.store is None else self.store.hash_of(path)
+
+    def align_schemas(self, folder: Path, shards: list[str]) -> None:
+        (steps.align_schemas if self.cluster is None else self.cluster.align_schemas)(folder, shards)
+
+    @contextmanager
+    def in_this_process(self) -> Iterator[None]:
+        """Around work in the flow's process on a build whose workers write at its URL: it reads
+        what they wrote (pulled into the working copy first), and what it writes is at the URL
+        before any shard job needs it."""
+        if self.store is not None:
+            self.store.pull()
+        yield
+        if self.store is not None:
+            self.store.push()
+
     def stop(self) -> None:
         """Stop all work now: the local workers killed, nobody waiting on the cluster any more.
         What they were doing is redone by a rerun (atomic writes, done records last)."""
@@ -71,10 +100,15 @@ class Executors:
 
 @contextmanager
 def executors(
-    workers: int, dask_address: str = "", dask_worker_timeout_s: float = 300, note: Callable[[str], None] = print
+    workers: int,
+    dask_address: str = "",
+    dask_worker_timeout_s: float = 300,
+    note: Callable[[str], None] = print,
+    store: BuildStore | None = None,
 ) -> Iterator[Executors]:
     """Processes for CPU-bound work (`spawn`, so no worker inherits Prefect's threads), and the
-    Dask cluster for shard jobs when given its address. A failure, SIGTERM or SIGINT stops them:
+    Dask cluster for shard jobs when given its address (with `store`, they read and write the
+    build at its URL). A failure, SIGTERM or SIGINT stops them:
     no worker outlives its build (a build step may hold gigabytes for an hour)."""
     # With a cluster, only the build steps (one at a time) run here.
     local = ProcessPoolExecutor(1 if dask_address else workers, multiprocessing.get_context("spawn"))
@@ -82,7 +116,7 @@ def executors(
     try:
         with ExitStack() as stack:
             if dask_address:
-                cluster = stack.enter_context(dask_shards(dask_address, dask_worker_timeout_s, note))
+                cluster = stack.enter_context(dask_shards(dask_address, dask_worker_timeout_s, note, store))
                 pool = Executors(local, cluster.run, cluster.slots, cluster)
             else:
                 pool = Executors(local, lambda job: local.submit(run_job, job).result(), workers)
@@ -183,7 +217,8 @@ def run_stage(
     ctx = steps.build_context(build_dir, stage, inputs, cfg, sources)
     with stopped_by_signals(pool):
         run_steps(stage, ctx, pool)
-    summary = manifest.summarise(stage, ctx)
+    with pool.in_this_process() if stage.summarise is not None else nullcontext():  # it may read files
+        summary = manifest.summarise(stage, ctx)
     if summary is not None:
         summary |= {
             "status": "done",
@@ -198,19 +233,20 @@ def run_stage(
 def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
     for step in stage.steps:
         if isinstance(step, ShardStep):
-            jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1)
+            jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1, hash_of=pool.fingerprint)
             ctx.records[step.name] = map_shards(jobs, step, pool)
             if step.writes == "documents":
-                steps.align_schemas(ctx.folder, [record["name"] for record in ctx.records[step.name]])
+                pool.align_schemas(ctx.folder, [record["name"] for record in ctx.records[step.name]])
             progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
-            if step.isolated:
-                record = pool.run_step(step.run, ctx)
-            else:
-                ctx.on_progress = step_progress(step)
-                record = step.run(ctx)
-                ctx.on_progress = None
+            with pool.in_this_process():
+                if step.isolated:
+                    record = pool.run_step(step.run, ctx)
+                else:
+                    ctx.on_progress = step_progress(step)
+                    record = step.run(ctx)
+                    ctx.on_progress = None
             ctx.artifacts[step.name] = record
             progress.hook.finish(step.name, record.get("note", ""))
 
@@ -305,7 +341,11 @@ def corpus_build(
             [{"path": str(q.path), "fingerprint": q.fingerprint, "reason": q.reason} for q in quarantined],
         )
         result = record()
-        with executors(workers, cfg.dask_address, cfg.dask_worker_timeout_s, tell) as pool:
+        # At a URL (or in the working copy of one: a scheduled build), with a cluster, the workers
+        # read and write the build there themselves.
+        url = str(out) if remote.is_remote(out) else remote.url_of(build_dir)
+        store = BuildStore(url, build_dir) if cfg.dask_address and url else None
+        with executors(workers, cfg.dask_address, cfg.dask_worker_timeout_s, tell, store) as pool:
             for stage in wanted if inputs else []:
                 summary = stage_flow(stage, pool)(build_dir, inputs, cfg, sources)
                 # After every stage, so that an interrupted build still has a current manifest

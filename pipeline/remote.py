@@ -13,7 +13,7 @@ changed since this copy last synced it (another machine built there) or the copy
 records and stage summaries are sent after the outputs they vouch for, so a push cut short never
 leaves the remote claiming an output it lacks. `.remote-sync.json` in the copy holds, per file,
 the remote entry's hash and the local size, mtime and sha256 last synced, so neither side is
-re-read whole. Hidden files (the lock, temporaries, that record) and `input/` folders (caches of
+re-read whole, and the URL (`url_of`). Hidden files (the lock, temporaries, that record) and `input/` folders (caches of
 the input) stay local. A plain path or a `file://` URL is the build directory itself; there both
 calls do nothing. Credentials and endpoints come from the environment (`AWS_ACCESS_KEY_ID`,
 `FSSPEC_S3_ENDPOINT_URL`, ...).
@@ -82,7 +82,7 @@ def pull(out: str | Path, local: Path) -> int:
             fs.get([f"{root}/{rel}" for rel in wanted], [str(local / rel) for rel in wanted])
     for rel in wanted:
         record[rel] = _local_entry(local / rel) | {"remote": listing[rel]}
-    _write_record(local, record)
+    _write_record(local, record, out)
     return len(wanted)
 
 
@@ -112,7 +112,7 @@ def push(out: str | Path, local: Path) -> int:
             listing = _listing(fs, root)
         for rel, entry in changed.items():
             record[rel] = entry | {"remote": listing[rel]}
-    _write_record(local, record)
+    _write_record(local, record, out)
     return len(changed)
 
 
@@ -157,5 +157,17 @@ def _read_record(local: Path) -> dict[str, dict]:
         return {}
 
 
-def _write_record(local: Path, files: dict[str, dict]) -> None:
-    write_json({"files": dict(sorted(files.items()))}, local / SYNC_RECORD)
+def _write_record(local: Path, files: dict[str, dict], out: str | Path) -> None:
+    write_json({"files": dict(sorted(files.items())), "url": str(out).rstrip("/")}, local / SYNC_RECORD)
+
+
+def url_of(path: Path) -> str | None:
+    """The URL of a folder of a working copy (a scheduled build's `build-NNNN` in the copy of its
+    root), or None for a folder of no copy."""
+    for folder in (path, *path.parents):
+        try:
+            url = json.loads((folder / SYNC_RECORD).read_text())["url"]
+        except (OSError, ValueError, KeyError):
+            continue
+        return "/".join([url, *path.relative_to(folder).parts])
+    return None
