@@ -17,13 +17,17 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 
-from pipeline.config import QualityConfig
-from pipeline.jobs import ShardJob
+from pipeline import steps
+from pipeline.config import BuildConfig, QualityConfig
+from pipeline.jobs import ShardJob, run_job
 from pipeline.manifest import documents_step
 from pipeline.remote_jobs import BuildStore, run_at_url
+from pipeline.shards import prepare_inputs
+from pipeline.sources import build_sources
 from pipeline.stage import ShardContext
-from pipeline.stages import registry
+from pipeline.stages import EXTRACT, registry
 from tests.conftest import running
+from tests.extract.warcs import DOLMA_WARCS
 from tests.service.conftest import FAST_CONFIG
 from tests.service.test_remote import corpus, s3, s3_endpoint, s3_env  # noqa: F401 (s3_endpoint: a fixture)
 from tests.test_build_flow import output_digests
@@ -153,3 +157,38 @@ def test_a_shard_job_reads_and_writes_only_the_bucket_and_resumes_there(
     assert again["skipped"] and again["sha256"]["part-00000.parquet"] == hashlib.sha256(kept).hexdigest()
     changed = dataclasses.replace(task, job=dataclasses.replace(job, fingerprint="f2"))
     assert not run_at_url(changed)["skipped"]  # another fingerprint: the job runs again
+
+
+def test_raw_web_parts_are_extracted_from_the_bucket_with_the_local_builds_bytes(
+    tmp_path,
+    s3_endpoint,  # noqa: F811
+    monkeypatch,
+):
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint, "key": "test", "secret": "test"})
+    fs = s3(s3_endpoint)
+    fs.mkdir("raw-bucket")
+    warcs = tmp_path / "warcs"
+    warcs.mkdir()
+    shutil.copy(DOLMA_WARCS[0], warcs)
+    cfg = BuildConfig.model_validate({"extract": {"drop_duplicate_urls": False, "max_docs_per_domain": 0}})
+
+    def jobs(build_dir):
+        """The extract step's jobs, the archive cut into parts that name it by its path here."""
+        inputs = prepare_inputs(str(warcs), build_dir / "input", 60_000)
+        ctx = steps.build_context(build_dir, EXTRACT, inputs, cfg, build_sources(cfg, str(warcs)))
+        return steps.shard_jobs(EXTRACT, EXTRACT.steps[-1], ctx)
+
+    local = [run_job(job) for job in jobs(tmp_path / "local")]
+    store = BuildStore("s3://raw-bucket/b1", tmp_path / "flow")
+    tasks = [store.job(job) for job in jobs(tmp_path / "flow")]  # publishes the parts and the archive
+    shutil.rmtree(tmp_path / "flow")
+    shutil.rmtree(warcs)  # the workers' only copy of the archive is the bucket's
+
+    remote = [run_at_url(task) for task in tasks]
+
+    assert len(local) > 2 and [r["docs_kept"] for r in remote] == [r["docs_kept"] for r in local]
+    for record in local:
+        for output in record["outputs"]:
+            assert (
+                fs.cat_file(f"raw-bucket/b1/extract/{output}") == (tmp_path / "local" / "extract" / output).read_bytes()
+            )
