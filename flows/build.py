@@ -324,7 +324,11 @@ def corpus_build(
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
     with build_lock(build_dir, about=run), outcome_recorded(build_dir, out, run):
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
-        remote.pull(out, build_dir)  # what another run already finished there is skipped below
+        # At a URL (or in the working copy of one: a scheduled build), with a cluster, the workers
+        # read and write the build there themselves: here, only what is done is needed.
+        url = str(out) if remote.is_remote(out) else remote.url_of(build_dir)
+        store = BuildStore(url, build_dir) if cfg.dask_address and url else None
+        remote.pull(out, build_dir, records_only=store is not None)  # what is finished there is skipped below
         status.write(build_dir, "running", **run)
         inputs, quarantined = checked_inputs(sources, build_dir, quarantine)
         inputs = planned_inputs(inputs, build_dir / "input", cfg.shards, workers)
@@ -341,10 +345,6 @@ def corpus_build(
             [{"path": str(q.path), "fingerprint": q.fingerprint, "reason": q.reason} for q in quarantined],
         )
         result = record()
-        # At a URL (or in the working copy of one: a scheduled build), with a cluster, the workers
-        # read and write the build there themselves.
-        url = str(out) if remote.is_remote(out) else remote.url_of(build_dir)
-        store = BuildStore(url, build_dir) if cfg.dask_address and url else None
         with executors(workers, cfg.dask_address, cfg.dask_worker_timeout_s, tell, store) as pool:
             for stage in wanted if inputs else []:
                 summary = stage_flow(stage, pool)(build_dir, inputs, cfg, sources)

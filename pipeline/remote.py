@@ -64,8 +64,9 @@ def is_remote(out: str | Path) -> bool:
     return storage.is_url(out) and not storage.is_local(storage.open_url(str(out))[0])
 
 
-def pull(out: str | Path, local: Path) -> int:
-    """Fetch the remote files this copy has not seen; returns how many."""
+def pull(out: str | Path, local: Path, records_only: bool = False) -> int:
+    """Fetch the remote files this copy has not seen; returns how many. `records_only`: only the
+    files that say what is done (a build whose workers read the outputs at the URL themselves)."""
     if not is_remote(out):
         return 0
     fs, root = storage.open_url(str(out).rstrip("/"))
@@ -75,7 +76,8 @@ def pull(out: str | Path, local: Path) -> int:
         wanted = [
             rel
             for rel, entry in listing.items()
-            if rel not in record or record[rel]["remote"] != entry or not (local / rel).exists()
+            if (rel not in record or record[rel]["remote"] != entry or not (local / rel).exists())
+            and (_is_record(rel) or not records_only)
         ]
         if wanted:
             # A fetch cut short is redone by the next pull: the record is written after it.
