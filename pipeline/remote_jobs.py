@@ -28,6 +28,7 @@ import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -83,7 +84,7 @@ class BuildStore:
         key = _key(self.root, path) if path.is_relative_to(self.root) else None
         if key in self.hashes:
             return self.hashes[key]
-        if path.exists():
+        if key is None or path.exists():
             return fingerprint(path)
         with storage.store_errors(self.url, "read the build there", BuildError):
             self.hashes[key] = _stream_hash(self.fs, f"{self.base}/{key}")
@@ -128,32 +129,33 @@ def run_at_url(task: UrlJob) -> dict:
     job, root = task.job, Path(task.root)
     fs, base = storage.open_url(task.url)
     folder = _key(root, job.out_dir)
-    with storage.store_errors(task.url, "reach the build there", BuildError):
+    store = partial(storage.store_errors, task.url, "reach the build there", BuildError)  # around store calls only
+    with store():
         if (record := _finished(fs, base, folder, job)) is not None:
             return record
-        with tempfile.TemporaryDirectory(prefix="corpus-job-") as scratch:
-            inputs, outputs = Path(scratch) / "in", Path(scratch) / "out"
-            local_input = inputs / task.input_key
+    with tempfile.TemporaryDirectory(prefix="corpus-job-") as scratch:
+        inputs, outputs = Path(scratch) / "in", Path(scratch) / "out" / folder
+        local_input = inputs / task.input_key
+        artifacts = {name: inputs / _key(root, path) for name, path in job.context.artifacts.items()}
+        with store():
             fs.get_file(f"{base}/{task.input_key}", str(_made(local_input)))
             if task.raw_key is not None:
                 archive = inputs / task.raw_key
                 fs.get_file(f"{base}/{task.raw_key}", str(_made(archive)))
                 dataclasses.replace(RawPart.read(local_input), file=str(archive)).write(local_input)
-            artifacts = {}
-            for name, path in job.context.artifacts.items():
-                key = _key(root, path)
-                artifacts[name] = inputs / key
-                fs.get(f"{base}/{key}", str(_made(inputs / key)), recursive=fs.isdir(f"{base}/{key}"))
-            here = dataclasses.replace(
-                job,
-                input_path=local_input,
-                context=dataclasses.replace(job.context, artifacts=artifacts, out_dir=outputs / folder),
-            )
-            record = execute_job(here) | {"input": str(job.input_path)}  # as the flow names it
-            hashes = {}
-            written = sorted(p for p in (outputs / folder).rglob("*") if p.is_file())
-            for path in written:
-                rel = path.relative_to(outputs / folder).as_posix()
+            for path in artifacts.values():
+                key = path.relative_to(inputs).as_posix()
+                fs.get(f"{base}/{key}", str(_made(path)), recursive=fs.isdir(f"{base}/{key}"))
+        here = dataclasses.replace(
+            job,
+            input_path=local_input,
+            context=dataclasses.replace(job.context, artifacts=artifacts, out_dir=outputs),
+        )
+        record = execute_job(here) | {"input": str(job.input_path)}  # as the flow names it
+        hashes = {}
+        with store():
+            for path in sorted(p for p in outputs.rglob("*") if p.is_file()):
+                rel = path.relative_to(outputs).as_posix()
                 hashes[rel] = fingerprint(path)
                 fs.put_file(str(path), f"{base}/{folder}/{rel}")
             # Last, once every output is committed: its presence means they are complete.

@@ -10,11 +10,13 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 
 import fsspec
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from distributed import Client
 
 from pipeline import steps
@@ -192,3 +194,40 @@ def test_raw_web_parts_are_extracted_from_the_bucket_with_the_local_builds_bytes
             assert (
                 fs.cat_file(f"raw-bucket/b1/extract/{output}") == (tmp_path / "local" / "extract" / output).read_bytes()
             )
+
+
+@pytest.mark.slow
+def test_a_scheduled_build_into_the_bucket_runs_its_shard_jobs_there_as_the_compose_service_does(
+    small_input,
+    tmp_path,
+    s3_endpoint,  # noqa: F811
+    cluster_elsewhere,
+):
+    """docker-compose.yml's shape: `service.out` in the bucket, Dask workers sharing only it; the
+    build equals the same scheduled build on one machine."""
+    client, _ = cluster_elsewhere
+    fs = s3(s3_endpoint)
+    fs.mkdir("scheduled-bucket")
+    env = s3_env(s3_endpoint, CORPUS_CACHE_DIR=str(tmp_path / "flow-cache"))
+    env.pop("PREFECT_API_URL", None)  # its own embedded API, as `corpus` runs have
+
+    def scheduled(out: str, **config) -> dict:
+        script = (
+            "import json, sys; from flows.scheduled import scheduled_build; "
+            "print(json.dumps(scheduled_build(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4].split(','))))"
+        )
+        config = json.dumps(yaml.safe_load(FAST_CONFIG) | config)
+        command = [sys.executable, "-c", script, str(small_input), out, config, STAGES]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
+
+    assert scheduled(str(tmp_path / "local"))["status"] == "built"
+    url = "s3://scheduled-bucket/builds/scheduled"
+    assert scheduled(url, dask_address=client.scheduler.address)["status"] == "built"
+
+    ran = set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes)))
+    assert {"dedup-part", "encode-part", "align-schemas"} <= ran, ran  # the workers wrote in the bucket
+    fs.get(f"{url.removeprefix('s3://')}/build-0001", str(tmp_path / "fetched"), recursive=True)
+    digests = output_digests(tmp_path / "fetched")
+    assert "tokenizer/tokenizer.json" in digests and digests == output_digests(tmp_path / "local" / "build-0001")
