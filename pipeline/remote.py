@@ -7,6 +7,10 @@ the copy has not seen, so a rerun on any machine skips the shards already done, 
 does; after every stage, `push` sends the files whose bytes changed, so a crash loses at most the
 stage in flight. Nothing is ever deleted on the remote.
 
+With a Dask cluster, the shard jobs read and write the build at its URL themselves
+(pipeline/remote_jobs.py): the copy then holds the done records and what the steps that run in
+the flow's process read and write.
+
 The copy is the build: a file changes there only by a build's atomic writes, so it is always as
 consistent as a local build directory. A remote file is fetched only when its listing entry
 changed since this copy last synced it (another machine built there) or the copy lost it. Done

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from distributed import Client
 
-from pipeline import steps
+from pipeline import remote, steps
 from pipeline.config import BuildConfig, QualityConfig
 from pipeline.jobs import ShardJob, run_job
 from pipeline.manifest import documents_step
@@ -231,3 +231,31 @@ def test_a_scheduled_build_into_the_bucket_runs_its_shard_jobs_there_as_the_comp
     fs.get(f"{url.removeprefix('s3://')}/build-0001", str(tmp_path / "fetched"), recursive=True)
     digests = output_digests(tmp_path / "fetched")
     assert "tokenizer/tokenizer.json" in digests and digests == output_digests(tmp_path / "local" / "build-0001")
+
+
+@pytest.mark.slow
+def test_shard_work_sends_the_flow_only_records_the_documents_stay_in_the_bucket(
+    small_input,
+    tmp_path,
+    s3_endpoint,  # noqa: F811
+    cluster_elsewhere,
+    monkeypatch,
+):
+    client, _ = cluster_elsewhere
+    fs = s3(s3_endpoint)
+    fs.mkdir("shards-bucket")
+    url = "s3://shards-bucket/builds/quality-only"
+    config = tmp_path / "config.yaml"
+    config.write_text(FAST_CONFIG)  # no perplexity model: the quality stage is shard work only
+    env = s3_env(s3_endpoint, CORPUS_CACHE_DIR=str(tmp_path / "flow-cache"))
+    args = ["--input", str(small_input), "--config", str(config), "--stages", "quality"]
+
+    done = corpus(env, "build", *args, "--out", url, "--dask-address", client.scheduler.address)
+
+    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("CORPUS_CACHE_DIR", str(tmp_path / "flow-cache"))
+    copy = remote.working_dir(url)
+    in_bucket = {path.rsplit("/", 1)[-1] for path in fs.find(url.removeprefix("s3://") + "/quality")}
+    assert {"part-00000.parquet", "part-00001.parquet"} <= in_bucket
+    assert (copy / "quality" / "_stage.json").exists()  # the flow summed the records it got back
+    assert not list(copy.rglob("*.parquet"))  # and never held a document
