@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -36,20 +36,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
 from flows.cluster import DaskShards, dask_shards
-from pipeline import manifest, remote, status, steps
+from pipeline import manifest, remote, shards, status, steps
 from pipeline.config import BuildConfig, SourceConfig
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
 from pipeline.remote_jobs import BuildStore
 from pipeline.shard_split import planned_inputs
-from pipeline.shards import (
-    InputShard,
-    fingerprint,
-    prepare_sources,
-    prepare_sources_quarantining,
-    remove_stale_temporaries,
-)
+from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarantining, remove_stale_temporaries
 from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
 from pipeline.stages import registry
@@ -74,19 +68,19 @@ class Executors:
         return None if self.cluster is None else self.cluster.store
 
     def fingerprint(self, path: Path) -> str:
-        return fingerprint(path) if self.store is None else self.store.hash_of(path)
+        return shards.fingerprint(path) if self.store is None else self.store.hash_of(path)
 
     def align_schemas(self, folder: Path, shards: list[str]) -> None:
         (steps.align_schemas if self.cluster is None else self.cluster.align_schemas)(folder, shards)
 
-    @contextmanager
-    def in_this_process(self) -> Iterator[None]:
-        """Around work in the flow's process on a build whose workers write at its URL: it reads
-        what they wrote (pulled into the working copy first), and what it writes is at the URL
-        before any shard job needs it."""
+    def pull(self) -> None:
+        """Before work in the flow's process on a build whose workers write at its URL: what they
+        wrote, into the working copy."""
         if self.store is not None:
             self.store.pull()
-        yield
+
+    def push(self) -> None:
+        """After it: what it wrote, at the URL before any shard job needs it."""
         if self.store is not None:
             self.store.push()
 
@@ -217,8 +211,9 @@ def run_stage(
     ctx = steps.build_context(build_dir, stage, inputs, cfg, sources)
     with stopped_by_signals(pool):
         run_steps(stage, ctx, pool)
-    with pool.in_this_process() if stage.summarise is not None else nullcontext():  # it may read files
-        summary = manifest.summarise(stage, ctx)
+    if stage.summarise is not None:  # it may read the stage's files
+        pool.pull()
+    summary = manifest.summarise(stage, ctx)
     if summary is not None:
         summary |= {
             "status": "done",
@@ -240,13 +235,14 @@ def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
             progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
-            with pool.in_this_process():
-                if step.isolated:
-                    record = pool.run_step(step.run, ctx)
-                else:
-                    ctx.on_progress = step_progress(step)
-                    record = step.run(ctx)
-                    ctx.on_progress = None
+            pool.pull()
+            if step.isolated:
+                record = pool.run_step(step.run, ctx)
+            else:
+                ctx.on_progress = step_progress(step)
+                record = step.run(ctx)
+                ctx.on_progress = None
+            pool.push()
             ctx.artifacts[step.name] = record
             progress.hook.finish(step.name, record.get("note", ""))
 
