@@ -36,11 +36,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
 from flows.cluster import DaskShards, dask_shards
-from pipeline import manifest, remote, status, steps
+from pipeline import manifest, remote, shards, status, steps
 from pipeline.config import BuildConfig, SourceConfig
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.lock import build_lock
+from pipeline.remote_jobs import BuildStore
 from pipeline.shard_split import planned_inputs
 from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarantining, remove_stale_temporaries
 from pipeline.sources import build_sources
@@ -61,6 +62,28 @@ class Executors:
     def run_step(self, fn: Callable[[BuildContext], dict], ctx: BuildContext) -> dict:
         return self.local.submit(fn, ctx).result()
 
+    @property
+    def store(self) -> BuildStore | None:
+        """The build at its URL when the cluster's workers read and write it there."""
+        return None if self.cluster is None else self.cluster.store
+
+    def fingerprint(self, path: Path) -> str:
+        return shards.fingerprint(path) if self.store is None else self.store.hash_of(path)
+
+    def align_schemas(self, folder: Path, shards: list[str]) -> None:
+        (steps.align_schemas if self.cluster is None else self.cluster.align_schemas)(folder, shards)
+
+    def pull(self) -> None:
+        """Before work in the flow's process on a build whose workers write at its URL: what they
+        wrote, into the working copy."""
+        if self.store is not None:
+            self.store.pull()
+
+    def push(self) -> None:
+        """After it: what it wrote, at the URL before any shard job needs it."""
+        if self.store is not None:
+            self.store.push()
+
     def stop(self) -> None:
         """Stop all work now: the local workers killed, nobody waiting on the cluster any more.
         What they were doing is redone by a rerun (atomic writes, done records last)."""
@@ -71,10 +94,15 @@ class Executors:
 
 @contextmanager
 def executors(
-    workers: int, dask_address: str = "", dask_worker_timeout_s: float = 300, note: Callable[[str], None] = print
+    workers: int,
+    dask_address: str = "",
+    dask_worker_timeout_s: float = 300,
+    note: Callable[[str], None] = print,
+    store: BuildStore | None = None,
 ) -> Iterator[Executors]:
     """Processes for CPU-bound work (`spawn`, so no worker inherits Prefect's threads), and the
-    Dask cluster for shard jobs when given its address. A failure, SIGTERM or SIGINT stops them:
+    Dask cluster for shard jobs when given its address (with `store`, they read and write the
+    build at its URL). A failure, SIGTERM or SIGINT stops them:
     no worker outlives its build (a build step may hold gigabytes for an hour)."""
     # With a cluster, only the build steps (one at a time) run here.
     local = ProcessPoolExecutor(1 if dask_address else workers, multiprocessing.get_context("spawn"))
@@ -82,7 +110,7 @@ def executors(
     try:
         with ExitStack() as stack:
             if dask_address:
-                cluster = stack.enter_context(dask_shards(dask_address, dask_worker_timeout_s, note))
+                cluster = stack.enter_context(dask_shards(dask_address, dask_worker_timeout_s, note, store))
                 pool = Executors(local, cluster.run, cluster.slots, cluster)
             else:
                 pool = Executors(local, lambda job: local.submit(run_job, job).result(), workers)
@@ -183,6 +211,8 @@ def run_stage(
     ctx = steps.build_context(build_dir, stage, inputs, cfg, sources)
     with stopped_by_signals(pool):
         run_steps(stage, ctx, pool)
+    if stage.summarise is not None:  # it may read the stage's files
+        pool.pull()
     summary = manifest.summarise(stage, ctx)
     if summary is not None:
         summary |= {
@@ -198,19 +228,21 @@ def run_stage(
 def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
     for step in stage.steps:
         if isinstance(step, ShardStep):
-            jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1)
+            jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1, hash_of=pool.fingerprint)
             ctx.records[step.name] = map_shards(jobs, step, pool)
             if step.writes == "documents":
-                steps.align_schemas(ctx.folder, [record["name"] for record in ctx.records[step.name]])
+                pool.align_schemas(ctx.folder, [record["name"] for record in ctx.records[step.name]])
             progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
+            pool.pull()
             if step.isolated:
                 record = pool.run_step(step.run, ctx)
             else:
                 ctx.on_progress = step_progress(step)
                 record = step.run(ctx)
                 ctx.on_progress = None
+            pool.push()
             ctx.artifacts[step.name] = record
             progress.hook.finish(step.name, record.get("note", ""))
 
@@ -288,7 +320,11 @@ def corpus_build(
     # A deployment run starts here without the CLI, so the flow takes the lock itself too.
     with build_lock(build_dir, about=run), outcome_recorded(build_dir, out, run):
         remove_stale_temporaries(build_dir)  # a killed build's half-written files
-        remote.pull(out, build_dir)  # what another run already finished there is skipped below
+        # At a URL (or in the working copy of one: a scheduled build), with a cluster, the workers
+        # read and write the build there themselves: here, only what is done is needed.
+        url = str(out) if remote.is_remote(out) else remote.url_of(build_dir)
+        store = BuildStore(url, build_dir) if cfg.dask_address and url else None
+        remote.pull(out, build_dir, records_only=store is not None)  # what is finished there is skipped below
         status.write(build_dir, "running", **run)
         inputs, quarantined = checked_inputs(sources, build_dir, quarantine)
         inputs = planned_inputs(inputs, build_dir / "input", cfg.shards, workers)
@@ -305,7 +341,7 @@ def corpus_build(
             [{"path": str(q.path), "fingerprint": q.fingerprint, "reason": q.reason} for q in quarantined],
         )
         result = record()
-        with executors(workers, cfg.dask_address, cfg.dask_worker_timeout_s, tell) as pool:
+        with executors(workers, cfg.dask_address, cfg.dask_worker_timeout_s, tell, store) as pool:
             for stage in wanted if inputs else []:
                 summary = stage_flow(stage, pool)(build_dir, inputs, cfg, sources)
                 # After every stage, so that an interrupted build still has a current manifest

@@ -6,7 +6,9 @@ worker would need Prefect, a route to the API and, without a server, its own tem
 the Prefect tasks stay in the flow process (one per shard, visible in the UI, ~20-40 ms each)
 and each hands `pipeline.jobs.run_job(job)` to the cluster and waits for it. Workers need only
 the `corpus` package and the build directory at the same path (shared storage); they never talk
-to Prefect.
+to Prefect. A build at a URL (`--out s3://...`) needs no shared storage: its jobs go as
+`pipeline.remote_jobs.run_at_url`, which reads and writes the build there, and the flow gets
+back only their records.
 
 The wait is watched: Dask itself would wait for ever when every worker is gone, so while none is
 there the build says so (`note`) and fails after `dask_worker_timeout_s`; and a shard whose job
@@ -20,9 +22,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
+from pipeline.remote_jobs import BuildStore, align_at_url, run_at_url
+from pipeline.steps import align_schemas
 
 CONNECT_TIMEOUT_S = 30
 POLL_S = 2.0  # how often a waiting shard task looks at the cluster
@@ -31,8 +36,16 @@ POLL_S = 2.0  # how often a waiting shard task looks at the cluster
 class DaskShards:
     """Shard jobs on the cluster at `address`, `slots` of them at a time (its workers' threads)."""
 
-    def __init__(self, client, address: str, worker_timeout_s: float, note: Callable[[str], None]):
+    def __init__(
+        self,
+        client,
+        address: str,
+        worker_timeout_s: float,
+        note: Callable[[str], None],
+        store: BuildStore | None = None,
+    ):
         self.client = client
+        self.store = store  # the build at its URL, when the workers read and write it there
         self.address = address
         self.worker_timeout_s = worker_timeout_s
         self.note = note
@@ -45,23 +58,38 @@ class DaskShards:
     def run(self, job: ShardJob) -> dict:
         from distributed import KilledWorker
 
-        # The key names the shard, so that the Dask dashboard does too.
-        future = self.client.submit(run_job, job, pure=False, key=f"{job.step.name}-{job.name}-{uuid.uuid4().hex[:8]}")
+        # A build at a URL: the worker reads and writes it there itself (pipeline/remote_jobs.py).
+        call = (run_job, job) if self.store is None else (run_at_url, self.store.job(job))
         try:
-            while True:
-                try:
-                    return future.result(timeout=POLL_S)
-                except TimeoutError:
-                    self._watch()
+            # The key names the shard, so that the Dask dashboard does too.
+            record = self.call(*call, key=f"{job.step.name}-{job.name}")
         except KilledWorker as exc:
             raise BuildError(
                 f"{job.context.stage} on shard {job.name} ({job.input_path}): its job killed "
                 f"{exc.allowed_failures + 1} Dask workers in a row, so the cluster gave up on it. Likely it needs "
                 "more memory than a worker has: give the workers more (dask worker --memory-limit) or split the shard."
             ) from None
+        return record if self.store is None else self.store.received(job, record)
+
+    def call(self, fn: Callable, *args, key: str):
+        """`fn(*args)` on a worker, waited for while the cluster is watched."""
+        future = self.client.submit(fn, *args, pure=False, key=f"{key}-{uuid.uuid4().hex[:8]}")
+        try:
+            while True:
+                try:
+                    return future.result(timeout=POLL_S)
+                except TimeoutError:
+                    self._watch()
         except BaseException:
             future.cancel()  # nobody waits for it any more (the build failed or was stopped)
             raise
+
+    def align_schemas(self, folder: Path, shards: list[str]) -> None:
+        """steps.align_schemas, on a worker at the build's URL when the build is there."""
+        if self.store is None:
+            align_schemas(folder, shards)
+        else:
+            self.store.hashes |= self.call(align_at_url, *self.store.aligned(folder, shards), key="align-schemas")
 
     def stop(self) -> None:
         """Make every waiting shard task give up within POLL_S (the build is being stopped)."""
@@ -105,8 +133,10 @@ class DaskShards:
 
 
 @contextmanager
-def dask_shards(address: str, worker_timeout_s: float, note: Callable[[str], None]) -> Iterator[DaskShards]:
-    """The cluster at `address`, connected for the block."""
+def dask_shards(
+    address: str, worker_timeout_s: float, note: Callable[[str], None], store: BuildStore | None = None
+) -> Iterator[DaskShards]:
+    """The cluster at `address`, connected for the block; with `store`, for a build at a URL."""
     from distributed import Client
 
     try:
@@ -117,7 +147,7 @@ def dask_shards(address: str, worker_timeout_s: float, note: Callable[[str], Non
             "Check the address (tcp://HOST:PORT) and that the scheduler is up."
         ) from None
     with client:
-        shards = DaskShards(client, address, worker_timeout_s, note)
+        shards = DaskShards(client, address, worker_timeout_s, note, store)
         if not shards.slots:
             raise InputError(
                 f"--dask-address {address}: the cluster has no workers. Start some (dask worker {address})."

@@ -70,6 +70,14 @@ def run_job(job: ShardJob) -> dict:
     """Run one job (or skip it); returns its record. Safe to call in a worker process."""
     if (record := finished_record(job)) is not None:
         return record
+    record = execute_job(job)
+    write_json(record, job.record_path)  # last: its presence means the outputs are complete
+    return record | {"skipped": False}
+
+
+def execute_job(job: ShardJob) -> dict:
+    """Run one job's step and write its outputs; returns the done record, which the caller
+    writes once the outputs are where they belong (pipeline/remote_jobs.py: at a URL)."""
     start = time.perf_counter()
     if job.step.reads == "raw":
         part = RawPart.read(job.input_path)
@@ -105,8 +113,7 @@ def run_job(job: ShardJob) -> dict:
         "fingerprint": job.fingerprint,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    write_json(record, job.record_path)  # last: its presence means the outputs are complete
-    return record | {"skipped": False}
+    return record
 
 
 def _write_documents(job: ShardJob, docs_in: int, bytes_in: int, result: StageResult) -> dict:

@@ -7,13 +7,17 @@ the copy has not seen, so a rerun on any machine skips the shards already done, 
 does; after every stage, `push` sends the files whose bytes changed, so a crash loses at most the
 stage in flight. Nothing is ever deleted on the remote.
 
+With a Dask cluster, the shard jobs read and write the build at its URL themselves
+(pipeline/remote_jobs.py): the copy then holds the done records and what the steps that run in
+the flow's process read and write.
+
 The copy is the build: a file changes there only by a build's atomic writes, so it is always as
 consistent as a local build directory. A remote file is fetched only when its listing entry
 changed since this copy last synced it (another machine built there) or the copy lost it. Done
 records and stage summaries are sent after the outputs they vouch for, so a push cut short never
 leaves the remote claiming an output it lacks. `.remote-sync.json` in the copy holds, per file,
 the remote entry's hash and the local size, mtime and sha256 last synced, so neither side is
-re-read whole. Hidden files (the lock, temporaries, that record) and `input/` folders (caches of
+re-read whole, and the URL (`url_of`). Hidden files (the lock, temporaries, that record) and `input/` folders (caches of
 the input) stay local. A plain path or a `file://` URL is the build directory itself; there both
 calls do nothing. Credentials and endpoints come from the environment (`AWS_ACCESS_KEY_ID`,
 `FSSPEC_S3_ENDPOINT_URL`, ...).
@@ -64,8 +68,9 @@ def is_remote(out: str | Path) -> bool:
     return storage.is_url(out) and not storage.is_local(storage.open_url(str(out))[0])
 
 
-def pull(out: str | Path, local: Path) -> int:
-    """Fetch the remote files this copy has not seen; returns how many."""
+def pull(out: str | Path, local: Path, records_only: bool = False) -> int:
+    """Fetch the remote files this copy has not seen; returns how many. `records_only`: only the
+    files that say what is done (a build whose workers read the outputs at the URL themselves)."""
     if not is_remote(out):
         return 0
     fs, root = storage.open_url(str(out).rstrip("/"))
@@ -75,14 +80,15 @@ def pull(out: str | Path, local: Path) -> int:
         wanted = [
             rel
             for rel, entry in listing.items()
-            if rel not in record or record[rel]["remote"] != entry or not (local / rel).exists()
+            if (rel not in record or record[rel]["remote"] != entry or not (local / rel).exists())
+            and (_is_record(rel) or not records_only)
         ]
         if wanted:
             # A fetch cut short is redone by the next pull: the record is written after it.
             fs.get([f"{root}/{rel}" for rel in wanted], [str(local / rel) for rel in wanted])
     for rel in wanted:
         record[rel] = _local_entry(local / rel) | {"remote": listing[rel]}
-    _write_record(local, record)
+    _write_record(local, record, out)
     return len(wanted)
 
 
@@ -112,7 +118,7 @@ def push(out: str | Path, local: Path) -> int:
             listing = _listing(fs, root)
         for rel, entry in changed.items():
             record[rel] = entry | {"remote": listing[rel]}
-    _write_record(local, record)
+    _write_record(local, record, out)
     return len(changed)
 
 
@@ -157,5 +163,17 @@ def _read_record(local: Path) -> dict[str, dict]:
         return {}
 
 
-def _write_record(local: Path, files: dict[str, dict]) -> None:
-    write_json({"files": dict(sorted(files.items()))}, local / SYNC_RECORD)
+def _write_record(local: Path, files: dict[str, dict], out: str | Path) -> None:
+    write_json({"files": dict(sorted(files.items())), "url": str(out).rstrip("/")}, local / SYNC_RECORD)
+
+
+def url_of(path: Path) -> str | None:
+    """The URL of a folder of a working copy (a scheduled build's `build-NNNN` in the copy of its
+    root), or None for a folder of no copy."""
+    for folder in (path, *path.parents):
+        try:
+            url = json.loads((folder / SYNC_RECORD).read_text())["url"]
+        except (OSError, ValueError, KeyError):
+            continue
+        return "/".join([url, *path.relative_to(folder).parts])
+    return None

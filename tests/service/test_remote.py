@@ -136,6 +136,15 @@ def test_pull_keeps_local_work_but_takes_what_another_machine_wrote(finished_bui
     assert pq.read_table(finished_build / "dedup" / "part-00001.parquet").num_rows == 7
 
 
+def test_a_folder_of_a_working_copy_knows_its_url_and_other_folders_have_none(finished_build, memory_url, tmp_path):
+    remote.push(memory_url, finished_build)
+    root = tmp_path / "copy"
+    remote.pull(memory_url, root)  # a scheduled build's root: its builds are folders of the copy
+    assert remote.url_of(root) == memory_url
+    assert remote.url_of(root / "build-0001") == f"{memory_url}/build-0001"
+    assert remote.url_of(tmp_path / "plain") is None
+
+
 def test_an_output_url_without_its_filesystem_package_is_one_line(tmp_path):
     with pytest.raises(InputError, match=r"^gcs://bucket/builds/b1: cannot open this URL \(.*gcsfs") as error:
         remote.working_dir("gcs://bucket/builds/b1")
