@@ -619,6 +619,12 @@ class TokenizerConfig(Section):
     """gpt4: numbers split into runs of <= 3 digits."""
     special_tokens: list[str] = []
     """extra control tokens, after <|endoftext|> and the placeholders."""
+    sample_bytes: int = Field(1_000_000_000, ge=0)
+    """
+    Train on at most this many UTF-8 bytes of text: a seeded sample of the documents, split over the sources
+    by their weights (a source with less than its share gives all it has); 0 = train on everything. Encoding
+    covers every document whatever the sample.
+    """
     max_bytes_per_language: int = Field(0, ge=0)
     """
     Language balance: cap each language's training text at about this many UTF-8 bytes (seeded sample of its
