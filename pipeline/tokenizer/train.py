@@ -24,10 +24,14 @@ Special tokens, in fixed id order:
 Bounded sample: with `cfg.sample_bytes` set, training reads at most that many UTF-8 bytes of
 text, split over the sources by their weights (`plan`, as the mixture splits tokens: a source
 with less than its share gives all it has and the others fill the rest). A source's size is
-estimated from its shards' Parquet footers (no text read); a source over its share trains on the
-documents whose seeded hash of the id falls below share / size, read in shard order and cut off
-when the share is reached, so the bound holds whatever the estimate. A corpus under the bound
-trains on every document, exactly as without one. Encoding always covers every document.
+estimated from its shards' Parquet footers (no text read). A source over its share trains on a
+bottom-k sample by bytes: the documents with the smallest seeded hashes of their ids, up to its
+share. The draw is in two steps so that no process reads the whole corpus: the tokenizer stage's
+`tokenizer_sample` shard step (sample.py) keeps, on the workers, each shard's candidates, the
+documents hashed under twice share / size; training reads only those, finds the hash threshold
+that fills the share to within one document, and trains on the documents under it. The bound
+holds whatever the estimate. A corpus under the bound trains on every document, exactly as
+without one. Encoding always covers every document.
 
 Language balance: with `cfg.max_bytes_per_language` set and a `lang` column present, a
 language with more training text than the cap contributes a seeded-hash sample of its documents
@@ -47,7 +51,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +62,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from pipeline.config import TokenizerConfig
 from pipeline.errors import InputError
-from pipeline.shards import combined_fingerprint, fingerprint
+from pipeline.shards import combined_fingerprint
 from pipeline.stage import INPUT_SOURCE, BuildContext
 from pipeline.tokenizer.mixture import plan
 
@@ -153,18 +157,33 @@ class Sample:
 
     bound: int  # the most UTF-8 bytes of all sources together
     quota: dict[str, int]  # the most a source may bring
-    rate: dict[str, float]  # the share of its documents drawn (1.0: all of them)
+    wide: dict[str, float]  # the hash under which a document is a candidate (1.0: all are)
     estimate: dict[str, int]  # its text bytes, from the footers
     seed: int
+    rate: dict[str, float] = field(default_factory=dict)  # the threshold found: the share of documents drawn
 
 
 UNBOUNDED = 2**63 - 1
+# Candidates are drawn at twice the expected rate, so that the bottom-k draw fills its share even
+# when the estimate is high or the first documents in hash order are long.
+OVERSAMPLE = 2.0
+
+
+def sample_hashes(ids: list[str], seed: int) -> np.ndarray:
+    """The seeded draw of each document, in [0, 1): the same in every process and on every worker."""
+    return np.array([hash_unit(i, f"tokenizer-sample:{seed}") for i in ids], dtype=np.float64)
+
+
+def candidates(table: pa.Table, wide: float, seed: int) -> pa.Table:
+    """The documents of a shard hashed under `wide`."""
+    return table.filter(pa.array(sample_hashes(table.column("id").to_pylist(), seed) < wide))
 
 
 def plan_sample(
     shards: Sequence[tuple[Path, str]], weights: Mapping[str, float], cfg: TokenizerConfig, seed: int
 ) -> Sample:
-    """Each source's share of `cfg.sample_bytes`; every byte when 0."""
+    """Each source's share of `cfg.sample_bytes` and its candidates' hash threshold, from the
+    shards' footers alone; every byte when 0."""
     estimate = {name: 0 for name in weights}
     for path, source in shards:
         estimate[source] += text_bytes_estimate(path)
@@ -177,31 +196,28 @@ def plan_sample(
     # A source that keeps all it has is not cut at its estimate (which may be a little low):
     # only the bound on all sources together holds it.
     quota = {source: int(wanted[source]) if rate[source] < 1.0 else UNBOUNDED for source in weights}
-    sample = Sample(cfg.sample_bytes, quota, rate, estimate, seed)
-    for source in weights:
-        if rate[source] < 1.0:
-            rate[source] = fill_threshold([p for p, s in shards if s == source], sample, source, cfg)
-    return sample
+    wide = {source: 1.0 if r >= 1.0 else min(1.0, OVERSAMPLE * r) for source, r in rate.items()}
+    return Sample(cfg.sample_bytes, quota, wide, estimate, seed)
 
 
 def fill_threshold(paths: Sequence[Path], sample: Sample, source: str, cfg: TokenizerConfig) -> float:
-    """The hash threshold whose documents fill the source's quota to within one document.
+    """The hash threshold whose documents fill the source's quota to within one document: the
+    hash of the first candidate, in hash order, that overruns it (a bottom-k sample by bytes).
 
-    A threshold of quota / size alone left a source that brings a few dozen long documents up to
-    30% short of its share (sample_data/'s web and wiki). So a first pass over ids and text
-    lengths keeps the (hash, length) of the documents under twice that threshold (memory ~ twice
-    the sample's documents), and the threshold becomes the hash of the first of them, in hash
-    order, that overruns the quota: a bottom-k sample by bytes.
+    A plain rate of quota / size left a source that brings a few dozen long documents up to 30%
+    short of its share (sample_data/'s web and wiki). `paths`: the source's candidate files, or
+    its shards (filtered here the same way); memory: a (hash, length) pair per candidate.
     """
-    wide = min(1.0, 2 * sample.rate[source])
+    wide = sample.wide[source]
     hashes, lengths = [], []
     for path in paths:
         for batch in read_batches(path, cfg.batch_size, ["id", "text"]):
-            h = np.array([hash_unit(i, f"tokenizer-sample:{sample.seed}") for i in batch.column("id").to_pylist()])
+            h = sample_hashes(batch.column("id").to_pylist(), sample.seed)
             n = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False)
             hashes.append(h[h < wide])
             lengths.append(n[h < wide])
-    h, n = np.concatenate(hashes), np.concatenate(lengths).astype(np.int64)
+    h = np.concatenate(hashes) if hashes else np.zeros(0)
+    n = np.concatenate(lengths).astype(np.int64) if lengths else np.zeros(0, dtype=np.int64)
     order = np.argsort(h, kind="stable")
     over = np.flatnonzero(np.cumsum(n[order]) > sample.quota[source])
     return float(h[order[over[0]]]) if len(over) else wide
@@ -216,9 +232,7 @@ def sampled_batches(
     read = sorted({*columns, "text"} | ({"id"} if rate < 1.0 else set()))
     for batch in read_batches(path, cfg.batch_size, read):
         if rate < 1.0:
-            ids = batch.column("id").to_pylist()
-            keep = [hash_unit(i, f"tokenizer-sample:{sample.seed}") < rate for i in ids]
-            batch = batch.filter(pa.array(keep, pa.bool_()))
+            batch = batch.filter(pa.array(sample_hashes(batch.column("id").to_pylist(), sample.seed) < rate))
         # The quota and the bound cut the stream at the first document that would overrun them.
         sizes = pc.binary_length(batch.column("text")).to_numpy(zero_copy_only=False).astype(np.int64)
         room = min(sample.quota[source] - taken[f"{source}:bytes"], sample.bound - taken["bytes"])
@@ -282,11 +296,14 @@ def train_tokenizer(
     sources: Mapping[Path, str] | None = None,
     weights: Mapping[str, float] | None = None,
     seed: int = 0,
+    candidate_files: Mapping[Path, Path] | None = None,
 ) -> dict:
     """Train byte-level BPE on the `text` column of the shards; write tokenizer.json atomically.
 
     sources: each shard's source (default: all one source); weights: each source's weight (default
-    1 each), which splits `cfg.sample_bytes`; seed: the sample's.
+    1 each), which splits `cfg.sample_bytes`; seed: the sample's; candidate_files: a shard's
+    candidates for the sample, written by the `tokenizer_sample` step (sample.py), read in its
+    place (without, the shard itself is read and filtered: the same documents).
 
     Returns vocab_size, documents and bytes trained on, seconds, `sample` (per source: the
     footer estimate of its text bytes, the share of its documents drawn, and the documents and
@@ -311,6 +328,16 @@ def train_tokenizer(
     shards = [(path, (sources or {}).get(path, INPUT_SOURCE)) for path in sorted(shard_paths, key=str)]
     weights = weights or dict.fromkeys(sorted({source for _, source in shards}), 1.0)
     sample = plan_sample(shards, weights, cfg, seed)
+    shards = [
+        (path, source) if sample.wide[source] >= 1.0 else ((candidate_files or {}).get(path, path), source)
+        for path, source in shards
+    ]
+    sample.rate = {
+        source: 1.0
+        if quota == UNBOUNDED
+        else fill_threshold([p for p, s in shards if s == source], sample, source, cfg)
+        for source, quota in sample.quota.items()
+    }
     keep = language_keep_shares(shards, sample, cfg) if cfg.max_bytes_per_language else {}
     per_lang: Counter[str] = Counter()
     taken: Counter = Counter()
@@ -349,20 +376,23 @@ def train_tokenizer(
 
 
 def train_step(ctx: BuildContext) -> dict:
-    """Build step: the tokenizer, trained once on a bounded sample of the shards the stage reads."""
+    """Build step: the tokenizer, trained once on the bounded sample (the sources over their
+    share through their candidates, sample.py; the others through their shards)."""
     out = ctx.build_dir / "tokenizer" / "tokenizer.json"
     paths = [path for _, path in ctx.shards]
     sources = {path: ctx.source_of(name) for name, path in ctx.shards}
     weights = {source.name: source.weight for source in ctx.sources}
-    fp = combined_fingerprint(
-        [fingerprint(p) for p in paths] + [ctx.config_hash] + [f"{name}:{w!r}" for name, w in weights.items()]
-    )
+    records = ctx.records["tokenizer_sample"]
+    files = {Path(r["input"]): ctx.folder / r["outputs"][0] for r in records if r["outputs"]}
+    # The sample step's records fingerprint every shard (its bytes) and the plan already.
+    fp = combined_fingerprint([r["fingerprint"] for r in records] + [ctx.config_hash])
 
     def train() -> dict:
-        return train_tokenizer(paths, ctx.config, out, sources, weights, ctx.seed) | {"artifact": ctx.artifact(out)}
+        record = train_tokenizer(paths, ctx.config, out, sources, weights, ctx.seed, files)
+        return record | {"artifact": ctx.artifact(out)}
 
     record = ctx.once("tokenizer_train", fp, [out], train)
-    return record | {"note": f"vocab {record['vocab_size']:,}, trained on {record['bytes'] / 1e6:,.1f} MB"}
+    return record | {"note": f"vocab {record['vocab_size']:,}, trained on {record['bytes'] / 1e6:,.2f} MB"}
 
 
 def token_bytes(tokenizer: Tokenizer) -> list[bytes]:

@@ -6,13 +6,17 @@ other 0.3, wiki 0.1; about 8.8 MB of text in all, web the smallest at 0.23 MB).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.tokenizer.train import text_bytes_estimate, train_tokenizer
+from pipeline.shards import write_json
+from pipeline.stage import ShardContext
+from pipeline.tokenizer.sample import sample_step
+from pipeline.tokenizer.train import plan_sample, text_bytes_estimate, train_tokenizer
 from tests.conftest import SAMPLE
 from tests.tokenizer.conftest import TEST_CFG
 
@@ -101,3 +105,25 @@ def test_the_footer_estimate_of_text_bytes_is_within_two_percent(tmp_path):
     for path in SHARDS:
         actual = pc.sum(pc.binary_length(pq.read_table(path, columns=["text"])["text"])).as_py()
         assert abs(text_bytes_estimate(path) - actual) <= 0.02 * actual, path
+
+
+def test_the_workers_candidates_give_the_same_tokenizer_and_training_reads_a_bounded_share(bounded, tmp_path):
+    folder, stats = bounded
+    cfg = TEST_CFG.model_copy(update={"sample_bytes": BOUND})
+    shards = [(path, source) for path, source in SHARDS.items()]
+    plan = tmp_path / "_sample" / "plan.json"
+    write_json(asdict(plan_sample(shards, WEIGHTS, cfg, 0)), plan)
+    files = {}
+    for path, source in shards:  # as the tokenizer_sample shard step runs on each worker
+        ctx = ShardContext(cfg, "tokenizer", path.stem + source, source, 0, {"tokenizer_sample_plan": plan}, tmp_path)
+        written = sample_step(pq.read_table(path), ctx).files
+        if written:
+            files[path] = written[0]
+
+    again = train_tokenizer(list(SHARDS), cfg, tmp_path / "from_candidates.json", SHARDS, WEIGHTS, 0, files)
+    assert (tmp_path / "from_candidates.json").read_bytes() == (folder / "bounded.json").read_bytes()
+    assert again["sample"] == stats["sample"]
+    # What training reads: the candidates, and web's shard (its share is 88% of it: all are candidates).
+    assert {SHARDS[p] for p in files} == {"books", "other", "wiki"}
+    read = sum(text_bytes_estimate(f) for f in files.values()) + text_bytes("web")
+    assert read < 2.5 * BOUND < sum(text_bytes(s) for s in WEIGHTS) / 3
