@@ -240,6 +240,7 @@ TOKENIZER = Stage(
             Ref("pipeline.tokenizer.sample:sample_step"),
             "tokenizer: draw the sample",
             writes="files",
+            when=Ref("pipeline.tokenizer.sample:draws_candidates"),
         ),
         BuildStep("tokenizer_train", Ref("pipeline.tokenizer.train:train_step"), "tokenizer: train BPE"),
         ShardStep("encode", Ref("pipeline.tokenizer.encode:encode_step"), "tokenizer: encode shards", writes="files"),

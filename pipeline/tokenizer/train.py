@@ -62,7 +62,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from pipeline.config import TokenizerConfig
 from pipeline.errors import InputError
-from pipeline.shards import combined_fingerprint
+from pipeline.shards import combined_fingerprint, fingerprint
 from pipeline.stage import INPUT_SOURCE, BuildContext
 from pipeline.tokenizer.mixture import plan
 
@@ -384,8 +384,13 @@ def train_step(ctx: BuildContext) -> dict:
     weights = {source.name: source.weight for source in ctx.sources}
     records = ctx.records["tokenizer_sample"]
     files = {Path(r["input"]): ctx.folder / r["outputs"][0] for r in records if r["outputs"]}
-    # The sample step's records fingerprint every shard (its bytes) and the plan already.
-    fp = combined_fingerprint([r["fingerprint"] for r in records] + [ctx.config_hash])
+    # The sample step's records fingerprint every shard (its bytes) and the plan; without them
+    # (nothing to sample), the shards and the plan do.
+    parts = [r["fingerprint"] for r in records] or [
+        *(fingerprint(p) for p in paths),
+        ctx.artifacts["tokenizer_sample_plan"]["fingerprint"],
+    ]
+    fp = combined_fingerprint([*parts, ctx.config_hash])
 
     def train() -> dict:
         record = train_tokenizer(paths, ctx.config, out, sources, weights, ctx.seed, files)

@@ -191,8 +191,10 @@ def train(
     # The compiled module shares the weights; checkpoints save the plain one (no _orig_mod. keys).
     # On CUDA, "reduce-overhead" replays each step's kernels as a CUDA graph: at nanoGPT's size
     # (6 x 384) the H100 idled half of every step while the CPU launched the kernels one by one;
-    # graphs about doubled the throughput (bench/results/pretrain_shakespeare.md).
-    mode = "reduce-overhead" if device.type == "cuda" else None
+    # graphs about doubled the throughput (bench/results/pretrain_shakespeare.md). Not under DDP:
+    # CUDA graphs with DDP's gradient hooks are untested here (no GPU was lent when DDP was added),
+    # and nanoGPT's DDP recipe compiles in the default mode.
+    mode = "reduce-overhead" if device.type == "cuda" and not ddp else None
     evaluate = torch.compile(model, mode=mode) if cfg.compile else model
     # nanoGPT's order: compile, then wrap; evals use the unwrapped module (no gradient hooks).
     forward = (
