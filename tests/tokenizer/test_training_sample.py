@@ -1,7 +1,7 @@
 """The tokenizer trains on a bounded, seeded sample split over the sources by their weights.
 
 Text: sample_data/'s four sources as `make run` builds them (sources.yaml: web 0.2, books 0.4,
-other 0.3, wiki 0.1; about 8.8 MB of text in all, web the smallest at 0.23 MB).
+other 0.3, wiki 0.1; 10.4 MB of text in all, web the smallest at 0.23 MB).
 """
 
 from __future__ import annotations
