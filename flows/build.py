@@ -228,6 +228,9 @@ def run_stage(
 def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
     for step in stage.steps:
         if isinstance(step, ShardStep):
+            if step.when is not None and not step.when(ctx):
+                ctx.records[step.name] = []
+                continue
             jobs = steps.shard_jobs(stage, step, ctx, shares_cores=pool.slots > 1, hash_of=pool.fingerprint)
             ctx.records[step.name] = map_shards(jobs, step, pool)
             if step.writes == "documents":

@@ -619,6 +619,12 @@ class TokenizerConfig(Section):
     """gpt4: numbers split into runs of <= 3 digits."""
     special_tokens: list[str] = []
     """extra control tokens, after <|endoftext|> and the placeholders."""
+    sample_bytes: int = Field(1_000_000_000, ge=0)
+    """
+    Train on at most this many UTF-8 bytes of text: a seeded sample of the documents, split over the sources
+    by their weights (a source with less than its share gives all it has); 0 = train on everything. Encoding
+    covers every document whatever the sample.
+    """
     max_bytes_per_language: int = Field(0, ge=0)
     """
     Language balance: cap each language's training text at about this many UTF-8 bytes (seeded sample of its
@@ -731,11 +737,18 @@ class PretrainConfig(Section):
     Continue from model/ckpt.pt (model, optimizer, data position, RNG states) instead of starting over;
     `corpus build --resume` sets it.
     """
+    processes: int = Field(1, ge=1)
+    """
+    Data-parallel training processes (DDP) on this machine, launched with torchrun: gloo between CPU
+    processes, nccl between GPUs (one per process). The global batch stays batch_tokens (or one micro-batch),
+    split over the processes, so the loss curve is one process's; processes must divide the micro-batches
+    per step or batch_size (docs/pretraining.md).
+    """
     threads: int = Field(0, ge=0)
     """
-    torch intra-op threads; 0 = every core this process may use. On a machine shared with other busy
-    processes, 1 can be many times faster: threads that wait on each other at every op stall whenever one of
-    them is descheduled.
+    torch intra-op threads; 0 = every core this process may use (its share of them with several processes).
+    On a machine shared with other busy processes, 1 can be many times faster: threads that wait on each
+    other at every op stall whenever one of them is descheduled.
     """
 
     @model_validator(mode="before")
@@ -755,6 +768,11 @@ class PretrainConfig(Section):
             raise ValueError(
                 f"batch_tokens ({self.batch_tokens}) must be a multiple of batch_size*block_size "
                 f"({self.batch_size * self.block_size})"
+            )
+        if self.grad_accum_steps % self.processes and self.batch_size % self.processes:
+            raise ValueError(
+                f"processes ({self.processes}) must divide the micro-batches per step ({self.grad_accum_steps}) "
+                f"or batch_size ({self.batch_size})"
             )
         return self
 

@@ -172,6 +172,9 @@ class ShardStep:
     # "raw": the job hands over the shard's RawPart and the step reads it itself, streaming; its
     # documents are the part's (counted when the input was checked), which conservation holds it to.
     reads: Literal["table", "raw"] = "table"
+    # When it runs at all, from the build so far (e.g. an earlier build step's record); it runs
+    # when None. A step that does not run leaves no records.
+    when: Callable[[BuildContext], bool] | None = None
 
 
 @dataclass(frozen=True)

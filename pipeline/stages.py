@@ -234,6 +234,14 @@ TOKENIZER = Stage(
     description="Byte-level BPE trained on the cleaned text, then every shard encoded to token shards.",
     folder="tokens",
     steps=(
+        BuildStep("tokenizer_sample_plan", Ref("pipeline.tokenizer.sample:plan_step"), "tokenizer: plan the sample"),
+        ShardStep(
+            "tokenizer_sample",
+            Ref("pipeline.tokenizer.sample:sample_step"),
+            "tokenizer: draw the sample",
+            writes="files",
+            when=Ref("pipeline.tokenizer.sample:draws_candidates"),
+        ),
         BuildStep("tokenizer_train", Ref("pipeline.tokenizer.train:train_step"), "tokenizer: train BPE"),
         ShardStep("encode", Ref("pipeline.tokenizer.encode:encode_step"), "tokenizer: encode shards", writes="files"),
         BuildStep("mixture", Ref("pipeline.tokenizer.mixture:mixture_step"), "tokenizer: mix sources"),

@@ -52,6 +52,8 @@ def stage_summary(ctx: BuildContext) -> dict:
     return totals | {
         "vocab_size": trained["vocab_size"],
         "train_seconds": trained["seconds"],
+        # What the tokenizer trained on, per source (records of builds before the bound lack it).
+        "training_sample": {key: trained.get(key) for key in ("sample_bytes", "sample", "documents", "bytes")},
         "mixture": {key: mixture[key] for key in ("budget_tokens", "train_tokens", "sources")},
         "stats": summarize(
             [r["extra"] | {"name": r["name"]} for r in records], ctx.build_dir / trained["artifact"], ctx.folder

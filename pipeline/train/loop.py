@@ -13,6 +13,10 @@ bytes / ln 2, comparable across tokenizers), tokens/s and MFU go to metrics.json
 checkpoint to ckpt.pt. `cfg.resume` continues from that checkpoint exactly as if the run had not
 stopped: same weights, optimizer moments, step (the learning rate is a function of it), data
 position and RNG states.
+
+Under torchrun (several processes, distributed.py) every rank runs this function: DDP averages the
+gradients of the ranks' parts of each step, rank 0 evaluates and writes the metrics and the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from pipeline.config import PretrainConfig
 from pipeline.errors import InputError
 from pipeline.shards import atomic_path, write_bytes
+from pipeline.train import distributed
 from pipeline.train.data import TokenBatches
 from pipeline.train.flops import flops_per_token, peak_flops
 from pipeline.train.model import GPT, GPTConfig
@@ -84,6 +89,12 @@ def pick_device(cfg: PretrainConfig) -> torch.device:
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)
+
+
+def thread_count(cfg: PretrainConfig, ranks: distributed.Ranks) -> int:
+    """The configured threads, else this process's share of the cores it may use (the processes
+    of a node would otherwise each start a thread per core and oversubscribe them)."""
+    return cfg.threads or max(1, len(os.sched_getaffinity(0)) // ranks.local_world)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -140,9 +151,12 @@ def train(
     """
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads or len(os.sched_getaffinity(0)))  # the cores this process may use
-    torch.manual_seed(seed)
+    ranks = distributed.Ranks.from_env()
+    torch.set_num_threads(thread_count(cfg, ranks))
+    torch.manual_seed(seed)  # the same initial weights on every rank
     device = pick_device(cfg)
+    device = distributed.start(ranks, device.type) or device  # the rank's own GPU under DDP
+    ddp = ranks.world > 1
     # bf16 autocast on GPU (no loss scaling needed, unlike fp16); CPU bf16 matmuls are slower
     # than fp32 on most CPUs, so the CPU trains in fp32.
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -158,6 +172,7 @@ def train(
     model_config = GPTConfig(vocab_size, cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size)
     model = GPT(model_config, dropout=cfg.dropout).to(device)
     optimizer = make_optimizer(model, cfg, device)
+    share = distributed.Share(ranks, cfg.grad_accum_steps, cfg.batch_size)
     ckpt_path, metrics_path = out_dir / "ckpt.pt", out_dir / "metrics.jsonl"
     step, rows = 0, []
     if cfg.resume and ckpt_path.exists():
@@ -169,16 +184,24 @@ def train(
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         step = state["step"]
-        rows = metrics_until(metrics_path, step)
-    else:
+        rows = metrics_until(metrics_path, step) if ranks.main else []
+    elif ranks.main:
         metrics_path.write_text("")  # a fresh run replaces the previous run's curve
     resumed_from = step
     # The compiled module shares the weights; checkpoints save the plain one (no _orig_mod. keys).
     # On CUDA, "reduce-overhead" replays each step's kernels as a CUDA graph: at nanoGPT's size
     # (6 x 384) the H100 idled half of every step while the CPU launched the kernels one by one;
-    # graphs about doubled the throughput (bench/results/pretrain_shakespeare.md).
-    mode = "reduce-overhead" if device.type == "cuda" else None
-    forward = torch.compile(model, mode=mode) if cfg.compile else model
+    # graphs about doubled the throughput (bench/results/pretrain_shakespeare.md). Not under DDP:
+    # CUDA graphs with DDP's gradient hooks are untested here (no GPU was lent when DDP was added),
+    # and nanoGPT's DDP recipe compiles in the default mode.
+    mode = "reduce-overhead" if device.type == "cuda" and not ddp else None
+    evaluate = torch.compile(model, mode=mode) if cfg.compile else model
+    # nanoGPT's order: compile, then wrap; evals use the unwrapped module (no gradient hooks).
+    forward = (
+        torch.nn.parallel.DistributedDataParallel(evaluate, device_ids=[device] if device.type == "cuda" else None)
+        if ddp
+        else evaluate
+    )
 
     accum = cfg.grad_accum_steps
     tokens_per_step = accum * cfg.batch_size * cfg.block_size
@@ -187,15 +210,18 @@ def train(
     elapsed_before = rows[-1]["elapsed_s"] if rows else 0.0  # the interrupted run's time, for the curve
 
     def mfu(steps: int, seconds: float) -> float | None:
-        return steps * flops_per_step / seconds / peak if peak and seconds else None
+        # A step's FLOPs are spread over every rank's device.
+        return steps * flops_per_step / seconds / (peak * ranks.world) if peak and seconds else None
 
-    def loss_on(x: torch.Tensor, y: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+    def loss_on(
+        x: torch.Tensor, y: torch.Tensor, prefix: torch.Tensor | None = None, module: torch.nn.Module = forward
+    ) -> torch.Tensor:
         """prefix: (B,) prefix lengths for a prefix decoder; None reads the batch causally."""
         inputs = [t for t in (x, y, prefix) if t is not None]
         if device.type == "cuda":  # page-locked, so the copy overlaps the previous step's kernels
             inputs = [t.pin_memory() for t in inputs]
         with autocast:
-            _, loss = forward(*(t.to(device, non_blocking=True) for t in inputs))
+            _, loss = module(*(t.to(device, non_blocking=True) for t in inputs))
         return loss
 
     @torch.no_grad()
@@ -203,7 +229,7 @@ def train(
         # Eval mode switches dropout off (the val loss is the model's, not a noisy draw of it),
         # and draws no random numbers: a run's RNG stream is the same whatever its eval_interval.
         model.eval()
-        loss = sum(loss_on(x, y).item() for x, y in batches) / len(batches)
+        loss = sum(loss_on(x, y, module=evaluate).item() for x, y in batches) / len(batches)
         model.train()
         return loss
 
@@ -254,7 +280,7 @@ def train(
         eval_seconds = time.perf_counter() - t_eval
         return row
 
-    if step == 0:
+    if step == 0 and ranks.main:
         log_eval(None, 0.0, 0)  # the untrained model: ~ln(vocab_size)
 
     train_seconds, steps_timed = 0.0, 0  # optimizer steps only: throughput excludes evals
@@ -267,13 +293,21 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         step_loss = torch.zeros((), device=device)
-        for _ in range(accum):
-            # Mean over the micro-batches: the gradient of one batch of batch_tokens tokens.
+        last = max(k for k in range(accum) if share.takes(k))
+        for k in range(accum):
+            # Every rank draws every micro-batch (and prefix), so all keep the one sampler stream.
             x, y = train_batches.next_batch()
             prefix = train_batches.prefix_lengths() if cfg.objective == "prefix_lm" else None
-            loss = loss_on(x, y, prefix) / accum
-            loss.backward()
+            if not share.takes(k):
+                continue
+            # Mean over the micro-batches: the gradient of one batch of batch_tokens tokens. DDP
+            # averages over the ranks when the rank's last part is done, not at every part.
+            with forward.no_sync() if ddp and k != last else nullcontext():
+                loss = loss_on(share.rows(x), share.rows(y), share.rows(prefix)) / share.micro_batches
+                loss.backward()
             step_loss += loss.detach()
+        if ddp:
+            step_loss = distributed.mean_over_ranks(step_loss)
         torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -287,8 +321,11 @@ def train(
         if on_progress is not None:
             on_progress({"step": step, "max_steps": cfg.max_steps, "loss": window_losses[-1]})
         out_of_time = time.perf_counter() - t_start + eval_seconds >= cfg.time_budget_s
+        if ddp:
+            out_of_time = distributed.from_main(out_of_time, device)
         if step % cfg.eval_interval == 0 or step == cfg.max_steps or out_of_time:
-            log_eval(sum(window_losses) / len(window_losses), window_seconds, window_timed)
+            if ranks.main:
+                log_eval(sum(window_losses) / len(window_losses), window_seconds, window_timed)
             train_seconds += window_seconds
             steps_timed += window_timed
             window_losses, window_seconds, window_timed = [], 0.0, 0

@@ -19,6 +19,7 @@ def pretrain(ctx: BuildContext) -> dict:
     finished), reporting each step to `ctx.on_progress`."""
     from pipeline.tokenizer.token_file import read_tokens
     from pipeline.train.card import model_card, write_card
+    from pipeline.train.distributed import launch
     from pipeline.train.loop import train
     from pipeline.train.sample import sample
 
@@ -41,7 +42,8 @@ def pretrain(ctx: BuildContext) -> dict:
     on_step = (lambda p: ctx.on_progress(p["step"], cfg.max_steps)) if ctx.on_progress else None
 
     def train_then_sample() -> dict:
-        record = train(
+        # Several processes: the same function on each, under torchrun (distributed.py).
+        record = (train if cfg.processes == 1 else launch)(
             tokens_dir,
             model_dir,
             cfg,
