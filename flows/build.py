@@ -35,7 +35,7 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
-from flows.cluster import DaskShards, dask_shards
+from flows.cluster import DaskShards, DaskTasks, dask_shards
 from pipeline import manifest, remote, status, steps
 from pipeline.config import BuildConfig, SourceConfig
 from pipeline.errors import BuildError, InputError
@@ -46,6 +46,7 @@ from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarant
 from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
 from pipeline.stages import registry
+from pipeline.tasks import LocalTasks, measured
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,15 @@ class Executors:
     slots: int
     cluster: DaskShards | None = None
 
-    def run_step(self, fn: Callable[[BuildContext], dict], ctx: BuildContext) -> dict:
-        return self.local.submit(fn, ctx).result()
+    def run_step(self, name: str, fn: Callable[[BuildContext], dict], ctx: BuildContext, isolated: bool = True) -> dict:
+        """A build step in a local worker process (or, not `isolated`, in this one), its tasks
+        on the cluster when there is one; its record says where, how long, what memory."""
+        if self.cluster is not None:
+            tasks = DaskTasks(self.cluster.address, self.cluster.worker_timeout_s, name)
+        else:
+            tasks = LocalTasks(self.slots)
+        ctx.tasks = tasks
+        return self.local.submit(measured, fn, ctx).result() if isolated else measured(fn, ctx)
 
     def stop(self) -> None:
         """Stop all work now: the local workers killed, nobody waiting on the cluster any more.
@@ -205,12 +213,9 @@ def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
             progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
-            if step.isolated:
-                record = pool.run_step(step.run, ctx)
-            else:
-                ctx.on_progress = step_progress(step)
-                record = step.run(ctx)
-                ctx.on_progress = None
+            ctx.on_progress = None if step.isolated else step_progress(step)
+            record = pool.run_step(step.name, step.run, ctx, step.isolated)
+            ctx.on_progress = None
             ctx.artifacts[step.name] = record
             progress.hook.finish(step.name, record.get("note", ""))
 

@@ -60,7 +60,7 @@ from pipeline.dedup.clusters import DTYPE, fixed_width, similar_pairs
 from pipeline.dedup.exact import KEY_BYTES
 from pipeline.dedup.lines import LINE_HASH, common_hashes, listed
 from pipeline.dedup.lsh import Runs
-from pipeline.dedup.methods import REASONS, METHODS
+from pipeline.dedup.methods import METHODS, REASONS
 from pipeline.dedup.minhash import band_columns
 from pipeline.shards import read_shard, write_shard
 
@@ -89,7 +89,9 @@ class Plan:
     @property
     def slots(self) -> list[str]:
         """The key slots: "exact", then the band columns."""
-        return (["exact"] if self.cfg.exact else []) + (band_columns(self.cfg.minhash) if self.cfg.minhash.enabled else [])
+        return (["exact"] if self.cfg.exact else []) + (
+            band_columns(self.cfg.minhash) if self.cfg.minhash.enabled else []
+        )
 
     def part(self, g: np.ndarray) -> np.ndarray:
         return (g * self.parts // max(self.n, 1)).astype(np.int64)
@@ -166,7 +168,11 @@ def _split(table: pa.Table, dest: np.ndarray) -> dict[int, pa.Table]:
     """The rows of table by destination, each destination's rows in their order."""
     order = np.argsort(dest, kind="stable")
     bounds = np.flatnonzero(np.diff(dest[order])) + 1
-    return {int(dest[order[s]]): table.take(order[s:e]) for s, e in zip(np.r_[0, bounds], np.r_[bounds, len(order)]) if e > s}
+    return {
+        int(dest[order[s]]): table.take(order[s:e])
+        for s, e in zip(np.r_[0, bounds], np.r_[bounds, len(order)])
+        if e > s
+    }
 
 
 def _rank_fields(table: pa.Table, priority: tuple[str, ...]) -> dict[str, pa.Array]:
@@ -196,9 +202,7 @@ def scatter(args: tuple[Plan, int]) -> int:
         if slot == "exact":
             keys = fixed_width(table.column("exact_key").combine_chunks().cast(pa.binary(KEY_BYTES)), KEY_BYTES)
             halves = keys.view("<u8")  # (n, 2): the whole 128-bit key decides equality
-            rows = pa.table(
-                {"key": halves[:, 0], "key2": halves[:, 1], "g": g, **_rank_fields(table, plan.priority)}
-            )
+            rows = pa.table({"key": halves[:, 0], "key2": halves[:, 1], "g": g, **_rank_fields(table, plan.priority)})
         else:
             signed = pc.greater(table.column("shingles"), 0)
             rows = pa.table({"key": table.column(slot), "g": g}).filter(signed)
@@ -426,7 +430,9 @@ def decide(args: tuple[Plan, int, str]) -> int:
             at = mine.column("g").to_numpy() - start
             rep[at], size[at] = mine.column("rep").to_numpy(), mine.column("size").to_numpy()
             rep_id = pc.replace_with_mask(
-                rep_id, pa.array(np.isin(np.arange(len(g)), at)), mine.column("rep_id").combine_chunks().take(pa.array(np.argsort(at)))
+                rep_id,
+                pa.array(np.isin(np.arange(len(g)), at)),
+                mine.column("rep_id").combine_chunks().take(pa.array(np.argsort(at))),
             )
         exact = _read(plan.path("exact", f"{q:05d}"), pa.schema([]))
         if exact.num_rows:
