@@ -28,6 +28,7 @@ from pipeline.jobs import ShardJob, run_job
 
 CONNECT_TIMEOUT_S = 30
 POLL_S = 2.0  # how often a waiting shard task looks at the cluster
+TASK_POLL_S = 0.1  # how often a build step waiting on its tasks looks (a step maps many short tasks)
 
 
 class DaskShards:
@@ -144,7 +145,7 @@ class DaskTasks:
         return self.address
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        from distributed import Client, KilledWorker, wait
+        from distributed import Client, KilledWorker
 
         with Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
             batch = uuid.uuid4().hex[:8]
@@ -153,7 +154,9 @@ class DaskTasks:
             keys = [f"{self.step}-{name}-{i}-{batch}" for i in range(len(items))]
             futures = client.map(fn, items, key=keys, pure=False)
             lost_since: float | None = None
-            while wait(futures, timeout=POLL_S, return_when="ALL_COMPLETED").not_done:
+            # Until all are done or one failed (gather then raises its error; closing the client drops the others).
+            while not all(future.done() for future in futures) and not any(f.status == "error" for f in futures):
+                time.sleep(TASK_POLL_S)
                 if client.nthreads():
                     lost_since = None
                 elif lost_since is None:
