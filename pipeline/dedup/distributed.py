@@ -121,6 +121,9 @@ def find_duplicates_distributed(plan: Plan, out: list[Path], run: Map = map) -> 
     key_partitions = list(range(len(plan.slots) * plan.ranges))
     parts = list(range(plan.parts))
     peaks = list(run(scatter, [(plan, i) for i in shards]))
+    bands = [p for p in key_partitions if plan.slots[p // plan.ranges] != "exact"]
+    peaks += run(request, [(plan, p) for p in bands])
+    peaks += run(serve, [(plan, i) for i in shards])
     peaks += run(link, [(plan, p) for p in key_partitions])
     rounds = 0
     previous = None
@@ -139,7 +142,7 @@ def find_duplicates_distributed(plan: Plan, out: list[Path], run: Map = map) -> 
     peaks += run(representatives, [(plan, rounds, q) for q in parts])
     peaks += run(decide, [(plan, i, str(out[i])) for i in shards])
     if plan.cfg.lines.enabled:
-        peaks += run(count_lines, [(plan, q, [str(o) for o in out]) for q in parts])
+        peaks += run(count_lines, [(plan, q) for q in parts])
         peaks += run(list_lines, [(plan, i, str(out[i])) for i in shards])
     return {"tasks": len(peaks), "rounds": rounds + 1, "peak_task_rss_bytes": max(peaks)}
 
@@ -223,6 +226,41 @@ def _hash_range(keys: np.ndarray, ranges: int) -> np.ndarray:
     return ((keys >> np.uint64(40)).astype(np.int64) * ranges >> 24).astype(np.int64)
 
 
+def request(args: tuple[Plan, int]) -> int:
+    """Step 2a for one band partition: its documents in a run of two or more (the only ones
+    whose MinHash values `link` compares), asked of their signature files."""
+    plan, p = args
+    marker = plan.path("request", f"k{p:06d}.done")
+    if _done(marker):
+        return peak_rss()
+    rows = _read(plan.path("keys", f"{p:05d}"), pa.schema([]))
+    if rows.num_rows:
+        _, run, count = np.unique(rows.column("key").to_numpy(), return_inverse=True, return_counts=True)
+        wanted = np.unique(rows.column("g").to_numpy()[count[run] >= 2])
+        files = np.searchsorted(plan.offsets, wanted, side="right") - 1
+        _write(_split(pa.table({"g": wanted}), files), plan.path("request"), f"k{p:06d}")
+    write_shard(pa.table({"done": [True]}), marker)
+    return peak_rss()
+
+
+def serve(args: tuple[Plan, int]) -> int:
+    """Step 2b for signature file i: the MinHash values the band partitions asked of it, read
+    once and sent to each (so no partition reads every file)."""
+    plan, i = args
+    marker = plan.path("serve", f"{i:06d}.done")
+    if _done(marker):
+        return peak_rss()
+    asked = sorted(plan.path("request", f"{i:05d}").glob("k*.parquet"))
+    if asked:
+        blobs = read_shard(Path(plan.files[i]), ["minhash"]).column(0).combine_chunks()
+        for path in asked:
+            g = read_shard(path).column("g")
+            rows = blobs.take(pc.subtract(g, plan.offsets[i]))
+            write_shard(pa.table({"g": g, "minhash": rows}), plan.path("values", path.stem, f"{i:06d}.parquet"))
+    write_shard(pa.table({"done": [True]}), marker)
+    return peak_rss()
+
+
 def link(args: tuple[Plan, int]) -> int:
     """Step 2 for one key partition: exact representatives and the partition's components as
     links (u, v), each sent both ways to the parts of u and v for the first round."""
@@ -248,25 +286,29 @@ def link(args: tuple[Plan, int]) -> int:
         else:
             u = v = np.empty(0, dtype=np.int64)
     else:
-        u, v = _band_links(plan, _read(folder, pa.schema([])))
+        u, v = _band_links(plan, _read(folder, pa.schema([])), _read(plan.path("values", name), pa.schema([])))
     _send_both_ways(plan, u, v, plan.path("round", "000", "large"), name)
     write_shard(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
-def _band_links(plan: Plan, rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """The components of one band partition's verified candidate pairs, as links to their lowest g."""
+def _band_links(plan: Plan, rows: pa.Table, values: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The components of one band partition's verified candidate pairs, as links to their lowest
+    g; values: (g, minhash) of the partition's documents in runs, sorted by g (`serve`)."""
     if not rows.num_rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     keys, g = rows.column("key").to_numpy(), rows.column("g").to_numpy()
     docs, local = np.unique(g, return_inverse=True)  # partition-local indices, ordered as g
     runs = Runs(len(docs))
     runs.add(keys, local)
+    served = values.column("g").to_numpy() if values.num_rows else np.empty(0, dtype=np.int64)
+    width = plan.cfg.minhash.num_perm * DTYPE.itemsize
+    blobs = values.column("minhash").combine_chunks() if values.num_rows else pa.array([], pa.binary(width))
+    hashvalues = fixed_width(blobs.cast(pa.binary(width)), width).view(DTYPE)
 
     def verify(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        wanted = np.union1d(a, b)
-        values = _hashvalues(plan, docs[wanted])
-        return similar_pairs(values, np.searchsorted(wanted, a), np.searchsorted(wanted, b), plan.cfg.minhash.threshold)
+        at = np.searchsorted(served, docs)  # every document in a pair is in a run, so served
+        return similar_pairs(hashvalues, at[a], at[b], plan.cfg.minhash.threshold)
 
     label = runs.clusters(verify, np.empty((0, 2), dtype=np.int64))
     lowest = np.full(label.max() + 1, len(docs))
@@ -274,18 +316,6 @@ def _band_links(plan: Plan, rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     head = lowest[label]
     linked = head != np.arange(len(docs))
     return docs[linked], docs[head[linked]]
-
-
-def _hashvalues(plan: Plan, g: np.ndarray) -> np.ndarray:
-    """MinHash values of documents g (sorted): (len(g), num_perm), read file by file."""
-    out = np.empty((len(g), plan.cfg.minhash.num_perm), dtype=DTYPE)
-    bounds = np.searchsorted(g, plan.offsets)
-    for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
-        if start < end:
-            blobs = read_shard(Path(plan.files[i]), ["minhash"]).column(0).combine_chunks()
-            rows = blobs.take(pa.array(g[start:end] - plan.offsets[i]))
-            out[start:end] = fixed_width(rows, out.shape[1] * DTYPE.itemsize).view(DTYPE)
-    return out
 
 
 def _send_both_ways(plan: Plan, u: np.ndarray, v: np.ndarray, folder: Path, name: str) -> None:
@@ -450,25 +480,31 @@ def decide(args: tuple[Plan, int, str]) -> int:
             "boilerplate_lines": pa.array([[]] * len(g), LINE_HASH),
         }
     )
-    # Without lines the decisions are final; with them `list_lines` finishes the file.
-    write_shard(table, out_path if not plan.cfg.lines.enabled else out_path.with_suffix(".undecided"))
+    if not plan.cfg.lines.enabled:
+        write_shard(table, out_path)
+        return peak_rss()
+    # The kept documents' line hashes to `count_lines`, by hash range; `list_lines` then
+    # finishes the decisions file.
+    hashes = read_shard(Path(plan.files[i]), ["line_hashes"]).column(0).combine_chunks()
+    counted = pc.list_flatten(hashes.filter(pa.array(~removed)))
+    _write(
+        _split(pa.table({"hash": counted}), _hash_range(counted.to_numpy(), plan.parts)),
+        plan.path("lines_in"),
+        f"{i:06d}",
+    )
+    write_shard(table, out_path.with_suffix(".undecided"))
     return peak_rss()
 
 
-def count_lines(args: tuple[Plan, int, list[str]]) -> int:
+def count_lines(args: tuple[Plan, int]) -> int:
     """Boilerplate, for the line hashes in hash range q: those in more than
-    `lines.max_documents` kept documents. Reads every shard's hashes, keeps its range's."""
-    plan, q, outs = args
+    `lines.max_documents` kept documents."""
+    plan, q = args
     path = plan.path("lines", f"{q:05d}.parquet")
     if _done(path):
         return peak_rss()
-    counted = []
-    for file, out in zip(plan.files, outs):
-        kept = pc.is_null(read_shard(Path(out).with_suffix(".undecided"), ["reason"]).column(0).combine_chunks())
-        flat = pc.list_flatten(read_shard(Path(file), ["line_hashes"]).column(0).combine_chunks().filter(kept))
-        counted.append(flat.filter(pa.array(_hash_range(flat.to_numpy(), plan.parts) == q)))
-    common = common_hashes(pa.concat_arrays([pa.array([], pa.uint64()), *counted]), plan.cfg.lines.max_documents)
-    write_shard(pa.table({"hash": common}), path)
+    counted = _read(plan.path("lines_in", f"{q:05d}"), pa.schema([("hash", pa.uint64())])).column("hash")
+    write_shard(pa.table({"hash": common_hashes(counted.combine_chunks(), plan.cfg.lines.max_documents)}), path)
     return peak_rss()
 
 
