@@ -174,11 +174,21 @@ def one_process(ctx) -> dict:
     """`find_duplicates` in a fresh process (the dedup stage's step with the one-process path)."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=global_step, args=(ctx, queue))
+    process = context.Process(target=one_process_step, args=(ctx, queue))
     process.start()
     decided = queue.get()
     process.join()
     return decided
+
+
+def one_process_step(ctx, queue: multiprocessing.Queue) -> None:
+    """bench.dedup_scale's global step, with the peak RSS as VmHWM: its ru_maxrss comes from this
+    bench's process, which generated the texts (Linux keeps ru_maxrss across fork + exec)."""
+    from pipeline.dedup.distributed import peak_rss
+
+    inner = multiprocessing.Queue()
+    global_step(ctx, inner)
+    queue.put(inner.get() | {"peak_rss_bytes": peak_rss()})
 
 
 def same_decisions(local: str, outs: list[str]) -> bool:
@@ -228,7 +238,9 @@ def markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         written = ", ".join(f"{k} {v:,}" for k, v in r["written_mb"].items())
-        one = f"{r['one_process_wall_s']} / {r['one_process_peak_rss_mb']:,}" if "one_process_wall_s" in r else "not run"
+        one = (
+            f"{r['one_process_wall_s']} / {r['one_process_peak_rss_mb']:,}" if "one_process_wall_s" in r else "not run"
+        )
         lines.append(
             f"| {r['documents']:,} | {r['input']} | {r['workers']} x {r['memory_limit']} | {r['partition_rows']:,} "
             f"| {r['key_partitions']} / {r['parts']} | {r['tasks']:,} | {r['rounds']} | {r['wall_s']} "

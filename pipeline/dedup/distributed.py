@@ -16,8 +16,9 @@ partition below is a range of g (a "part") or of a hash, never a lookup table of
 2. `link`, per key partition: an exact key's documents link to the first of them in the
    representative order (their exact representative, kept for the reasons); the documents sharing
    a band key become verified candidate pairs (lsh.py's `Runs`, the same stars and revisits), each
-   component of the partition's verified pairs a star around its lowest g. The MinHash values of
-   the documents in candidate pairs are read from their signature files.
+   component of the partition's verified pairs a star around its lowest g. The MinHash values it
+   compares are those of its documents in a run of two or more: `request` asks them of their
+   signature files, and `serve` reads each file's values once and sends each partition its own.
 3. Connected components of all partitions' links (`large_star` / `small_star`, Kiveris et al.,
    "Connected Components in MapReduce and Beyond", SoCC 2014), alternated in rounds over parts
    until the links stop changing: then each component is a star around its lowest g.
@@ -148,8 +149,13 @@ def find_duplicates_distributed(plan: Plan, out: list[Path], run: Map = map) -> 
 
 
 def peak_rss() -> int:
-    """This process's peak RSS in bytes so far (a Dask worker's or a pool process's)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's peak RSS in bytes so far (a Dask worker's or a pool process's): Linux's
+    VmHWM, not ru_maxrss, which a process started by fork + exec inherits from its parent."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _done(path: Path) -> bool:
