@@ -17,7 +17,7 @@ Two kinds of input:
   document, bench/results/dedup_scale.md).
 
 Run: .venv/bin/python -m bench.dedup_distributed [--text-sizes 1000000] [--signature-sizes 10000000]
-     [--workers 4] [--memory-limit 1.5GB] [--partition-rows 250000]
+     [--workers 4] [--memory-limit 1.5GB] [--partition-rows 250000] [--shard-docs 100000]
 Needs ../shared/data/corpora (for --text-sizes; bench/dedup_scale.py says which files); skips
 without them. Work goes to $TMPDIR/dedup_distributed_*, removed after.
 """
@@ -28,6 +28,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import needs_data, skipping, write_results
-from bench.dedup_scale import SHARD_DOCS, TEXTS, generate, global_step
+from bench.dedup_scale import TEXTS, generate, global_step
 
 WORKERS, MEMORY_LIMIT, PARTITION_ROWS = 4, "1.5GB", 250_000
 
@@ -66,8 +67,8 @@ def text_signatures(n: int, work: Path) -> tuple[list[Path], dict]:
     return files, ctx
 
 
-def generated_signatures(n: int, folder: Path, seed: int = 0) -> list[Path]:
-    """Signature files of n generated documents (see the module docstring), SHARD_DOCS a file."""
+def generated_signatures(n: int, folder: Path, shard_docs: int, seed: int = 0) -> list[Path]:
+    """Signature files of n generated documents (see the module docstring), shard_docs a file."""
     import pyarrow as pa
 
     from pipeline.config import DedupConfig
@@ -84,8 +85,8 @@ def generated_signatures(n: int, folder: Path, seed: int = 0) -> list[Path]:
     recent_keys = np.zeros((1000, 16), dtype=np.uint8)
     kept = 0
     files = []
-    for start in range(0, n, SHARD_DOCS):
-        m = min(SHARD_DOCS, n - start)
+    for start in range(0, n, shard_docs):
+        m = min(shard_docs, n - start)
         i = np.arange(start, start + m)
         kind = np.where((i < 10) | (i % 10 < 8), 0, np.where(i % 10 == 8, 1, 2))  # original, exact, near
         values = rng.integers(0, 2**32, (m, 128), dtype=np.uint32)
@@ -119,7 +120,7 @@ def generated_signatures(n: int, folder: Path, seed: int = 0) -> list[Path]:
             },
             schema=schema,
         )
-        files.append(folder / f"part-{start // SHARD_DOCS:05d}.parquet")
+        files.append(folder / f"part-{start // shard_docs:05d}.parquet")
         write_shard(table, files[-1])
     return files
 
@@ -145,17 +146,19 @@ def in_tasks(files: list[Path], work: Path, workers: int, memory_limit: str, par
         ) as cluster,
         Client(cluster) as client,
     ):
-        base = client.run(peak_rss)
+        base, cpu = client.run(peak_rss), client.run(cpu_seconds)
         start = time.perf_counter()
         the_plan = plan(files, cfg, [], work / "tasks")
         ran = find_duplicates_distributed(the_plan, outs, DaskTasks(cluster.scheduler_address, 300, "bench").map)
         wall = time.perf_counter() - start
         peaks = client.run(peak_rss)
+        cpu = sum(client.run(cpu_seconds).values()) - sum(cpu.values())
     written = {
         kind.name: sum(f.stat().st_size for f in kind.rglob("*.parquet")) for kind in sorted((work / "tasks").iterdir())
     }
     return {
         "wall_s": round(wall, 1),
+        "worker_cpu_s": round(cpu, 1),
         "workers": workers,
         "memory_limit": memory_limit,
         "partition_rows": partition_rows,
@@ -168,6 +171,11 @@ def in_tasks(files: list[Path], work: Path, workers: int, memory_limit: str, par
         "written_mb": {kind: round(size / 2**20) for kind, size in written.items()},
         "outs": [str(o) for o in outs],
     }
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def one_process(ctx) -> dict:
@@ -206,8 +214,13 @@ def run(n: int, kind: str, args: argparse.Namespace) -> dict:
         if kind == "text":
             files, ctx = text_signatures(n, work)
         else:
-            files, ctx = generated_signatures(n, work / "signatures"), None
-        row = {"documents": n, "input": kind, "signatures_s": round(time.perf_counter() - start, 1)}
+            files, ctx = generated_signatures(n, work / "signatures", args.shard_docs), None
+        row = {
+            "documents": n,
+            "input": kind,
+            "shards": len(files),
+            "signatures_s": round(time.perf_counter() - start, 1),
+        }
         row["signature_bytes_per_doc"] = round(sum(f.stat().st_size for f in files) / n)
         row |= in_tasks(files, work / "distributed", args.workers, args.memory_limit, args.partition_rows)
         if ctx is not None:
@@ -233,8 +246,8 @@ def markdown(rows: list[dict]) -> str:
         "(`find_duplicates`) run too and its decisions compared; `signatures`: signature files",
         "generated directly (module docstring), the one-process clustering not run.",
         "",
-        "| documents | input | workers x limit | partition rows | key partitions / parts | tasks | CC rounds | wall s (tasks) | worker peak RSS MB (base) | written by the tasks MB | one process: wall s / peak RSS MB | identical decisions | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| documents | input | shards | workers x limit | partition rows | key partitions / parts | tasks | CC rounds | wall / workers' CPU s (tasks) | worker peak RSS MB (base) | written by the tasks MB | one process: wall s / peak RSS MB | identical decisions | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         written = ", ".join(f"{k} {v:,}" for k, v in r["written_mb"].items())
@@ -242,8 +255,8 @@ def markdown(rows: list[dict]) -> str:
             f"{r['one_process_wall_s']} / {r['one_process_peak_rss_mb']:,}" if "one_process_wall_s" in r else "not run"
         )
         lines.append(
-            f"| {r['documents']:,} | {r['input']} | {r['workers']} x {r['memory_limit']} | {r['partition_rows']:,} "
-            f"| {r['key_partitions']} / {r['parts']} | {r['tasks']:,} | {r['rounds']} | {r['wall_s']} "
+            f"| {r['documents']:,} | {r['input']} | {r.get('shards', '-')} | {r['workers']} x {r['memory_limit']} | {r['partition_rows']:,} "
+            f"| {r['key_partitions']} / {r['parts']} | {r['tasks']:,} | {r['rounds']} | {r['wall_s']} / {r.get('worker_cpu_s', '-')} "
             f"| {max(r['worker_peak_rss_mb']):,} ({r['worker_base_rss_mb']}) | {written} | {one} "
             f"| {r.get('identical_decisions', 'not compared')} | {r['loadavg'][0]:.1f} |"
         )
@@ -270,6 +283,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--memory-limit", default=MEMORY_LIMIT)
     parser.add_argument("--partition-rows", type=int, default=PARTITION_ROWS)
+    parser.add_argument("--shard-docs", type=int, default=100_000, help="documents per generated signature file")
     parser.add_argument("--results", default="dedup_distributed")
     with skipping("dedup_distributed"):
         main(parser.parse_args())
