@@ -62,7 +62,8 @@ from pipeline.dedup.exact import KEY_BYTES
 from pipeline.dedup.lines import LINE_HASH, common_hashes, listed
 from pipeline.dedup.lsh import Runs
 from pipeline.dedup.methods import METHODS, REASONS
-from pipeline.dedup.minhash import band_columns
+from pipeline.dedup.minhash import _mix64, band_columns
+from pipeline.errors import BuildError
 from pipeline.shards import read_shard, write_shard
 
 Map = Callable[[Callable[[Any], Any], list], Iterable[Any]]
@@ -96,10 +97,6 @@ class Plan:
 
     def part(self, g: np.ndarray) -> np.ndarray:
         return (g * self.parts // max(self.n, 1)).astype(np.int64)
-
-    def part_range(self, q: int) -> tuple[int, int]:
-        """[start, end) of the g in part q: the inverse of `part`."""
-        return -(-q * self.n // self.parts), -(-(q + 1) * self.n // self.parts)
 
     def path(self, *names: str) -> Path:
         return Path(self.work, *names)
@@ -135,7 +132,9 @@ def find_duplicates_distributed(plan: Plan, out: list[Path], run: Map = map) -> 
         if checksum == previous:
             break
         if rounds >= MAX_ROUNDS:
-            raise RuntimeError(f"dedup: connected components did not converge in {MAX_ROUNDS} rounds")
+            raise BuildError(
+                f"dedup_clusters: the components did not converge in {MAX_ROUNDS} rounds; please report it"
+            )
         previous = checksum
         peaks += run(small_star, [(plan, rounds, q) for q in parts])
         rounds += 1
@@ -311,9 +310,9 @@ def _band_links(plan: Plan, rows: pa.Table, values: pa.Table) -> tuple[np.ndarra
     width = plan.cfg.minhash.num_perm * DTYPE.itemsize
     blobs = values.column("minhash").combine_chunks() if values.num_rows else pa.array([], pa.binary(width))
     hashvalues = fixed_width(blobs.cast(pa.binary(width)), width).view(DTYPE)
+    at = np.searchsorted(served, docs)  # every document in a pair is in a run, so served
 
     def verify(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        at = np.searchsorted(served, docs)  # every document in a pair is in a run, so served
         return similar_pairs(hashvalues, at[a], at[b], plan.cfg.minhash.threshold)
 
     label = runs.clusters(verify, np.empty((0, 2), dtype=np.int64))
@@ -384,8 +383,6 @@ def small_star(args: tuple[Plan, int, int]) -> int:
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    from pipeline.dedup.minhash import _mix64
-
     with np.errstate(over="ignore"):
         return _mix64(x.astype(np.uint64))
 
