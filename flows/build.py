@@ -35,7 +35,7 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
-from flows.cluster import DaskShards, dask_shards
+from flows.cluster import DaskShards, DaskTasks, dask_shards
 from pipeline import manifest, remote, shards, status, steps
 from pipeline.config import BuildConfig, SourceConfig
 from pipeline.errors import BuildError, InputError
@@ -47,6 +47,7 @@ from pipeline.shards import InputShard, prepare_sources, prepare_sources_quarant
 from pipeline.sources import build_sources
 from pipeline.stage import BuildContext, BuildStep, ShardStep, Stage
 from pipeline.stages import registry
+from pipeline.tasks import LocalTasks, measured
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,17 @@ class Executors:
     slots: int
     cluster: DaskShards | None = None
 
-    def run_step(self, fn: Callable[[BuildContext], dict], ctx: BuildContext) -> dict:
-        return self.local.submit(fn, ctx).result()
+    def run_step(self, name: str, fn: Callable[[BuildContext], dict], ctx: BuildContext, isolated: bool = True) -> dict:
+        """A build step in a local worker process (or, not `isolated`, in this one), its tasks
+        on the cluster when there is one; its record says where, how long, what memory."""
+        # Its tasks read and write local paths: on the cluster only when the workers share the
+        # build's folder, not when they work at its URL (then the local pool takes them).
+        if self.cluster is not None and self.cluster.store is None:
+            tasks = DaskTasks(self.cluster.address, self.cluster.worker_timeout_s, name)
+        else:
+            tasks = LocalTasks(self.slots)
+        ctx.tasks = tasks
+        return self.local.submit(measured, fn, ctx).result() if isolated else measured(fn, ctx)
 
     @property
     def store(self) -> BuildStore | None:
@@ -239,12 +249,9 @@ def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
             pool.pull()
-            if step.isolated:
-                record = pool.run_step(step.run, ctx)
-            else:
-                ctx.on_progress = step_progress(step)
-                record = step.run(ctx)
-                ctx.on_progress = None
+            ctx.on_progress = None if step.isolated else step_progress(step)
+            record = pool.run_step(step.name, step.run, ctx, step.isolated)
+            ctx.on_progress = None
             pool.push()
             ctx.artifacts[step.name] = record
             progress.hook.finish(step.name, record.get("note", ""))

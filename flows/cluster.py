@@ -20,9 +20,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
@@ -31,6 +33,7 @@ from pipeline.steps import align_schemas
 
 CONNECT_TIMEOUT_S = 30
 POLL_S = 2.0  # how often a waiting shard task looks at the cluster
+TASK_POLL_S = 0.1  # how often a build step waiting on its tasks looks (a step maps many short tasks)
 
 
 class DaskShards:
@@ -153,3 +156,52 @@ def dask_shards(
                 f"--dask-address {address}: the cluster has no workers. Start some (dask worker {address})."
             )
         yield shards
+
+
+@dataclass(frozen=True)
+class DaskTasks:
+    """A build step's tasks (pipeline/tasks.py) on the Dask cluster at `address`: the step's own
+    process connects and waits. A task lost with its worker is run again on another (Dask
+    reschedules it; the tasks skip the outputs they find written); one that kills worker after
+    worker, or a cluster left without workers for `worker_timeout_s`, fails the build in one line
+    naming the step, and a rerun resumes from the tasks that finished."""
+
+    address: str
+    worker_timeout_s: float
+    step: str
+
+    @property
+    def where(self) -> str:
+        return self.address
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        from distributed import Client, KilledWorker
+
+        with Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
+            batch = uuid.uuid4().hex[:8]
+            items = list(items)
+            name = getattr(fn, "__name__", type(fn).__name__)
+            keys = [f"{self.step}-{name}-{i}-{batch}" for i in range(len(items))]
+            futures = client.map(fn, items, key=keys, pure=False)
+            lost_since: float | None = None
+            # Until all are done or one failed (gather then raises its error; closing the client drops the others).
+            while not all(future.done() for future in futures) and not any(f.status == "error" for f in futures):
+                time.sleep(TASK_POLL_S)
+                if client.nthreads():
+                    lost_since = None
+                elif lost_since is None:
+                    lost_since = time.monotonic()
+                elif time.monotonic() - lost_since > self.worker_timeout_s:
+                    client.cancel(futures)
+                    raise BuildError(
+                        f"{self.step}: no Dask worker at {self.address} for {self.worker_timeout_s:.0f} s "
+                        "(dask_worker_timeout_s). Start workers and rerun: its finished tasks are kept."
+                    )
+            try:
+                return client.gather(futures)
+            except KilledWorker as exc:
+                raise BuildError(
+                    f"{self.step}: its task {name} killed {exc.allowed_failures + 1} Dask workers in a row. "
+                    "Likely it needs more memory than a worker has: give the workers more (dask worker "
+                    "--memory-limit) or lower dedup.cluster_partition_rows, and rerun: its finished tasks are kept."
+                ) from None

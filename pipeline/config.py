@@ -492,6 +492,12 @@ class DedupConfig(Section):
     Containment holds every cluster representative's MinHash in one process (datasketch's ensemble is in
     memory); a build with more documents skips it (docs/dedup.md).
     """
+    cluster_partition_rows: int = Field(1_000_000, ge=1)
+    """
+    The clustering step's memory bound: with more documents than this (or on a Dask cluster), it runs as tasks
+    that each hold about this many band keys or links (pipeline/dedup/distributed.py), on the cluster or in a
+    local pool; fewer documents cluster in one process. Not with containment in effect or an index.
+    """
     lines: LinesConfig = Field(default_factory=LinesConfig)
     index: str = ""
     """

@@ -130,6 +130,17 @@ def input_records(inputs: list[InputShard]) -> list[dict]:
     ]
 
 
+def where_steps_ran(stages: dict[str, dict]) -> dict[str, dict]:
+    """Each build-wide step's place (`local`, or the Dask scheduler's address its tasks ran on),
+    wall time and peak RSS of the process that ran it, from the stages' records."""
+    fields = ("ran_on", "wall_s", "peak_rss_bytes", "peak_task_rss_bytes", "tasks", "skipped")
+    return {
+        name: {"stage": stage} | {key: step[key] for key in fields if key in step}
+        for stage, summary in stages.items()
+        for name, step in summary.get("build_steps", {}).items()
+    }
+
+
 def record(
     build_dir: Path,
     input_spec: str,
@@ -160,6 +171,7 @@ def record(
         "input_shards": inputs,
         "quarantined": quarantined or [],
         "stages": stages,
+        "build_steps": where_steps_ran(stages),
         "conservation": {"ok": not failures, "failures": failures},
     }
     write_json(data, build_dir / "manifest.json")

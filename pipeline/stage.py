@@ -43,6 +43,7 @@ from pydantic import BaseModel
 
 from pipeline.shards import InputShard, write_json
 from pipeline.sources import INPUT_SOURCE
+from pipeline.tasks import LocalTasks
 
 if TYPE_CHECKING:
     from pipeline.config import BuildConfig, SourceConfig
@@ -118,6 +119,8 @@ class BuildContext:
     artifacts: dict[str, dict] = field(default_factory=dict)  # earlier build steps' records
     # (done, total) of a long step that runs in the flow's process (isolated=False).
     on_progress: Callable[[int, int], None] | None = None
+    # Where a step split into tasks runs them (pipeline/tasks.py): a local pool, or the Dask cluster.
+    tasks: Any = field(default_factory=LocalTasks)
 
     def source_of(self, shard: str) -> str:
         """The build source a shard belongs to."""

@@ -112,13 +112,7 @@ class Signatures:
         """
         wanted = np.union1d(a, b)
         values = self.hashvalues(wanted)  # (len(wanted), num_perm)
-        a, b = np.searchsorted(wanted, a), np.searchsorted(wanted, b)
-        out = np.empty(len(a), dtype=bool)
-        for start in range(0, len(a), VERIFY_BATCH):
-            batch = slice(start, start + VERIFY_BATCH)
-            matches = np.count_nonzero(values[a[batch]] == values[b[batch]], axis=1)
-            out[batch] = matches / self.num_perm >= threshold  # as datasketch's MinHash.jaccard
-        return out
+        return similar_pairs(values, np.searchsorted(wanted, a), np.searchsorted(wanted, b), threshold)
 
     def _concat(self, columns: list[pa.ChunkedArray], name: str) -> pa.Array:
         chunks = [chunk for column in columns for chunk in column.chunks]
@@ -167,6 +161,17 @@ class Clusters:
     def _set(self, rep: np.ndarray) -> None:
         self.moved_by = np.where(rep != self.rep, self.method, self.moved_by)
         self.rep = rep
+
+
+def similar_pairs(values: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
+    """Whether rows a[k] and b[k] of values (n, num_perm) have an estimated Jaccard of at least
+    threshold: (len(a),) bool."""
+    out = np.empty(len(a), dtype=bool)
+    for start in range(0, len(a), VERIFY_BATCH):
+        batch = slice(start, start + VERIFY_BATCH)
+        matches = np.count_nonzero(values[a[batch]] == values[b[batch]], axis=1)
+        out[batch] = matches / values.shape[1] >= threshold  # as datasketch's MinHash.jaccard
+    return out
 
 
 def _read(source: pa.Table | Path, name: str) -> pa.ChunkedArray:

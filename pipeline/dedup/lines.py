@@ -92,9 +92,18 @@ def boilerplate_lines(hashes: pa.ChunkedArray, counted: np.ndarray, max_document
     Returns list<uint64> per document (empty when none), in the documents' order.
     """
     hashes = hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes
-    counted_lists = hashes.filter(pa.array(counted))
-    frequency = pc.value_counts(pc.list_flatten(counted_lists))  # struct<values, counts>
-    common = frequency.field("values").filter(pc.greater(frequency.field("counts"), max_documents))
+    return listed(hashes, common_hashes(pc.list_flatten(hashes.filter(pa.array(counted))), max_documents))
+
+
+def common_hashes(counted: pa.Array, max_documents: int) -> pa.Array:
+    """The hashes found more than max_documents times in counted, the counted documents' line
+    hashes flattened (distinct within a document, so a count is a number of documents)."""
+    frequency = pc.value_counts(counted)  # struct<values, counts>
+    return frequency.field("values").filter(pc.greater(frequency.field("counts"), max_documents))
+
+
+def listed(hashes: pa.Array, common: pa.Array) -> pa.Array:
+    """Per document of hashes (list<uint64>), its hashes in common, in the documents' order."""
     flat = pc.list_flatten(hashes)
     parents = pc.list_parent_indices(hashes).to_numpy()
     keep = pc.is_in(flat, value_set=common).to_numpy(zero_copy_only=False)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import DedupConfig, LinesConfig
 from pipeline.dedup import index
+from pipeline.dedup.distributed import find_duplicates_distributed, plan
 from pipeline.dedup.lines import strip_lines
 from pipeline.dedup.methods import find_duplicates, signatures
 from pipeline.errors import BuildError
@@ -51,6 +53,9 @@ def cluster(ctx: BuildContext) -> dict:
         [r["fingerprint"] for r in records] + [ctx.config_hash, index.state(earlier), ",".join(priority)]
     )
 
+    if documents > dedup.cluster_partition_rows and not dedup.containment and not index_dir:
+        return _cluster_in_tasks(ctx, files, dedup, priority, fingerprint, skip_containment, documents)
+
     def step() -> dict:
         decisions = find_duplicates(files, dedup, earlier, priority)
         write_shard(decisions, out)
@@ -70,6 +75,33 @@ def cluster(ctx: BuildContext) -> dict:
     return ctx.once("dedup_clusters", fingerprint, [out], step)
 
 
+def _cluster_in_tasks(
+    ctx: BuildContext,
+    files: list[Path],
+    dedup: DedupConfig,
+    priority: list[str],
+    fingerprint: str,
+    skip_containment: bool,
+    documents: int,
+) -> dict:
+    """Step 2 as tasks of bounded memory on `ctx.tasks` (pipeline/dedup/distributed.py): one
+    decisions file per shard, in `_decisions/by_shard/`. The work folder is named by the
+    fingerprint, so a rerun after a lost worker or a failed build resumes from the finished tasks."""
+    folder = ctx.folder / "_decisions" / "by_shard"
+    outs = [folder / f"{f.stem}.parquet" for f in files]
+    work = ctx.folder / "_cluster_work" / fingerprint[:16]
+
+    def step() -> dict:
+        ran = find_duplicates_distributed(plan(files, dedup, priority, work), outs, ctx.tasks.map)
+        shutil.rmtree(ctx.folder / "_cluster_work")
+        note = f"{documents:,} docs clustered in {ran['tasks']:,} tasks on {ctx.tasks.where}"
+        if skip_containment:
+            note += f"; containment skipped: {documents:,} documents > containment_max_documents"
+        return {"artifact": ctx.artifact(folder), "documents": documents, "ran_on": ctx.tasks.where, "note": note} | ran
+
+    return ctx.once("dedup_clusters", fingerprint, outs, step)
+
+
 def source_priority(ctx: BuildContext) -> list[str]:
     """The sources in the order their copies are kept: dedup.source_priority's, then the rest in
     the order of the build's sources."""
@@ -79,7 +111,10 @@ def source_priority(ctx: BuildContext) -> list[str]:
 
 def apply_shard(table: pa.Table, ctx: ShardContext) -> StageResult:
     """Step 3: the build's decisions applied to one shard."""
-    return apply_decisions(table, read_shard(ctx.artifacts["dedup_clusters"]), ctx.config.lines, ctx.stage)
+    decisions = ctx.artifacts["dedup_clusters"]
+    if decisions.is_dir():  # made in tasks: one file per shard
+        decisions = decisions / f"{ctx.shard}.parquet"
+    return apply_decisions(table, read_shard(decisions), ctx.config.lines, ctx.stage)
 
 
 def apply_decisions(

@@ -4,18 +4,27 @@ workers, or a cluster without workers, fails the build in one line that says wha
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 
 import dask
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client, LocalCluster
 
+from flows.cluster import DaskTasks
+from pipeline.config import DedupConfig
+from pipeline.dedup.distributed import find_duplicates_distributed, link, plan
+from pipeline.dedup.methods import find_duplicates, signatures
+from pipeline.errors import BuildError
+from pipeline.shards import write_shard
 from tests.conftest import running
 from tests.service.conftest import FAST_CONFIG, api, corpus
+from tests.service.dying_tasks import Dying
 from tests.test_build_flow import output_digests
 
 pytestmark = pytest.mark.slow
@@ -190,3 +199,89 @@ def test_a_cluster_that_lost_every_worker_says_so_and_fails_the_build_after_the_
     assert 10 < waited < 60, waited
     logs = api(prefect_server, "/logs/filter", {"logs": {"level": {"ge_": 30}}})
     assert any(f"Dask: no worker at {address}" in entry["message"] for entry in logs)
+
+
+# The clustering in tasks (pipeline/dedup/distributed.py) from the first documents on.
+IN_TASKS = ("--set", "dedup.containment=false", "--set", "dedup.cluster_partition_rows=40")
+
+
+def test_dedup_clustering_tasks_on_the_cluster_match_the_local_build_and_the_manifest_says_where(
+    prefect_server, small_input, tmp_path
+):
+    build = ("build", "--input", str(small_input), "--stages", "dedup", *IN_TASKS)
+    local = corpus(prefect_server, *build, "--out", str(tmp_path / "local"), "--workers", "2")
+    assert local.returncode == 0, local.stderr
+    with LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        on_dask = corpus(
+            prefect_server, *build, "--out", str(tmp_path / "dask"), "--dask-address", cluster.scheduler_address
+        )
+        ran_there = {prefix for prefix in cluster.scheduler.task_prefixes}
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert {"dedup_clusters-scatter", "dedup_clusters-link", "dedup_clusters-decide"} <= ran_there
+    digests = output_digests(tmp_path / "dask")
+    assert any(name.startswith("dedup/_decisions/by_shard/") for name in digests)
+    assert not any("_cluster_work" in name for name in digests)  # the tasks' files are gone
+    assert digests == output_digests(tmp_path / "local")
+    for folder, where in (("local", "local"), ("dask", cluster.scheduler_address)):
+        step = json.loads((tmp_path / folder / "manifest.json").read_text())["build_steps"]["dedup_clusters"]
+        assert step["stage"] == "dedup" and step["ran_on"] == where
+        assert step["wall_s"] > 0 and step["peak_rss_bytes"] > 2**20 and step["peak_task_rss_bytes"] > 2**20
+
+
+@pytest.fixture
+def sample_signatures(sample_table, tmp_path) -> list:
+    """Signatures of the sample (four sources) in four shards."""
+    cfg, files = DedupConfig(), []
+    table = sample_table.append_column("source", pa.nulls(sample_table.num_rows, pa.string()))
+    for i in range(4):
+        files.append(tmp_path / "signatures" / f"{i}.parquet")
+        write_shard(signatures(table.slice(i * 3000, 3000), cfg), files[-1])
+    return files
+
+
+CLUSTERING = DedupConfig(containment=False, cluster_partition_rows=2_000)
+
+
+def test_a_worker_lost_during_the_clustering_is_replaced_and_the_decisions_do_not_change(sample_signatures, tmp_path):
+    outs = [tmp_path / "decisions" / f"{f.stem}.parquet" for f in sample_signatures]
+    marker = tmp_path / "died-once"
+    with LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        tasks = DaskTasks(cluster.scheduler_address, 60, "dedup_clusters")
+
+        def run(fn, items):  # the first `link` task to start kills its worker
+            return tasks.map(Dying(fn, str(marker)) if fn is link else fn, items)
+
+        find_duplicates_distributed(plan(sample_signatures, CLUSTERING, [], tmp_path / "work"), outs, run)
+    assert marker.exists()
+    decided = pa.concat_tables(pq.read_table(o) for o in outs).sort_by("id")
+    assert decided.equals(find_duplicates(sample_signatures, CLUSTERING))
+
+
+def test_a_clustering_task_that_kills_every_worker_fails_in_one_line_and_a_rerun_resumes(sample_signatures, tmp_path):
+    outs = [tmp_path / "decisions" / f"{f.stem}.parquet" for f in sample_signatures]
+    work = plan(sample_signatures, CLUSTERING, [], tmp_path / "work")
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+    ):
+        tasks = DaskTasks(cluster.scheduler_address, 60, "dedup_clusters")
+        with pytest.raises(BuildError) as failed:
+            find_duplicates_distributed(
+                work, outs, lambda fn, items: tasks.map(Dying(fn, "") if fn is link else fn, items)
+            )
+        message = str(failed.value)
+        assert "\n" not in message
+        assert message.startswith("dedup_clusters: its task link killed 2 Dask workers in a row.")
+        scattered = sorted((tmp_path / "work" / "scatter").glob("*.done"))
+        stamps = [p.stat().st_mtime_ns for p in scattered]
+        assert len(scattered) == len(sample_signatures)
+        find_duplicates_distributed(work, outs, tasks.map)
+    assert [p.stat().st_mtime_ns for p in scattered] == stamps  # the finished tasks were not redone
+    decided = pa.concat_tables(pq.read_table(o) for o in outs).sort_by("id")
+    assert decided.equals(find_duplicates(sample_signatures, CLUSTERING))
