@@ -7,8 +7,11 @@ got a label, `und` is the share labelled undetermined. Cost: CPU seconds per tex
 rows and on sample_data/ documents, the share of texts that needed lingua, and lingua's load
 time and peak memory (each measured in a fresh process). Variants: fastText alone, the default
 fallback, lingua's low-accuracy mode, lingua over the keep-list only, and the default with
-`lingua.skip_when_removed_anyway` (the stage's keep-list and minimum score), for which the share of
-texts whose keep/remove decision is the default's is given too.
+`lingua.skip_when_removed_anyway` (the stage's keep-list and minimum score; skipped only on text of
+`skip_from_chars`, 300, characters or more where fastText's top probability is `skip_from_score`,
+0.6, or more), for which the share of texts whose keep/remove decision is the default's is given
+too. Long text: accuracy on the UDHR paragraphs of 300+ characters in
+../shared/data/langid/udhr_paragraphs_dev.jsonl, where the skip can change a label.
 
 Needs ../shared/data/langid/lingua_dev.jsonl; skips without it.
 Run: .venv/bin/python -m bench.langid_accuracy  ->  bench/results/langid_accuracy.{json,md}
@@ -31,7 +34,9 @@ from pipeline.config import QualityConfig
 from pipeline.quality.langid import LINGUA_LANGUAGES, Fallback, detect_languages
 
 DATA = SHARED_DATA / "langid" / "lingua_dev.jsonl"
+UDHR = SHARED_DATA / "langid" / "udhr_paragraphs_dev.jsonl"
 KINDS = ("sentence", "word_pair", "single_word")
+LONG_CHARS = 300  # UDHR paragraphs this long or longer: where lingua.skip_from_chars lets fastText label alone
 
 # Peak memory from /proc (VmHWM): ru_maxrss of a child starts at its parent's peak on Linux.
 _LOAD_PROBE = """
@@ -74,7 +79,16 @@ def score(rows: list[dict], labels: list[str]) -> dict:
     return out
 
 
-def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep: set[str]) -> dict:
+def long_paragraphs() -> list[dict]:
+    """UDHR paragraphs of LONG_CHARS+ characters in the languages both models know, with `gold`."""
+    with UDHR.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    for r in rows:
+        r["gold"] = "no" if r["bcp47"] == "nb" else r["bcp47"]
+    return [r for r in rows if r["gold"] in LINGUA_LANGUAGES and len(" ".join(r["text"].split())) >= LONG_CHARS]
+
+
+def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep: set[str], long: list[dict]) -> dict:
     texts = [r["text"] for r in rows]
     if fb.enabled:
         detect_languages(["load lingua outside the timing"], replace(fb, below_score=1.01))
@@ -109,6 +123,11 @@ def run_variant(name: str, fb: Fallback, rows: list[dict], docs: list[str], keep
         "variant": name,
         "all_languages": score(rows, labels),
         "keep_languages": score([r for r, _ in kept_rows], [label for _, label in kept_rows]),
+        "long_paragraph_accuracy": round(
+            sum(r["gold"] == label for r, label in zip(long, detect_languages([r["text"] for r in long], fb)[0]))
+            / len(long),
+            4,
+        ),
         "lingua_dev_texts_per_cpu_s": round(len(texts) / seconds),
         "lingua_dev_share_to_lingua": round(unsure / len(texts), 3),
         "sample_docs_per_cpu_s": round(len(docs) / doc_seconds),
@@ -126,21 +145,23 @@ def markdown(results: dict) -> str:
         "",
         f"load average {results['loadavg']}; CPU seconds, one process.",
         "",
-        "| variant | sentence | word pair | single word | und (s/wp/w) | texts/s (lingua_dev) | docs/s (sample_data) | to lingua (sample) | lingua load | keep decisions as default |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | sentence | word pair | single word | UDHR paragraph 300+ chars | und (s/wp/w) | texts/s (lingua_dev) | docs/s (sample_data) | to lingua (sample) | lingua load | keep decisions as default |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in results["variants"]:
         a = v["all_languages"]
         load = f"{v['load_cpu_s']} s, {v['load_mem_mb']} MB" if "load_cpu_s" in v else "-"
         lines.append(
             f"| {v['variant']} | {a['sentence']['accuracy']:.2%} | {a['word_pair']['accuracy']:.2%} | "
-            f"{a['single_word']['accuracy']:.2%} | {a['sentence']['und']:.1%} / {a['word_pair']['und']:.1%} / "
+            f"{a['single_word']['accuracy']:.2%} | {v['long_paragraph_accuracy']:.2%} | {a['sentence']['und']:.1%} / {a['word_pair']['und']:.1%} / "
             f"{a['single_word']['und']:.1%} | {v['lingua_dev_texts_per_cpu_s']} | {v['sample_docs_per_cpu_s']} | "
             f"{v['sample_share_to_lingua']:.1%} | {load} | {v['keep_decisions_as_default']:.2%} |"
         )
     lines += [
         "",
-        "Accuracy counts `und` as wrong. Keep decisions: whether the quality stage would keep the text "
+        f"Accuracy counts `und` as wrong. UDHR paragraphs: the {results['long_paragraphs']} paragraphs of "
+        f"{LONG_CHARS}+ characters in ../shared/data/langid/udhr_paragraphs_dev.jsonl whose language both "
+        "models know (long text, where the skip applies). Keep decisions: whether the quality stage would keep the text "
         "(label in the keep-list, score >= min_lang_score) as under the default variant. "
         "Over the default keep-list languages only "
         f"({', '.join(results['keep_languages'])}):",
@@ -170,6 +191,7 @@ def main() -> dict:
         for t in pq.read_table(p, columns=["text"]).column("text").to_pylist()
     ]
     keep = QualityConfig().languages
+    long = long_paragraphs()
     detect_languages(["load fastText outside the timing"], Fallback(enabled=False))
     variants = [
         ("fastText alone", Fallback(enabled=False)),
@@ -185,10 +207,11 @@ def main() -> dict:
         "machine": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "rows": len(rows),
+        "long_paragraphs": len(long),
         "sample_docs": len(docs),
         "keep_languages": keep,
         "loadavg": [round(x, 2) for x in os.getloadavg()],
-        "variants": [run_variant(name, fb, rows, docs, set(keep)) for name, fb in variants],
+        "variants": [run_variant(name, fb, rows, docs, set(keep), long) for name, fb in variants],
     }
     # The quality stage's decision from a label and score (default min_lang_score): the same for
     # every text under each variant as under the default?

@@ -24,10 +24,14 @@ mode) is far better on short text but ~100x slower and heavy to load. So:
    two models disagree, or the text mixes languages, the score stays low and the stage's
    `min_lang_score` removes the document instead of keeping it under a confident label.
 4. Optionally (`Fallback.keep`, the stage's `lingua.skip_when_removed_anyway`), lingua is not asked
-   about text of `short_chars` or more where fastText gives every kept language less than its
-   minimum score: by step 3's cap its score stays under that minimum whatever lingua says, so the
-   stage removes it either way; it keeps fastText's label and probability. On pages in many
-   languages this is most of lingua's work (bench/results/quality_vs_datatrove.md).
+   about text of `skip_from_chars` (300) or more where fastText gives every kept language less
+   than its minimum score: by step 3's cap its score stays under that minimum whatever lingua
+   says, so the stage removes it either way; it keeps fastText's label and probability. That is
+   done only where fastText's label is as good as the combination's: long text (sentences are
+   ~89% right with fastText alone, ~96% with lingua) on which fastText is sure of its label
+   (`skip_from_score`, 0.6: on long paragraphs under ~0.4 fastText is mostly wrong and lingua
+   mostly right; bench/results/langid_accuracy.md). On pages in many languages this is most of
+   lingua's work (bench/results/quality_stage_vs_datatrove.md).
 A text met twice in one call is answered once. fastText gives all its labels' probabilities in
 the first call for short text and text of 1000+ characters (where they cost nothing extra), so
 step 3 needs no second fastText call there.
@@ -159,8 +163,10 @@ class Fallback:
     und_below: float = 0.15  # combined probability under which the label is `und`
     max_chars: int = 1000  # lingua reads at most this many characters (its cost grows with length)
     # language -> minimum score of the stage's keep-list: lingua is skipped for text of
-    # short_chars or more where fastText gives every one of them less (removed either way)
+    # skip_from_chars or more where fastText gives every one of them less (removed either way)
     keep: Mapping[str, float] | None = None
+    skip_from_chars: int = 300  # ... of at least this many characters
+    skip_from_score: float = 0.6  # ... where fastText's top probability is at least this
 
     @classmethod
     def from_config(cls, cfg, keep: Mapping[str, float] | None = None) -> Fallback:
@@ -261,7 +267,8 @@ def _detect(line: str, fb: Fallback) -> tuple[str, float]:
     if not fb.enabled or (prob >= fb.below_score and not short):
         return label, prob
     ft = {lb.removeprefix(_LABEL_PREFIX): float(p) for lb, p in zip(labels, probs)} if every else _fasttext_all(line)
-    if fb.keep is not None and not short and all(ft.get(lang, 0.0) < low for lang, low in fb.keep.items()):
+    skippable = not short and len(line) >= fb.skip_from_chars and prob >= fb.skip_from_score
+    if fb.keep is not None and skippable and all(ft.get(lang, 0.0) < low for lang, low in fb.keep.items()):
         # Removed whatever lingua says: a long text's score is capped by fastText's probability
         # for its label, under the minimum of every kept language.
         return label, prob

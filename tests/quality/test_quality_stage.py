@@ -161,7 +161,8 @@ def declarations() -> pa.Table:
 def test_skipping_lingua_where_the_document_is_removed_anyway_keeps_every_decision(declarations) -> None:
     """`lingua.skip_when_removed_anyway` on declarations in many languages: the same rows kept,
     byte for byte, the same rows removed; a removed row whose label changed has fastText's label
-    and score instead."""
+    and score instead, and is long text on which fastText was sure (shorter or unsure text is
+    where lingua corrects fastText, so it still decides there)."""
     table = declarations
     exact = run_shard(table, ShardContext(QualityConfig(), stage="quality"))
     cfg = QualityConfig(lingua={"skip_when_removed_anyway": True})
@@ -174,11 +175,14 @@ def test_skipping_lingua_where_the_document_is_removed_anyway_keeps_every_decisi
         if row["lang"] != before["lang"]
     ]
     print(f"\n{len(changed)} of {exact.removed.num_rows} removed rows relabelled")
-    assert len(changed) > 30  # lingua was skipped for these
+    assert len(changed) > 10  # lingua was skipped for these (23 when written)
     fasttext_labels, fasttext_scores = detect_languages([row["text"] for row, _ in changed], Fallback(enabled=False))
     assert [row["lang"] for row, _ in changed] == fasttext_labels
     assert [row["lang_score"] for row, _ in changed] == pytest.approx(fasttext_scores, abs=1e-6)
     assert {row["reason"] for row, _ in changed} <= LANG_REASONS
+    skip = cfg.lingua
+    assert all(len(" ".join(row["text"][: cfg.max_chars].split())) >= skip.skip_from_chars for row, _ in changed)
+    assert min(fasttext_scores) >= skip.skip_from_score
 
 
 def test_skip_when_removed_anyway_changes_nothing_where_languages_are_not_filtered(declarations) -> None:
