@@ -4,14 +4,16 @@ Both libraries keep some of what surrounds an article. Two kinds of checks follo
 - on the page's tree, through resiliparse's `minimal_html` output with links (one line per block,
   its links marked): a line that is mostly link text is a teaser, a menu or a link list, and
   goes; in fast mode, so does a heading left with nothing under it (the label of such a list:
-  "Most read", "Weitere Informationen") and a photo caption or credit. In default mode, the
+  "Most read", "Weitere Informationen"; not a lead set in a heading tag) and a photo caption or
+  credit. The fast mode reads what resiliparse takes for post metadata too, which often holds
+  the article's opening. In default mode, the
   article's lead paragraph, which trafilatura often leaves out because pages set it outside the
   article's container, is taken back from resiliparse's main content: the sentence-like block
   just before the first one trafilatura kept;
 - on the text's lines: calls to subscribe, follow or share, "read also" teasers, bare section
   labels, in any of the languages listed, and only lines short enough to be that and nothing
   else; the fast mode adds the navigation that resiliparse's main-content heuristic leaves in
-  (runs of short lines without a sentence's punctuation).
+  (two or more short lines together without a sentence's punctuation, in any script).
 Where the result is next to nothing (MIN_TEXT_CHARS), the heuristic missed the page: the default
 mode takes the fast mode's text, and the fast mode the whole page's text, checked alike.
 They were chosen on the development half of trafilatura's evaluation pages and are measured on
@@ -86,10 +88,12 @@ LABELS = frozenset(
     ]
 )
 # Fast mode: resiliparse keeps menus and link lists; a line this short that does not end like a
-# sentence, in a run of such lines, is navigation.
+# sentence (in any script: the ideographic full stops too), next to another such line, is
+# navigation: on the development half two such lines together held boilerplate three times as
+# often as article text (a run of three let nine more boilerplate snippets through, for three).
 NAV_MAX_CHARS = 40
-NAV_RUN = 3
-SENTENCE_END = tuple(".!?:;\"'”“»«)…")
+NAV_RUN = 2
+SENTENCE_END = tuple(".!?:;\"'”“»«)…。！？")
 
 
 def _boilerplate(line: str) -> bool:
@@ -142,6 +146,11 @@ class Block(NamedTuple):
 
 # resiliparse's options shared by both modes: no alt texts, bullets, comments or post metadata.
 RESILIPARSE_OPTIONS = {"alt_texts": False, "list_bullets": False, "comments": False, "post_meta": False}
+# The fast mode keeps what resiliparse takes for post metadata: its heuristic takes article text
+# too (teasers, standfirsts, first paragraphs: 12 of the snippets marked to keep on the development
+# half), and the checks after it remove most of the bylines and dates. The default mode's blocks
+# only check trafilatura's lines and find the lead, where it did not help.
+FAST_OPTIONS = RESILIPARSE_OPTIONS | {"post_meta": True}
 TAG = re.compile(r"<(/?)([a-zA-Z0-9]+)[^>]*>")
 HEADING_TAGS = tuple(f"<h{n}" for n in range(1, 7))
 # A line with at least this share of link text is there to send the reader elsewhere.
@@ -162,16 +171,14 @@ MAX_CAPTION_CHARS = 200
 MIN_TEXT_CHARS = 100
 
 
-def blocks(tree: HTMLTree, main_content: bool) -> list[Block]:
+def blocks(tree: HTMLTree, main_content: bool, options: dict = RESILIPARSE_OPTIONS) -> list[Block]:
     """The page as resiliparse's lines, each with its share of link text.
 
     `minimal_html` keeps `<a>` (with `links=True`) and headings; the text between the tags is
     what the plain-text output would say. Links are counted within a line: resiliparse leaves a
     bare `<a href="">` (a named anchor) unclosed, which would otherwise mark the rest of the page.
     """
-    out = extract_plain_text(
-        tree, preserve_formatting="minimal_html", links=True, main_content=main_content, **RESILIPARSE_OPTIONS
-    )
+    out = extract_plain_text(tree, preserve_formatting="minimal_html", links=True, main_content=main_content, **options)
     result = []
     for line in out.split("\n"):
         parts, link, in_link, pos = [], 0, False, 0
@@ -208,9 +215,15 @@ def drop_link_lines(text: str, page: list[Block]) -> str:
     return "\n".join(line for line in text.split("\n") if share.get(_key(line), 0.0) < MAX_LINK_SHARE)
 
 
+def _lead_like(block: Block) -> bool:
+    """A block that reads like an article's lead: a sentence of LEAD_MIN_CHARS or more, not mostly
+    links."""
+    text = " ".join(block.text.split())
+    return len(text) >= LEAD_MIN_CHARS and text.endswith(LEAD_END) and block.links < MAX_LINK_SHARE
+
+
 def with_lead(text: str, main: list[Block]) -> str:
-    """The text with the block just before its first line in `main`, if that is a sentence of
-    LEAD_MIN_CHARS or more that is not mostly links (an article's lead)."""
+    """The text with the block just before its first line in `main`, if that reads like a lead."""
     found = " ".join(text.split())
     lines = [block for block in main if block.text.strip()]
     for i, block in enumerate(lines):
@@ -218,19 +231,17 @@ def with_lead(text: str, main: list[Block]) -> str:
             if i == 0:
                 return text
             lead = lines[i - 1]
-            sentence = " ".join(lead.text.split())
-            if len(sentence) >= LEAD_MIN_CHARS and sentence.endswith(LEAD_END) and lead.links < MAX_LINK_SHARE:
-                return lead.text.strip() + "\n" + text
-            return text
+            return lead.text.strip() + "\n" + text if _lead_like(lead) else text
     return text
 
 
 def _main_text(main: list[Block]) -> str:
-    """Fast mode: resiliparse's main content without link lines, orphaned headings and captions."""
+    """Fast mode: resiliparse's main content without link lines, orphaned headings and captions.
+    A heading that reads like a lead is one, set in a heading tag: it is no list's label."""
     drop = [bool(block.text.strip()) and block.links >= MAX_LINK_SHARE for block in main]
     filled = [i for i, block in enumerate(main) if block.text.strip()]
     for n, i in enumerate(filled):
-        if main[i].heading and not drop[i]:
+        if main[i].heading and not drop[i] and not _lead_like(main[i]):
             after = filled[n + 1] if n + 1 < len(filled) else None
             drop[i] = after is None or drop[after] or main[after].heading
     return "\n".join(
@@ -243,7 +254,7 @@ def _main_text(main: list[Block]) -> str:
 def _resiliparse(tree: HTMLTree, main_content: bool) -> str:
     """resiliparse's text without link lines, orphaned headings and captions, then the line rules
     and the navigation runs."""
-    text = _main_text(blocks(tree, main_content=main_content))
+    text = _main_text(blocks(tree, main_content=main_content, options=FAST_OPTIONS))
     return _tidy(drop_navigation_runs(drop_boilerplate_lines(text)))
 
 

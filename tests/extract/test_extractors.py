@@ -119,3 +119,27 @@ def test_a_heading_also_linked_from_the_table_of_contents_stays(evaluation_pages
     shares = {block.links for block in blocks(tree, main_content=False) if block.text.strip() == heading}
     assert shares == {0.0, 1.0}, "the heading, and its link in the table of contents"
     assert heading in trafilatura_text(page["html"], page["url"])
+
+
+LIBRARY_PAGE = """<html><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><article>
+<h1>Library opens late</h1>
+<h2>The council voted on Tuesday to keep the town library open until nine in the evening through the winter.</h2>
+<h3>What changes</h3>
+<p>{opening}</p><p>{volunteers}</p></article></body></html>""".format(
+    opening="From November the library opens at ten and closes at nine on weekdays. " * 3,
+    volunteers="Volunteers will help at the desk in the evening hours, the librarian said. " * 3,
+)
+
+
+def test_fast_mode_keeps_a_lead_set_in_a_heading_tag():
+    # Written for this test: the lead is an <h2> followed by a subheading, the shape of a list's
+    # label left with nothing under it, but it reads as a sentence.
+    text = resiliparse_text(LIBRARY_PAGE)
+    assert "The council voted on Tuesday to keep the town library open" in text
+    assert "From November the library opens at ten" in text
+
+
+def test_navigation_runs_know_the_ideographic_full_stop():
+    # Written for this test: two short Chinese sentences, then a two-link menu.
+    text = "市议会周二投票决定。\n图书馆冬天开到晚上九点。\nHome\nNews"
+    assert drop_navigation_runs(text) == "市议会周二投票决定。\n图书馆冬天开到晚上九点。"
