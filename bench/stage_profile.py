@@ -57,7 +57,7 @@ def quality() -> dict:
     from pipeline.config import QualityConfig
     from pipeline.quality import keywords, perplexity, signals
     from pipeline.quality.langid import Fallback, detect_languages
-    from pipeline.quality.stage import _decide, run_shard
+    from pipeline.quality.stage import before_rules, run_shard
     from pipeline.stage import ShardContext
 
     docs = quality_bench.documents()
@@ -74,7 +74,7 @@ def quality() -> dict:
     lists = keywords.load_blocklists()
     shares = [keywords.keyword_share(t, lists, lang) for t, lang in zip(texts, langs)]
     judged = [
-        (t, lang) for t, lang, s, k in zip(texts, langs, scores, shares) if not _decide(t, lang, s, False, k, cfg)
+        (t, lang) for t, lang, s, k in zip(texts, langs, scores, shares) if not before_rules(t, lang, s, False, k, cfg)
     ]
     families = {}
     steps = (("gopher", "Gopher quality"), ("repetition", "Gopher repetition"), ("c4", "C4"), ("fineweb", "FineWeb"))
