@@ -208,3 +208,28 @@ def test_short_neighbouring_language_text_is_not_a_partial_copy_of_a_longer_one(
     rows = sample_table.filter(pa.compute.is_in(sample_table["id"], pa.array(["udhr-bos_latn-002", "udhr-cnr-001"])))
     d = decide(rows["id"].to_pylist(), rows["text"].to_pylist())
     assert d["udhr-bos_latn-002"]["reason"] is None
+
+
+def test_size_partitions_are_datasketchs_optimal_partitions():
+    # The ensemble's size partitions, computed in numpy, against datasketch's pure-Python
+    # optimal_partitions: on the word counts of sample_data's documents (a real distribution of
+    # set sizes) and on seeded skewed ones, of a few to ~900 distinct sizes.
+    import pyarrow.parquet as pq
+    from datasketch.lshensemble_partition import optimal_partitions
+
+    from pipeline.dedup.containment import NUM_PART, _partition_uppers
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    texts = [t for p in sorted(sample.rglob("part-*.parquet")) for t in pq.read_table(p).column("text").to_pylist()]
+    rng = np.random.default_rng(7)
+    distributions = [
+        np.array([len(t.split()) for t in texts[:3000]]),
+        rng.lognormal(6, 1.2, size=4000).astype(np.int64) + 1,
+        rng.integers(1, 40, size=500),
+        np.array([5, 5, 9, 12, 12, 40]),
+        np.array([3, 3, 5]),
+    ]
+    for sizes in distributions:
+        distinct, counts = np.unique(sizes, return_counts=True)
+        expected = [upper for _, upper in optimal_partitions(distinct, counts, NUM_PART)]
+        assert _partition_uppers(sizes).tolist() == expected, f"{len(distinct)} distinct sizes"
