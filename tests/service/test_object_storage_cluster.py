@@ -81,6 +81,17 @@ def listing(fs, url: str) -> dict[str, tuple]:
     }
 
 
+def bucket_build(endpoint: str, path: str, small_input, tmp_path, stages: str) -> tuple:
+    """A new bucket for the build at s3://`path`: the bucket's filesystem, the URL, the flow's
+    environment (its own cache) and the build's arguments (FAST_CONFIG, `stages`) less --out."""
+    fs = s3(endpoint)
+    fs.mkdir(path.split("/")[0])
+    config = tmp_path / "config.yaml"
+    config.write_text(FAST_CONFIG)
+    env = s3_env(endpoint, CORPUS_CACHE_DIR=str(tmp_path / "flow-cache"))
+    return fs, f"s3://{path}", env, ["--input", str(small_input), "--config", str(config), "--stages", stages]
+
+
 @pytest.mark.slow
 def test_workers_started_elsewhere_build_at_an_s3_url_with_the_local_builds_outputs(
     small_input,
@@ -89,13 +100,7 @@ def test_workers_started_elsewhere_build_at_an_s3_url_with_the_local_builds_outp
     cluster_elsewhere,
 ):
     client, elsewhere = cluster_elsewhere
-    fs = s3(s3_endpoint)
-    fs.mkdir("cluster-bucket")
-    url = "s3://cluster-bucket/builds/b1"
-    config = tmp_path / "config.yaml"
-    config.write_text(FAST_CONFIG)
-    env = s3_env(s3_endpoint, CORPUS_CACHE_DIR=str(tmp_path / "flow-cache"))
-    args = ["--input", str(small_input), "--config", str(config), "--stages", STAGES]
+    fs, url, env, args = bucket_build(s3_endpoint, "cluster-bucket/builds/b1", small_input, tmp_path, STAGES)
     local = corpus(env, "build", *args, "--out", str(tmp_path / "local"), "--workers", "2")
     assert local.returncode == 0, local.stderr
 
@@ -242,13 +247,10 @@ def test_shard_work_sends_the_flow_only_records_the_documents_stay_in_the_bucket
     monkeypatch,
 ):
     client, _ = cluster_elsewhere
-    fs = s3(s3_endpoint)
-    fs.mkdir("shards-bucket")
-    url = "s3://shards-bucket/builds/quality-only"
-    config = tmp_path / "config.yaml"
-    config.write_text(FAST_CONFIG)  # no perplexity model: the quality stage is shard work only
-    env = s3_env(s3_endpoint, CORPUS_CACHE_DIR=str(tmp_path / "flow-cache"))
-    args = ["--input", str(small_input), "--config", str(config), "--stages", "quality"]
+    # FAST_CONFIG has no perplexity model: the quality stage is shard work only.
+    fs, url, env, args = bucket_build(
+        s3_endpoint, "shards-bucket/builds/quality-only", small_input, tmp_path, "quality"
+    )
 
     done = corpus(env, "build", *args, "--out", url, "--dask-address", client.scheduler.address)
 
