@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
+from presidio_analyzer import AnalyzerEngine
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 
 from pipeline.config import PrivacyConfig
-from pipeline.privacy.engine import PATTERN_LANGUAGE, ner_analyzer, pattern_analyzer
+from pipeline.privacy.engine import PATTERN_LANGUAGE, BisectingContextEnhancer, ner_analyzer, pattern_analyzer
 from pipeline.privacy.scrubber import scrub_texts
 
 
@@ -140,3 +142,43 @@ def test_email_address_on_an_ip_is_one_email(sample_table):
     (scrubbed,), (counts,) = scrub_texts([text], ["de"], PrivacyConfig())
     assert counts == {"EMAIL_ADDRESS": 2}
     assert scrubbed.count("[~<EMAIL_ADDRESS>]") == 2
+
+
+# Common Crawl pages of sample_data/ in which a context word raises a result's score (a phone
+# number's "call", a date's "born"), the longest one first (66,000 characters: hundreds of results).
+CONTEXT_PAGES = ("cc-000013", "cc-000026", "cc-000005", "cc-000003", "cc-000001", "cc-000000", "cc-000007")
+
+
+def _web_pages(sample_table) -> str:
+    rows = dict(zip(sample_table["id"].to_pylist(), sample_table["text"].to_pylist()))
+    return "\n\n".join(rows[i] for i in CONTEXT_PAGES)
+
+
+def test_the_bisecting_context_enhancer_finds_presidios_token_at_every_character(sample_table):
+    text = _web_pages(sample_table)[:3000]
+    artifacts = ner_analyzer().nlp_engine.process_text(text, "en")
+    tokens, starts = artifacts.tokens, artifacts.tokens_indices
+    ours = BisectingContextEnhancer()
+
+    def index(find, start):
+        try:
+            return find("word", start, tokens, starts)
+        except ValueError:
+            return None
+
+    expected = [index(LemmaContextAwareEnhancer._find_index_of_match_token, start) for start in range(len(text) + 2)]
+    assert [index(ours._find_index_of_match_token, start) for start in range(len(text) + 2)] == expected
+    assert expected[-1] is None and len(set(expected)) > 500  # past the end, and every token met
+
+
+def test_analysis_with_the_bisecting_enhancer_equals_presidios(sample_table):
+    text = _web_pages(sample_table)
+    analyzer = ner_analyzer()
+    assert isinstance(analyzer.context_aware_enhancer, BisectingContextEnhancer)
+    presidios = AnalyzerEngine(nlp_engine=analyzer.nlp_engine, registry=analyzer.registry, supported_languages=["en"])
+    results = analyzer.analyze(text, "en", return_decision_process=True)
+    assert len(results) > 500
+    assert sum(bool(r.analysis_explanation.supportive_context_word) for r in results) >= 5
+    assert [(r.entity_type, r.start, r.end, r.score) for r in results] == [
+        (r.entity_type, r.start, r.end, r.score) for r in presidios.analyze(text, "en")
+    ]
