@@ -924,14 +924,15 @@ class ShardsConfig(Section):
 
     target_mb: float = Field(64, gt=0)
     """Largest shard, in MB of uncompressed data (Parquet row groups' size): bounds a job's memory."""
-    per_worker: int = Field(4, ge=1)
+    per_worker: int = Field(8, ge=1)
     """
     Shards wanted per worker when the input allows: a file is split into shards of the input over
     per_worker × workers (but no smaller than min_mb), and tiny files are merged into shards of
-    that size at most, never fewer.
+    that size at most. Several per worker even out shards that cost more than their bytes (the
+    privacy stage's NER runs on English documents only).
     """
-    min_mb: float = Field(1, gt=0)
-    """Smallest shard made by splitting a file."""
+    min_mb: float = Field(0.25, gt=0)
+    """Smallest shard made by splitting a file, and the size tiny files are merged up to."""
 
 
 class BuildConfig(Section):

@@ -5,14 +5,14 @@ time. When shards are the user's files, one large file is one job while the othe
 and thousands of tiny files are thousands of jobs of mostly overhead. The plan cuts a source's
 files into shards near one size instead:
 
-- the wanted size is the build's text input over `per_worker` shards per worker; sizes are
-  rounded down to a power of two, so that a file added or rewritten rarely moves them;
-- a file about n split sizes large (the wanted size kept within [`min_mb`, `target_mb`])
-  becomes n shards of contiguous rows, cut at row-group edges (a row group larger than half a
-  shard is cut by rows);
-- consecutive files under a quarter of the merge size (the wanted size, at most `target_mb`)
-  are merged, up to the merge size: merging never leaves fewer shards than per_worker × workers,
-  so a few small files stay as they are while thousands of tiny ones become a few shards;
+- the shard size is the build's text input over `per_worker` shards per worker, kept within
+  [`min_mb`, `target_mb`] and rounded down to a power of two, so that a file added or rewritten
+  rarely moves it;
+- a file about n shard sizes large becomes n shards of contiguous rows, cut at row-group edges
+  (a row group larger than half a shard is cut by rows);
+- consecutive files under a quarter of the shard size are merged, up to the shard size: so a
+  few small files stay as they are while thousands of tiny ones become shards of the size a
+  large file is cut to (never under `min_mb`: a job of a few KB is mostly its own overhead);
 - any other file is one shard, as before.
 
 Names follow the files, so that a file that changes changes only its own shards: a file whole is
@@ -69,25 +69,20 @@ class PlannedShard:
         return sum(p.stop - p.start for p in self.pieces)
 
 
-@dataclass(frozen=True)
-class Sizes:
-    split: int  # a file about n times this large becomes n shards
-    merge: int  # consecutive files under merge/TINY are merged, up to this
-
-
-def shard_sizes(total_bytes: int, workers: int, target_mb: float, per_worker: int, min_mb: float) -> Sizes:
-    """The sizes of a build with `total_bytes` of text input, each a power of two in bytes."""
+def shard_size(total_bytes: int, workers: int, target_mb: float, per_worker: int, min_mb: float) -> int:
+    """The shard size of a build with `total_bytes` of text input, a power of two in bytes: the
+    input over per_worker × workers, within [min_mb, target_mb]. Files are split to it and tiny
+    ones merged up to it."""
     wanted = min(total_bytes / max(1, per_worker * workers), target_mb * MB)
-    return Sizes(split=_power_of_two(max(wanted, min_mb * MB)), merge=_power_of_two(wanted))
+    return _power_of_two(max(wanted, min_mb * MB))
 
 
 def _power_of_two(size: float) -> int:
     return 1 << int(math.log2(max(size, 1)))
 
 
-def plan(files: list[InputFile], sizes: Sizes) -> list[PlannedShard]:
-    """The shards of one source's files, in file order."""
-    size = sizes.split
+def plan(files: list[InputFile], size: int) -> list[PlannedShard]:
+    """The shards of one source's files, in file order, near `size` bytes each."""
     shards: list[PlannedShard] = []
     run: list[InputFile] = []  # consecutive tiny files not yet placed
 
@@ -99,8 +94,8 @@ def plan(files: list[InputFile], sizes: Sizes) -> list[PlannedShard]:
 
     for file in files:
         n = max(1, round(file.bytes / size))
-        if n == 1 and file.bytes < sizes.merge / TINY:
-            if run and sum(f.bytes for f in run) + file.bytes > sizes.merge:
+        if n == 1 and file.bytes < size / TINY:
+            if run and sum(f.bytes for f in run) + file.bytes > size:
                 flush()
             run.append(file)
             continue

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import ShardsConfig
 from pipeline.errors import InputError
-from pipeline.shard_plan import InputFile, PlannedShard, plan, shard_sizes
+from pipeline.shard_plan import InputFile, PlannedShard, plan, shard_size
 from pipeline.shards import WRITE_OPTIONS, InputShard, atomic_path, check_table, fingerprint, read_rows, write_json
 
 FOLDER = "shards"
@@ -35,16 +35,14 @@ def planned_inputs(inputs: list[InputShard], convert_dir: Path, config: ShardsCo
     if any(shard.raw for shard in inputs):
         return inputs
     files = {shard.name: _layout(shard) for shard in inputs}
-    sizes = shard_sizes(
-        sum(f.bytes for f in files.values()), workers, config.target_mb, config.per_worker, config.min_mb
-    )
+    size = shard_size(sum(f.bytes for f in files.values()), workers, config.target_mb, config.per_worker, config.min_mb)
     by_source: dict[str, list[InputShard]] = {}
     for shard in inputs:
         by_source.setdefault(shard.source, []).append(shard)
     prints = {}  # file -> fingerprint, read once however many pieces it has
     planned = []
     for own in by_source.values():
-        for shard in plan([files[s.name] for s in own], sizes):
+        for shard in plan([files[s.name] for s in own], size):
             planned.append(_materialised(shard, own, convert_dir / FOLDER, prints))
     return planned
 
