@@ -174,7 +174,8 @@ def stopped_by_signals(pool: Executors) -> Iterator[None]:
 
 
 def map_shards(jobs: list[ShardJob], step: ShardStep, pool: Executors) -> list[dict]:
-    """One Prefect task per shard job, `pool.slots` at a time, each handing its job to the pool."""
+    """One Prefect task per shard job, `pool.slots` at a time, the longest first, each handing its
+    job to the pool."""
 
     # The pool is bound here, not passed as a task parameter: Prefect records parameters
     # (deep-copying dataclasses), and a copied process pool closes the real one's pipes when it
@@ -186,7 +187,7 @@ def map_shards(jobs: list[ShardJob], step: ShardStep, pool: Executors) -> list[d
         return record
 
     progress.hook.start(step.name, len(jobs), "shards", step.label or step.name)
-    records = [future.result() for future in shard_task.map(jobs)]
+    records = [future.result() for future in shard_task.map(steps.longest_first(jobs))]
     return sorted(records, key=lambda r: r["name"])
 
 

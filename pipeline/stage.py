@@ -178,6 +178,9 @@ class ShardStep:
     # When it runs at all, from the build so far (e.g. an earlier build step's record); it runs
     # when None. A step that does not run leaves no records.
     when: Callable[[BuildContext], bool] | None = None
+    # Its work on a shard relative to other shards, from the shard's file and the stage's section
+    # as it applies there: jobs start in decreasing cost (steps.longest_first). None: the file's size.
+    cost: Callable[[Path, Any], float] | None = None
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,14 @@ PRIVACY = Stage(
     name="privacy",
     config=cfg.PrivacyConfig,
     description="presidio PII detection; every hit replaced by a typed placeholder such as <EMAIL_ADDRESS>.",
-    steps=(ShardStep("privacy", Ref("pipeline.privacy.scrubber:run_shard"), "privacy scrub"),),
+    steps=(
+        ShardStep(
+            "privacy",
+            Ref("pipeline.privacy.scrubber:run_shard"),
+            "privacy scrub",
+            cost=Ref("pipeline.privacy.cost:shard_cost"),
+        ),
+    ),
     report=(
         ReportSection(
             "pii",

@@ -123,6 +123,20 @@ def build_context(
     )
 
 
+def longest_first(jobs: list[ShardJob]) -> list[ShardJob]:
+    """The jobs in the order to start them: decreasing expected work (the step's `cost` of the
+    shard, else the file's size), then by name. With a few shards per worker, a long one started
+    last ends last while the other workers idle (longest processing time first)."""
+
+    def work(job: ShardJob) -> float:
+        path = Path(job.input_path)
+        if not path.exists():  # a shard the workers read at the build's URL: left in its place
+            return 0.0
+        return job.step.cost(path, job.context.config) if job.step.cost else float(path.stat().st_size)
+
+    return sorted(jobs, key=lambda job: (-work(job), job.name))
+
+
 def shard_jobs(
     stage: Stage, step: ShardStep, ctx: BuildContext, shares_cores: bool = False, hash_of=fingerprint
 ) -> list[ShardJob]:
