@@ -7,12 +7,14 @@ the Prefect tasks stay in the flow process (one per shard, visible in the UI, ~2
 and each hands `pipeline.jobs.run_job(job)` to the cluster and waits for it. Workers need only
 the `corpus` package and the build directory at the same path (shared storage); they never talk
 to Prefect. A build at a URL (`--out s3://...`) needs no shared storage: its jobs go as
-`pipeline.remote_jobs.run_at_url`, which reads and writes the build there, and the flow gets
-back only their records.
+`pipeline.remote_jobs.run_at_url` and its build-wide steps as
+`pipeline.remote_steps.run_step_at_url`, which read and write the build there, and the flow
+gets back only their records.
 
 The wait is watched: Dask itself would wait for ever when every worker is gone, so while none is
 there the build says so (`note`) and fails after `dask_worker_timeout_s`; and a shard whose job
-kills worker after worker (Dask's KilledWorker) fails the build naming the shard, not the task.
+(or a build step that) kills worker after worker (Dask's KilledWorker) fails the build naming
+the shard (or the step), not the task.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.remote_jobs import BuildStore, align_at_url, run_at_url
+from pipeline.remote_steps import run_step_at_url, url_step
+from pipeline.stage import BuildContext
 from pipeline.steps import align_schemas
 
 CONNECT_TIMEOUT_S = 30
@@ -86,6 +90,20 @@ class DaskShards:
         except BaseException:
             future.cancel()  # nobody waits for it any more (the build failed or was stopped)
             raise
+
+    def step(self, name: str, fn: Callable[[BuildContext], dict], ctx: BuildContext, summary: bool = False) -> dict:
+        """A build step (or, `summary`, a stage's summary) on a worker, against the build at its
+        URL (pipeline/remote_steps.py); its record back."""
+        from distributed import KilledWorker
+
+        try:
+            return self.call(run_step_at_url, url_step(self.store, fn, ctx, summary), key=name)
+        except KilledWorker as exc:
+            raise BuildError(
+                f"{name}: the build step killed {exc.allowed_failures + 1} Dask workers in a row, so the cluster gave "
+                "up on it. Likely it needs more memory than a worker has: give the workers more (dask worker "
+                "--memory-limit), and rerun: finished steps are kept."
+            ) from None
 
     def align_schemas(self, folder: Path, shards: list[str]) -> None:
         """steps.align_schemas, on a worker at the build's URL when the build is there."""
