@@ -66,14 +66,14 @@ class Executors:
     def run_step(self, name: str, fn: Callable[[BuildContext], dict], ctx: BuildContext, isolated: bool = True) -> dict:
         """A build step, its record saying where it ran, how long, what memory: at a URL with a
         cluster, on a worker that reads and writes the build there (pipeline/remote_steps.py);
-        else in a local worker process (or, not `isolated`, in this one), its tasks on the cluster
-        when there is one (its workers share the build's folder, where the tasks write)."""
-        if self.store is not None:
-            return self.cluster.step(name, fn, ctx)
+        else in a local worker process (or, not `isolated`, in this one). Its tasks run on the
+        cluster when there is one (they reach the build's folder, or its URL), else in a local pool."""
         if self.cluster is not None:
             ctx.tasks = DaskTasks(self.cluster.address, self.cluster.worker_timeout_s, name)
         else:
             ctx.tasks = LocalTasks(self.slots)
+        if self.store is not None:
+            return self.cluster.step(name, fn, ctx)
         return self.local.submit(measured, fn, ctx).result() if isolated else measured(fn, ctx)
 
     def summarise(self, stage: Stage, ctx: BuildContext) -> dict | None:

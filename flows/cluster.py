@@ -179,10 +179,11 @@ def dask_shards(
 @dataclass(frozen=True)
 class DaskTasks:
     """A build step's tasks (pipeline/tasks.py) on the Dask cluster at `address`: the step's own
-    process connects and waits. A task lost with its worker is run again on another (Dask
-    reschedules it; the tasks skip the outputs they find written); one that kills worker after
-    worker, or a cluster left without workers for `worker_timeout_s`, fails the build in one line
-    naming the step, and a rerun resumes from the tasks that finished."""
+    process (on the flow's machine, or a worker for a build at a URL) connects and waits. A task
+    lost with its worker is run again on another (Dask reschedules it; the tasks skip the outputs
+    they find written); one that kills worker after worker, or a cluster left without workers for
+    `worker_timeout_s`, fails the build in one line naming the step, and a rerun resumes from the
+    tasks that finished."""
 
     address: str
     worker_timeout_s: float
@@ -193,16 +194,16 @@ class DaskTasks:
         return self.address
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        from distributed import Client, KilledWorker
+        from distributed import KilledWorker
 
-        with Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
+        with cluster_client(self.address) as client:
             batch = uuid.uuid4().hex[:8]
             items = list(items)
             name = getattr(fn, "__name__", type(fn).__name__)
             keys = [f"{self.step}-{name}-{i}-{batch}" for i in range(len(items))]
             futures = client.map(fn, items, key=keys, pure=False)
             lost_since: float | None = None
-            # Until all are done or one failed (gather then raises its error; closing the client drops the others).
+            # Until all are done or one failed (gather then raises its error; the others are dropped below).
             while not all(future.done() for future in futures) and not any(f.status == "error" for f in futures):
                 time.sleep(TASK_POLL_S)
                 if client.nthreads():
@@ -223,3 +224,23 @@ class DaskTasks:
                     "Likely it needs more memory than a worker has: give the workers more (dask worker "
                     "--memory-limit) or lower dedup.cluster_partition_rows, and rerun: its finished tasks are kept."
                 ) from None
+            finally:
+                client.cancel(futures)  # those still queued, when one failed; the results are in hand
+
+
+@contextmanager
+def cluster_client(address: str) -> Iterator[Any]:
+    """A client of the cluster at `address`: this process's own, or, in a task on one of its
+    workers (a build step of a build at a URL), the worker's, with the task's thread handed back
+    to the worker while it waits: a step holding the only thread its tasks could run on would
+    wait for ever."""
+    from distributed import Client, get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:  # not on a worker
+        with Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
+            yield client
+        return
+    with worker_client() as client:
+        yield client

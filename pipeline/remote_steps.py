@@ -11,19 +11,23 @@ and peak memory), pushes what it wrote (outputs before done records), and return
 
 Two kinds of file a context names lie outside the copy. The input shards: BuildStore publishes
 them at the URL, and the worker fetches them into its copy's `input/flow/` under their path on
-the flow's machine, so that a step ordering shards by path orders them as the flow would. And
+the flow's machine, so that a step ordering shards by path orders them as the flow would (not
+guaranteed when it reads input shards and a stage's outputs at once: raw web input and text
+shards with no filter stage between the extract stage and the step). And
 folders of another working copy that the config names (a scheduled build's dedup index, in the
 copy of the build's root): synced as the build is, before and after the step. Any other file the
 config names (reference texts, a classifier model, benchmarks) must be readable on the workers,
 as it must for the shard jobs: a URL or a path every machine has.
 
-A lost worker: Dask runs the step again on another, which skips it when its done record and
-outputs are at the URL (`BuildContext.once`) and otherwise redoes it; the dedup clustering's
-finished tasks are reused only on the same machine (its work folder is in that machine's copy).
+A step's tasks (pipeline/tasks.py: the dedup clustering's) go to the cluster, as they do for a
+build on a shared folder: the step waits in a worker's client, its thread handed back to the
+worker meanwhile (flows/cluster.py), and the tasks read and write their work folder, the
+signature files and the decisions at the build's URL (`BuildContext.shared`). Not in a pool of
+the worker's own: a Dask worker is a daemonic process, which cannot start one.
 
-A Dask worker is a daemonic process, which cannot start a process pool: the step's tasks
-(pipeline/tasks.py; the dedup clustering's) run one after another in the worker that runs the
-step, each still within the clustering's bounded memory.
+A lost worker: Dask runs the step again on another, which skips it when its done record and
+outputs are at the URL (`BuildContext.once`) and otherwise redoes it, its tasks skipping those
+whose outputs are at the URL already.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from pipeline.errors import BuildError
 from pipeline.remote_jobs import PUBLISHED, BuildStore
 from pipeline.shards import fingerprint
 from pipeline.stage import BuildContext
-from pipeline.tasks import LocalTasks, measured
+from pipeline.tasks import measured
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,7 @@ def url_step(
     """The flow's side: the step for a worker, its input shards published at the URL."""
     outside = [path for _, path in ctx.shards] + [shard.path for shard in ctx.inputs]
     inputs = {str(path): key for path in outside if (key := store.key_of(path)).startswith(PUBLISHED)}
-    # The flow's own callbacks and pools mean nothing on a worker.
-    sent = dataclasses.replace(ctx, on_progress=None, tasks=LocalTasks())
+    sent = dataclasses.replace(ctx, on_progress=None)  # the flow's callback means nothing on a worker
     return UrlStep(fn, sent, store.url, str(store.root), inputs, _other_copies(ctx.build_config, store.root), summary)
 
 
@@ -86,7 +89,7 @@ def run_step_at_url(task: UrlStep) -> dict:
             if not here.exists() or fingerprint(here) != key.split("/")[-2]:
                 here.parent.mkdir(parents=True, exist_ok=True)
                 fs.get_file(f"{base}/{key}", str(here))
-    ctx = _rerooted(task, local, where)
+    ctx = _rerooted(task, local)
     record = task.fn(ctx) if task.summary else measured(task.fn, ctx) | {"ran_on": where}
     remote.push(task.url, local)
     for url in task.folders.values():
@@ -94,8 +97,9 @@ def run_step_at_url(task: UrlStep) -> dict:
     return record
 
 
-def _rerooted(task: UrlStep, local: Path, where: str) -> BuildContext:
-    """The flow's context with every path in this worker's copy, its tasks in this process."""
+def _rerooted(task: UrlStep, local: Path) -> BuildContext:
+    """The flow's context with every path in this worker's copy; its tasks (on the cluster)
+    reach the build at its URL."""
     ctx, root = task.ctx, Path(task.root)
 
     def here(path: Path) -> Path:
@@ -114,7 +118,7 @@ def _rerooted(task: UrlStep, local: Path, where: str) -> BuildContext:
         inputs=[dataclasses.replace(shard, path=here(shard.path)) for shard in ctx.inputs],
         build_config=config,
         config=section,
-        tasks=LocalTasks(where=where),
+        url=task.url,
     )
 
 
