@@ -15,14 +15,17 @@ import sys
 
 import dask
 import fsspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from distributed import Client, LocalCluster
 
-from flows.cluster import DaskShards
+from flows.cluster import DaskShards, DaskTasks
 from pipeline import remote, steps
-from pipeline.config import BuildConfig, QualityConfig
+from pipeline.config import BuildConfig, DedupConfig, QualityConfig
+from pipeline.dedup.distributed import find_duplicates_distributed, link, plan
+from pipeline.dedup.methods import find_duplicates
 from pipeline.dedup.stage import cluster
 from pipeline.errors import BuildError
 from pipeline.jobs import ShardJob, run_job
@@ -105,8 +108,8 @@ def test_workers_started_elsewhere_build_at_an_s3_url_with_the_local_builds_outp
     cluster_elsewhere,
     monkeypatch,
 ):
-    """Shard jobs and build-wide steps (the clustering in tasks, the tokenizer, the report) all
-    on the workers; the flow handles metadata only."""
+    """Shard jobs, build-wide steps (the clustering, the tokenizer, the report) and the
+    clustering's tasks all on the workers; the flow handles metadata only."""
     client, elsewhere = cluster_elsewhere
     fs, url, env, args = bucket_build(
         s3_endpoint, "cluster-bucket/builds/b1", small_input, tmp_path, f"{STAGES},report"
@@ -120,11 +123,14 @@ def test_workers_started_elsewhere_build_at_an_s3_url_with_the_local_builds_outp
     assert on_cluster.returncode == 0, on_cluster.stderr
     ran = set(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes)))
     shard_work = {"dedup_signatures-part", "dedup-part", "encode-part", "align-schemas"}
-    assert shard_work | {"dedup_clusters", "tokenizer_train", "mixture", "tokenizer_summary", "report"} <= ran, ran
+    steps_there = {"dedup_clusters", "tokenizer_train", "mixture", "tokenizer_summary", "report"}
+    clustering_tasks = {"dedup_clusters-scatter", "dedup_clusters-link", "dedup_clusters-decide"}
+    assert shard_work | steps_there | clustering_tasks <= ran, ran
     fs.get(url.removeprefix("s3://"), str(tmp_path / "fetched"), recursive=True)
     digests = output_digests(tmp_path / "fetched")
     assert any(name.endswith(".bin") for name in digests) and "tokenizer/tokenizer.json" in digests
     assert any(name.startswith("dedup/_decisions/by_shard/") for name in digests)
+    assert not any("_cluster_work" in name for name in digests)  # the tasks' files are gone from the bucket
     assert digests == output_digests(tmp_path / "local")
     assert not list((elsewhere / "tmp").glob("corpus-job-*"))  # the workers' scratch folders are gone
     steps = json.loads((tmp_path / "fetched" / "manifest.json").read_text())["build_steps"]
@@ -347,3 +353,25 @@ def test_a_build_step_that_kills_every_worker_fails_in_one_line_naming_the_step(
     message = str(failed.value)
     assert "\n" not in message
     assert message.startswith("dedup_clusters: the build step killed 2 Dask workers in a row"), message
+
+
+def test_clustering_tasks_at_the_url_survive_a_lost_worker_and_decide_as_one_process(tmp_path, clustering_at_url):
+    """The tasks of a URL build's clustering: work folder, signatures and decisions in the bucket."""
+    shards, ctx, fs, bucket = clustering_at_url
+    url = f"s3://{bucket}/b1"
+    files = [f"{url}/dedup/{record['outputs'][0]}" for record in ctx.records["dedup_signatures"]]
+    outs = [f"{url}/decisions/{i}.parquet" for i in range(len(files))]
+    cfg = DedupConfig(containment=False, cluster_partition_rows=40)
+    tasks, marker = DaskTasks(shards.address, 60, "dedup_clusters"), tmp_path / "died-once"
+
+    def run(fn, items):  # the first `link` task to start kills its worker
+        return tasks.map(Dying(fn, str(marker)) if fn is link else fn, items)
+
+    find_duplicates_distributed(plan(files, cfg, [], f"{url}/work"), outs, run)
+
+    assert marker.exists()
+    decided = pa.concat_tables(pq.read_table(fs.open(out.removeprefix("s3://"))) for out in outs).sort_by("id")
+    local = [tmp_path / "signatures" / f"{i}.parquet" for i in range(len(files))]
+    for file, path in zip(files, local):
+        fs.get(file.removeprefix("s3://"), str(path))
+    assert decided.num_rows == 151 and decided.equals(find_duplicates(local, cfg))
