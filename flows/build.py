@@ -3,8 +3,10 @@
 Thin wrappers only: what a stage does lives in `pipeline/`, what steps it has in its
 declaration (pipeline/stages.py). A shard step is a mapped Prefect task per shard (visible in the
 UI) whose body hands the job to the executors: a local process pool, or a Dask cluster with
-`dask_address` (flows/cluster.py). So CPU-bound work uses every core while Prefect itself stays
-in this one process (worker processes never talk to the API).
+`dask_address` (flows/cluster.py). A build-wide step runs in a local worker process too, or,
+for a build at a URL with a cluster, on a Dask worker that reads and writes the build there, so
+that this process handles only metadata. So CPU-bound work uses every core while Prefect itself
+stays in this one process (worker processes never talk to the API).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ from pipeline.tasks import LocalTasks, measured
 
 @dataclass(frozen=True)
 class Executors:
-    """Where a build's work runs: build steps in a local worker process, shard jobs through
-    `run_shard` (the same local pool, or a Dask cluster), `slots` of them at a time."""
+    """Where a build's work runs: build steps in a local worker process (or, for a build at a
+    URL, on a worker of the Dask cluster), shard jobs through `run_shard` (the same local pool,
+    or the cluster), `slots` of them at a time."""
 
     local: ProcessPoolExecutor
     run_shard: Callable[[ShardJob], dict]
@@ -61,16 +64,24 @@ class Executors:
     cluster: DaskShards | None = None
 
     def run_step(self, name: str, fn: Callable[[BuildContext], dict], ctx: BuildContext, isolated: bool = True) -> dict:
-        """A build step in a local worker process (or, not `isolated`, in this one), its tasks
-        on the cluster when there is one; its record says where, how long, what memory."""
-        # Its tasks read and write local paths: on the cluster only when the workers share the
-        # build's folder, not when they work at its URL (then the local pool takes them).
-        if self.cluster is not None and self.cluster.store is None:
-            tasks = DaskTasks(self.cluster.address, self.cluster.worker_timeout_s, name)
+        """A build step, its record saying where it ran, how long, what memory: at a URL with a
+        cluster, on a worker that reads and writes the build there (pipeline/remote_steps.py);
+        else in a local worker process (or, not `isolated`, in this one). Its tasks run on the
+        cluster when there is one (they reach the build's folder, or its URL), else in a local pool."""
+        if self.cluster is not None:
+            ctx.tasks = DaskTasks(self.cluster.address, self.cluster.worker_timeout_s, name)
         else:
-            tasks = LocalTasks(self.slots)
-        ctx.tasks = tasks
+            ctx.tasks = LocalTasks(self.slots)
+        if self.store is not None:
+            return self.cluster.step(name, fn, ctx)
         return self.local.submit(measured, fn, ctx).result() if isolated else measured(fn, ctx)
+
+    def summarise(self, stage: Stage, ctx: BuildContext) -> dict | None:
+        """The stage's manifest entry (manifest.summarise). A stage's own summary may read its
+        files, which at a URL with a cluster only the workers hold: there, on a worker."""
+        if self.store is None or stage.summarise is None:
+            return manifest.summarise(stage, ctx)
+        return self.cluster.step(f"{stage.name}_summary", stage.summarise, ctx, summary=True)
 
     @property
     def store(self) -> BuildStore | None:
@@ -82,17 +93,6 @@ class Executors:
 
     def align_schemas(self, folder: Path, shards: list[str]) -> None:
         (steps.align_schemas if self.cluster is None else self.cluster.align_schemas)(folder, shards)
-
-    def pull(self) -> None:
-        """Before work in the flow's process on a build whose workers write at its URL: what they
-        wrote, into the working copy."""
-        if self.store is not None:
-            self.store.pull()
-
-    def push(self) -> None:
-        """After it: what it wrote, at the URL before any shard job needs it."""
-        if self.store is not None:
-            self.store.push()
 
     def stop(self) -> None:
         """Stop all work now: the local workers killed, nobody waiting on the cluster any more.
@@ -222,9 +222,7 @@ def run_stage(
     ctx = steps.build_context(build_dir, stage, inputs, cfg, sources)
     with stopped_by_signals(pool):
         run_steps(stage, ctx, pool)
-    if stage.summarise is not None:  # it may read the stage's files
-        pool.pull()
-    summary = manifest.summarise(stage, ctx)
+    summary = pool.summarise(stage, ctx)
     if summary is not None:
         summary |= {
             "status": "done",
@@ -249,11 +247,9 @@ def run_steps(stage: Stage, ctx: BuildContext, pool: Executors) -> None:
             progress.hook.finish(step.name, _shard_note(ctx.records[step.name]))
         elif step.when(ctx.config):
             progress.hook.start(step.name, 1, step.unit, step.label or step.name)
-            pool.pull()
-            ctx.on_progress = None if step.isolated else step_progress(step)
+            ctx.on_progress = None if step.isolated else step_progress(step)  # not on a Dask worker
             record = pool.run_step(step.name, step.run, ctx, step.isolated)
             ctx.on_progress = None
-            pool.push()
             ctx.artifacts[step.name] = record
             progress.hook.finish(step.name, record.get("note", ""))
 
@@ -335,7 +331,8 @@ def corpus_build(
         # read and write the build there themselves: here, only what is done is needed.
         url = str(out) if remote.is_remote(out) else remote.url_of(build_dir)
         store = BuildStore(url, build_dir) if cfg.dask_address and url else None
-        remote.pull(out, build_dir, records_only=store is not None)  # what is finished there is skipped below
+        # What is finished there is skipped below.
+        remote.pull(out, build_dir, only=remote.is_record if store is not None else None)
         status.write(build_dir, "running", **run)
         inputs, quarantined = checked_inputs(sources, build_dir, quarantine)
         inputs = planned_inputs(inputs, build_dir / "input", cfg.shards, workers)
@@ -356,11 +353,15 @@ def corpus_build(
             for stage in wanted if inputs else []:
                 summary = stage_flow(stage, pool)(build_dir, inputs, cfg, sources)
                 # After every stage, so that an interrupted build still has a current manifest
-                # (and, at a URL, loses at most the stage in flight).
+                # (and, at a URL, loses at most the stage in flight). With a cluster, at the
+                # build's own URL even in a scheduled build's copy (pushed with its root after
+                # the build): the workers' steps read the summaries and the manifest there.
                 result = record()
-                remote.push(out, build_dir)
+                remote.push(out if store is None else store.url, build_dir)
                 if summary is not None:
                     log_stage(stage, summary)
+        if store is not None:  # the report was written on a worker: what this run and the CLI show of it
+            store.fetch("report/stats.json", "report/report.html")
         publish_artifacts(build_dir, result)
     return result
 

@@ -123,7 +123,9 @@ def build(
             # Fail fast, before any server starts (the flow finds the plan's shards written).
             checked = prepare_sources([(source.name, source.input) for source in sources], work / "input")
             planned_inputs(checked, work / "input", cfg.shards, cfg.worker_count(workers))
-            remote.pull(out, work)  # a bucket that is missing or refuses us, too
+            # A bucket that is missing or refuses us fails here too. With a cluster, the workers
+            # read the outputs at the URL themselves: here, only what says what is done.
+            remote.pull(out, work, only=remote.is_record if cfg.dask_address else None)
         except InputError as exc:
             fail(str(exc), 2)
         api_url = served_api()  # a server named that does not answer: one line, before any work

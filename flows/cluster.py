@@ -7,12 +7,14 @@ the Prefect tasks stay in the flow process (one per shard, visible in the UI, ~2
 and each hands `pipeline.jobs.run_job(job)` to the cluster and waits for it. Workers need only
 the `corpus` package and the build directory at the same path (shared storage); they never talk
 to Prefect. A build at a URL (`--out s3://...`) needs no shared storage: its jobs go as
-`pipeline.remote_jobs.run_at_url`, which reads and writes the build there, and the flow gets
-back only their records.
+`pipeline.remote_jobs.run_at_url` and its build-wide steps as
+`pipeline.remote_steps.run_step_at_url`, which read and write the build there, and the flow
+gets back only their records.
 
 The wait is watched: Dask itself would wait for ever when every worker is gone, so while none is
 there the build says so (`note`) and fails after `dask_worker_timeout_s`; and a shard whose job
-kills worker after worker (Dask's KilledWorker) fails the build naming the shard, not the task.
+(or a build step that) kills worker after worker (Dask's KilledWorker) fails the build naming
+the shard (or the step), not the task.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any
 from pipeline.errors import BuildError, InputError
 from pipeline.jobs import ShardJob, run_job
 from pipeline.remote_jobs import BuildStore, align_at_url, run_at_url
+from pipeline.remote_steps import run_step_at_url, url_step
+from pipeline.stage import BuildContext
 from pipeline.steps import align_schemas
 
 CONNECT_TIMEOUT_S = 30
@@ -86,6 +90,20 @@ class DaskShards:
         except BaseException:
             future.cancel()  # nobody waits for it any more (the build failed or was stopped)
             raise
+
+    def step(self, name: str, fn: Callable[[BuildContext], dict], ctx: BuildContext, summary: bool = False) -> dict:
+        """A build step (or, `summary`, a stage's summary) on a worker, against the build at its
+        URL (pipeline/remote_steps.py); its record back."""
+        from distributed import KilledWorker
+
+        try:
+            return self.call(run_step_at_url, url_step(self.store, fn, ctx, summary), key=name)
+        except KilledWorker as exc:
+            raise BuildError(
+                f"{name}: the build step killed {exc.allowed_failures + 1} Dask workers in a row, so the cluster gave "
+                "up on it. Likely it needs more memory than a worker has: give the workers more (dask worker "
+                "--memory-limit), and rerun: finished steps are kept."
+            ) from None
 
     def align_schemas(self, folder: Path, shards: list[str]) -> None:
         """steps.align_schemas, on a worker at the build's URL when the build is there."""
@@ -161,10 +179,11 @@ def dask_shards(
 @dataclass(frozen=True)
 class DaskTasks:
     """A build step's tasks (pipeline/tasks.py) on the Dask cluster at `address`: the step's own
-    process connects and waits. A task lost with its worker is run again on another (Dask
-    reschedules it; the tasks skip the outputs they find written); one that kills worker after
-    worker, or a cluster left without workers for `worker_timeout_s`, fails the build in one line
-    naming the step, and a rerun resumes from the tasks that finished."""
+    process (on the flow's machine, or a worker for a build at a URL) connects and waits. A task
+    lost with its worker is run again on another (Dask reschedules it; the tasks skip the outputs
+    they find written); one that kills worker after worker, or a cluster left without workers for
+    `worker_timeout_s`, fails the build in one line naming the step, and a rerun resumes from the
+    tasks that finished."""
 
     address: str
     worker_timeout_s: float
@@ -175,16 +194,16 @@ class DaskTasks:
         return self.address
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        from distributed import Client, KilledWorker
+        from distributed import KilledWorker
 
-        with Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
+        with cluster_client(self.address) as client:
             batch = uuid.uuid4().hex[:8]
             items = list(items)
             name = getattr(fn, "__name__", type(fn).__name__)
             keys = [f"{self.step}-{name}-{i}-{batch}" for i in range(len(items))]
             futures = client.map(fn, items, key=keys, pure=False)
             lost_since: float | None = None
-            # Until all are done or one failed (gather then raises its error; closing the client drops the others).
+            # Until all are done or one failed (gather then raises its error; the others are dropped below).
             while not all(future.done() for future in futures) and not any(f.status == "error" for f in futures):
                 time.sleep(TASK_POLL_S)
                 if client.nthreads():
@@ -205,3 +224,23 @@ class DaskTasks:
                     "Likely it needs more memory than a worker has: give the workers more (dask worker "
                     "--memory-limit) or lower dedup.cluster_partition_rows, and rerun: its finished tasks are kept."
                 ) from None
+            finally:
+                client.cancel(futures)  # those still queued, when one failed; the results are in hand
+
+
+@contextmanager
+def cluster_client(address: str) -> Iterator[Any]:
+    """A client of the cluster at `address`: this process's own, or, in a task on one of its
+    workers (a build step of a build at a URL), the worker's, with the task's thread handed back
+    to the worker while it waits: a step holding the only thread its tasks could run on would
+    wait for ever."""
+    from distributed import Client, get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:  # not on a worker
+        with Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False) as client:
+            yield client
+        return
+    with worker_client() as client:
+        yield client

@@ -7,9 +7,10 @@ the copy has not seen, so a rerun on any machine skips the shards already done, 
 does; after every stage, `push` sends the files whose bytes changed, so a crash loses at most the
 stage in flight. Nothing is ever deleted on the remote.
 
-With a Dask cluster, the shard jobs read and write the build at its URL themselves
-(pipeline/remote_jobs.py): the copy then holds the done records and what the steps that run in
-the flow's process read and write.
+With a Dask cluster, the workers read and write the build at its URL themselves: the shard jobs
+(pipeline/remote_jobs.py) and the build-wide steps, each in a working copy of the worker's own
+(pipeline/remote_steps.py). The flow's copy then holds only metadata: the done records, the
+summaries and the manifest it writes, and the report's pages it shows.
 
 The copy is the build: a file changes there only by a build's atomic writes, so it is always as
 consistent as a local build directory. A remote file is fetched only when its listing entry
@@ -28,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import storage
@@ -68,9 +70,10 @@ def is_remote(out: str | Path) -> bool:
     return storage.is_url(out) and not storage.is_local(storage.open_url(str(out))[0])
 
 
-def pull(out: str | Path, local: Path, records_only: bool = False) -> int:
-    """Fetch the remote files this copy has not seen; returns how many. `records_only`: only the
-    files that say what is done (a build whose workers read the outputs at the URL themselves)."""
+def pull(out: str | Path, local: Path, only: Callable[[str], bool] | None = None) -> int:
+    """Fetch the remote files this copy has not seen; returns how many. `only`: just the files it
+    accepts, by path in the build (`is_record`: those that say what is done, for a build whose
+    workers read the outputs at the URL themselves)."""
     if not is_remote(out):
         return 0
     fs, root = storage.open_url(str(out).rstrip("/"))
@@ -81,7 +84,7 @@ def pull(out: str | Path, local: Path, records_only: bool = False) -> int:
             rel
             for rel, entry in listing.items()
             if (rel not in record or record[rel]["remote"] != entry or not (local / rel).exists())
-            and (_is_record(rel) or not records_only)
+            and (only is None or only(rel))
         ]
         if wanted:
             # A fetch cut short is redone by the next pull: the record is written after it.
@@ -109,8 +112,8 @@ def push(out: str | Path, local: Path) -> int:
         else:
             changed[rel] = entry
     if changed:
-        outputs = [rel for rel in changed if not _is_record(rel)]
-        records = [rel for rel in changed if _is_record(rel)]
+        outputs = [rel for rel in changed if not is_record(rel)]
+        records = [rel for rel in changed if is_record(rel)]
         with storage.store_errors(out, "write the build there", BuildError):
             for batch in (outputs, records):
                 if batch:
@@ -127,7 +130,7 @@ def _synced(rel: str) -> bool:
     return not any(part in LOCAL_ONLY for part in parts[:-1]) and not any(part.startswith(".") for part in parts)
 
 
-def _is_record(rel: str) -> bool:
+def is_record(rel: str) -> bool:
     """A file that says the outputs beside it are complete (a later run skips on its word)."""
     parts = rel.split("/")
     return parts[-1] in RECORDS or "_done" in parts[:-1]

@@ -55,8 +55,9 @@ class UrlJob:
 
 
 class BuildStore:
-    """The flow's side: turns its jobs into UrlJobs, and remembers the hash of each file the
-    workers wrote (by its path in the working copy) for the fingerprints of later jobs."""
+    """The flow's side: turns its jobs into UrlJobs (and names at the URL the files a build step
+    reads: pipeline/remote_steps.py), and remembers the hash of each file the workers wrote (by
+    its path in the working copy) for the fingerprints of later jobs."""
 
     def __init__(self, url: str, root: Path):
         self.url = str(url).rstrip("/")
@@ -64,11 +65,12 @@ class BuildStore:
         self.hashes: dict[str, str] = {}
         self.fs, self.base = storage.open_url(self.url)
         self._published: set[str] = set()
+        self._keys: dict[tuple, str] = {}  # a published file's key by its (path, size, mtime)
 
     def job(self, job: ShardJob) -> UrlJob:
         # A raw part is a descriptor of bytes of a file on this machine: that file goes too.
         raw = self._publish(Path(RawPart.read(job.input_path).file)) if job.step.reads == "raw" else None
-        return UrlJob(job, self.url, str(self.root), self._input_key(job.input_path), raw)
+        return UrlJob(job, self.url, str(self.root), self.key_of(job.input_path), raw)
 
     def received(self, job: ShardJob, record: dict) -> dict:
         """The record a worker returned, less the hashes it carried (kept here: the manifest and
@@ -90,21 +92,18 @@ class BuildStore:
             self.hashes[key] = _stream_hash(self.fs, f"{self.base}/{key}")
         return self.hashes[key]
 
-    def pull(self) -> int:
-        """What the workers wrote, into the working copy: for the steps that run in this process."""
-        return remote.pull(self.url, self.root)
-
-    def push(self) -> int:
-        """What this process wrote in the working copy, to the URL."""
-        return remote.push(self.url, self.root)
+    def fetch(self, *rels: str) -> int:
+        """These few files the workers wrote (paths in the build), into the working copy: what the
+        flow itself reads of the outputs (the report's pages)."""
+        return remote.pull(self.url, self.root, only=set(rels).__contains__)
 
     def aligned(self, folder: Path, shards: list[str]) -> tuple[str, str, list[str]]:
         """The arguments of align_at_url for a stage folder of the working copy."""
         return self.url, _key(self.root, folder), shards
 
-    def _input_key(self, path: Path) -> str:
-        """Where a job's input is at the URL: a stage's output where the workers wrote it, else
-        the input shard, published now (once per content)."""
+    def key_of(self, path: Path) -> str:
+        """Where a file a job or step reads is at the URL: a stage's output where the workers wrote
+        it, else the input shard, published now (once per content)."""
         if path.is_relative_to(self.root):
             key = _key(self.root, path)
             if key.split("/", 1)[0] not in remote.LOCAL_ONLY:
@@ -112,9 +111,13 @@ class BuildStore:
         return self._publish(path)
 
     def _publish(self, path: Path) -> str:
-        """A file of this machine at the URL, by its content (its name kept: ids are made from it)."""
-        sha = fingerprint(path)
-        key = f"{PUBLISHED}/{sha}/{path.name}"
+        """A file of this machine at the URL, by its content (its name kept: ids are made from it);
+        hashed once while it is unchanged (every build step names all the input shards)."""
+        stat = path.stat()
+        seen = (str(path), stat.st_size, stat.st_mtime_ns)
+        if seen not in self._keys:
+            self._keys[seen] = f"{PUBLISHED}/{fingerprint(path)}/{path.name}"
+        key = self._keys[seen]
         if key not in self._published:
             with storage.store_errors(self.url, "write the build there", BuildError):
                 if not self.fs.exists(f"{self.base}/{key}"):

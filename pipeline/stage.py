@@ -121,6 +121,9 @@ class BuildContext:
     on_progress: Callable[[int, int], None] | None = None
     # Where a step split into tasks runs them (pipeline/tasks.py): a local pool, or the Dask cluster.
     tasks: Any = field(default_factory=LocalTasks)
+    # The build's URL, when the step runs in a working copy of it and its tasks on the cluster
+    # reach the build there (pipeline/remote_steps.py); "" when they share its folder.
+    url: str = ""
 
     def source_of(self, shard: str) -> str:
         """The build source a shard belongs to."""
@@ -130,6 +133,10 @@ class BuildContext:
         """How a record names a file it hands to later steps: relative to the build directory,
         so the record stays true when the build directory moves (a remote build's local copy)."""
         return path.relative_to(self.build_dir).as_posix()
+
+    def shared(self, path: Path) -> str:
+        """Where the step's tasks reach a file of the build: its path, or its URL."""
+        return f"{self.url}/{self.artifact(path)}" if self.url else str(path)
 
     def once(self, name: str, fingerprint: str, outputs: list[Path], step: Callable[[], dict]) -> dict:
         """Run `step` unless a finished record `_done/<name>.json` with this fingerprint exists

@@ -4,8 +4,11 @@ A build step that splits its work into independent tasks (the dedup clustering,
 pipeline/dedup/distributed.py) hands them to `BuildContext.tasks`: `map(fn, items)` runs
 `fn(item)` for each item and returns the results in order, and `where` names the place for the
 manifest. Here: a local process pool. flows/cluster.py's `DaskTasks` runs them on the build's
-Dask cluster. `measured` runs a step and adds to its record where it ran, its wall time and the
-peak memory of the process that ran it.
+Dask cluster, whose workers reach the build's folder, or its URL (`BuildContext.shared`). A step
+of a build at a URL runs on a Dask worker (pipeline/remote_steps.py), which cannot start a
+process pool (it is a daemonic process): its tasks always go to the cluster. `measured` runs a
+step and adds to its record where it ran, its wall time and the peak memory of the process that
+ran it.
 """
 
 from __future__ import annotations

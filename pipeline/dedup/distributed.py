@@ -8,6 +8,9 @@ its Dask cluster or in a local pool. Tasks talk through Parquet files under a wo
 writes its outputs atomically and skips itself when they are there, so a task lost with its worker
 is simply run again and a rerun of the step resumes where the last one stopped.
 
+The work folder, the signature files and the decisions are local paths or URLs (task_files.py):
+a build at a URL whose tasks run on the Dask cluster has every worker read and write them there.
+
 Documents are numbered g = 0..n-1 in the order of the signature files (shard after shard); every
 partition below is a range of g (a "part") or of a hash, never a lookup table of n entries.
 
@@ -44,7 +47,6 @@ representative's MinHash in one process, and the index of earlier builds is one 
 from __future__ import annotations
 
 import math
-import os
 import resource
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,9 +56,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.config import DedupConfig
+from pipeline.dedup import task_files
 from pipeline.dedup.clusters import DTYPE, fixed_width, similar_pairs
 from pipeline.dedup.exact import KEY_BYTES
 from pipeline.dedup.lines import LINE_HASH, common_hashes, listed
@@ -64,7 +66,6 @@ from pipeline.dedup.lsh import Runs
 from pipeline.dedup.methods import METHODS, REASONS
 from pipeline.dedup.minhash import _mix64, band_columns
 from pipeline.errors import BuildError
-from pipeline.shards import read_shard, write_shard
 
 Map = Callable[[Callable[[Any], Any], list], Iterable[Any]]
 EXACT_REASON, NEAR_REASON = (method.reason for method in METHODS[:2])
@@ -98,20 +99,21 @@ class Plan:
     def part(self, g: np.ndarray) -> np.ndarray:
         return (g * self.parts // max(self.n, 1)).astype(np.int64)
 
-    def path(self, *names: str) -> Path:
-        return Path(self.work, *names)
+    def path(self, *names: str) -> str:
+        return "/".join([self.work.rstrip("/"), *names])
 
 
-def plan(files: list[Path], cfg: DedupConfig, priority: Iterable[str], work: Path) -> Plan:
-    """The partitions for these signature files: each key partition and each part about
-    `cluster_partition_rows` rows (one band's keys of that many documents)."""
-    offsets = np.cumsum([0, *(pq.ParquetFile(f).metadata.num_rows for f in files)])
+def plan(files: list[Path] | list[str], cfg: DedupConfig, priority: Iterable[str], work: Path | str) -> Plan:
+    """The partitions for these signature files (paths or URLs; `work`, the tasks' folder, too):
+    each key partition and each part about `cluster_partition_rows` rows (one band's keys of that
+    many documents)."""
+    offsets = np.cumsum([0, *(task_files.num_rows(str(f)) for f in files)])
     n = int(offsets[-1])
     count = max(1, math.ceil(n / cfg.cluster_partition_rows))
     return Plan(tuple(map(str, files)), tuple(map(int, offsets)), str(work), cfg, tuple(priority), count, count)
 
 
-def find_duplicates_distributed(plan: Plan, out: list[Path], run: Map = map) -> dict:
+def find_duplicates_distributed(plan: Plan, out: list[Path] | list[str], run: Map = map) -> dict:
     """The decisions of `find_duplicates` (without containment or an index), one file per
     signature file (`out[i]` for `plan.files[i]`, rows in its order); returns what ran: the tasks,
     rounds and the largest peak RSS of a task's process."""
@@ -157,19 +159,15 @@ def peak_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _done(path: Path) -> bool:
-    return path.exists()
-
-
-def _write(tables: dict[int, pa.Table], folder: Path, name: str) -> None:
+def _write(tables: dict[int, pa.Table], folder: str, name: str) -> None:
     """One file per destination: folder/<dest>/<name>.parquet, written atomically."""
     for dest, table in tables.items():
-        write_shard(table, folder / f"{dest:05d}" / f"{name}.parquet")
+        task_files.write_table(table, f"{folder}/{dest:05d}/{name}.parquet")
 
 
-def _read(folder: Path, schema: pa.Schema) -> pa.Table:
-    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
-    return pa.concat_tables([read_shard(f) for f in files]) if files else schema.empty_table()
+def _read(folder: str, schema: pa.Schema) -> pa.Table:
+    found = task_files.listed(folder, "*.parquet")
+    return pa.concat_tables([task_files.read_table(f) for f in found]) if found else schema.empty_table()
 
 
 def _split(table: pa.Table, dest: np.ndarray) -> dict[int, pa.Table]:
@@ -200,10 +198,10 @@ def scatter(args: tuple[Plan, int]) -> int:
     """Step 1 for one signature file: its keys to their key partitions."""
     plan, i = args
     marker = plan.path("scatter", f"{i:06d}.done")
-    if _done(marker):
+    if task_files.exists(marker):
         return peak_rss()
     cfg = plan.cfg
-    table = read_shard(Path(plan.files[i]), ["id", "length", "source", "shingles", *_key_columns(cfg)])
+    table = task_files.read_table(plan.files[i], ["id", "length", "source", "shingles", *_key_columns(cfg)])
     g = pa.array(np.arange(plan.offsets[i], plan.offsets[i + 1], dtype=np.int64))
     out: dict[int, pa.Table] = {}
     for s, slot in enumerate(plan.slots):
@@ -217,7 +215,7 @@ def scatter(args: tuple[Plan, int]) -> int:
         ranges = _hash_range(rows.column("key").to_numpy(), plan.ranges)
         out |= {s * plan.ranges + r: part for r, part in _split(rows, ranges).items()}
     _write(out, plan.path("keys"), f"{i:06d}")
-    write_shard(pa.table({"done": [True]}), marker)
+    task_files.write_table(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
@@ -236,7 +234,7 @@ def request(args: tuple[Plan, int]) -> int:
     whose MinHash values `link` compares), asked of their signature files."""
     plan, p = args
     marker = plan.path("request", f"k{p:06d}.done")
-    if _done(marker):
+    if task_files.exists(marker):
         return peak_rss()
     rows = _read(plan.path("keys", f"{p:05d}"), pa.schema([]))
     if rows.num_rows:
@@ -244,7 +242,7 @@ def request(args: tuple[Plan, int]) -> int:
         wanted = np.unique(rows.column("g").to_numpy()[count[run] >= 2])
         files = np.searchsorted(plan.offsets, wanted, side="right") - 1
         _write(_split(pa.table({"g": wanted}), files), plan.path("request"), f"k{p:06d}")
-    write_shard(pa.table({"done": [True]}), marker)
+    task_files.write_table(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
@@ -253,16 +251,19 @@ def serve(args: tuple[Plan, int]) -> int:
     once and sent to each (so no partition reads every file)."""
     plan, i = args
     marker = plan.path("serve", f"{i:06d}.done")
-    if _done(marker):
+    if task_files.exists(marker):
         return peak_rss()
-    asked = sorted(plan.path("request", f"{i:05d}").glob("k*.parquet"))
+    asked = task_files.listed(plan.path("request", f"{i:05d}"), "k*.parquet")
     if asked:
-        blobs = read_shard(Path(plan.files[i]), ["minhash"]).column(0).combine_chunks()
-        for path in asked:
-            g = read_shard(path).column("g")
+        blobs = task_files.read_table(plan.files[i], ["minhash"]).column(0).combine_chunks()
+        for place in asked:
+            g = task_files.read_table(place).column("g")
             rows = blobs.take(pc.subtract(g, plan.offsets[i]))
-            write_shard(pa.table({"g": g, "minhash": rows}), plan.path("values", path.stem, f"{i:06d}.parquet"))
-    write_shard(pa.table({"done": [True]}), marker)
+            partition = place.rsplit("/", 1)[-1].removesuffix(".parquet")
+            task_files.write_table(
+                pa.table({"g": g, "minhash": rows}), plan.path("values", partition, f"{i:06d}.parquet")
+            )
+    task_files.write_table(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
@@ -272,7 +273,7 @@ def link(args: tuple[Plan, int]) -> int:
     plan, p = args
     name = f"k{p:06d}"
     marker = plan.path("link", f"{name}.done")
-    if _done(marker):
+    if task_files.exists(marker):
         return peak_rss()
     slot = plan.slots[p // plan.ranges]
     folder = plan.path("keys", f"{p:05d}")
@@ -293,7 +294,7 @@ def link(args: tuple[Plan, int]) -> int:
     else:
         u, v = _band_links(plan, _read(folder, pa.schema([])), _read(plan.path("values", name), pa.schema([])))
     _send_both_ways(plan, u, v, plan.path("round", "000", "large"), name)
-    write_shard(pa.table({"done": [True]}), marker)
+    task_files.write_table(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
@@ -323,12 +324,12 @@ def _band_links(plan: Plan, rows: pa.Table, values: pa.Table) -> tuple[np.ndarra
     return docs[linked], docs[head[linked]]
 
 
-def _send_both_ways(plan: Plan, u: np.ndarray, v: np.ndarray, folder: Path, name: str) -> None:
+def _send_both_ways(plan: Plan, u: np.ndarray, v: np.ndarray, folder: str, name: str) -> None:
     both = pa.table({"u": np.r_[u, v], "v": np.r_[v, u]}, schema=EDGE)
     _write(_split(both, plan.part(both.column("u").to_numpy())), folder, name)
 
 
-def _edges(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+def _edges(folder: str) -> tuple[np.ndarray, np.ndarray]:
     """The distinct links (u, v) in folder, sorted by u then v."""
     table = _read(folder, EDGE)
     codes = np.unique(np.stack([table.column("u").to_numpy(), table.column("v").to_numpy()], axis=1), axis=0)
@@ -350,15 +351,15 @@ def large_star(args: tuple[Plan, int, int]) -> tuple[list[int], int]:
     u, v = _edges(plan.path("round", f"{r:03d}", "large", f"{q:05d}"))
     checksum = [len(u), int(np.sum(_mix(u * np.int64(plan.n) + v), dtype=np.uint64))] if len(u) else [0, 0]
     marker = plan.path("round", f"{r:03d}", "small", f"q{q:05d}.done")
-    if not _done(marker):
+    if not task_files.exists(marker):
         _, low = _group_min(u, v) if len(u) else (None, u)
         larger = v > u
         out = pa.table({"u": v[larger], "v": low[larger]}, schema=EDGE)
         _write(_split(out, plan.part(v[larger])), plan.path("round", f"{r:03d}", "small"), f"q{q:05d}")
         starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else u
         labels = pa.table({"u": u[starts], "v": low[starts]}, schema=EDGE)
-        write_shard(labels, plan.path("round", f"{r:03d}", "labels", f"{q:05d}.parquet"))
-        write_shard(pa.table({"done": [True]}), marker)
+        task_files.write_table(labels, plan.path("round", f"{r:03d}", "labels", f"{q:05d}.parquet"))
+        task_files.write_table(pa.table({"done": [True]}), marker)
     return checksum, peak_rss()
 
 
@@ -368,7 +369,7 @@ def small_star(args: tuple[Plan, int, int]) -> int:
     plan, r, q = args
     name = f"q{q:05d}"
     marker = plan.path("round", f"{r + 1:03d}", "large", f"{name}.done")
-    if _done(marker):
+    if task_files.exists(marker):
         return peak_rss()
     u, v = _edges(plan.path("round", f"{r:03d}", "small", f"{q:05d}"))  # v < u: a large star's links
     if len(u):
@@ -378,7 +379,7 @@ def small_star(args: tuple[Plan, int, int]) -> int:
         keep = nodes != heads
         u, v = nodes[keep], heads[keep]
     _send_both_ways(plan, u, v, plan.path("round", f"{r + 1:03d}", "large"), name)
-    write_shard(pa.table({"done": [True]}), marker)
+    task_files.write_table(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
@@ -392,7 +393,7 @@ def representatives(args: tuple[Plan, int, int]) -> int:
     representative order represents them; every member learns its representative and the size."""
     plan, r, q = args
     marker = plan.path("reps", f"q{q:05d}.done")
-    if _done(marker):
+    if task_files.exists(marker):
         return peak_rss()
     # Members, sent to their component's part by `members` (below) for every part first.
     members = _read(plan.path("members", f"{q:05d}"), pa.schema([]))
@@ -412,7 +413,7 @@ def representatives(args: tuple[Plan, int, int]) -> int:
             }
         )
         _write(_split(out, plan.part(g)), plan.path("reps"), f"q{q:05d}")
-    write_shard(pa.table({"done": [True]}), marker)
+    task_files.write_table(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
@@ -421,15 +422,15 @@ def members(args: tuple[Plan, int, int]) -> int:
     sent to the part of the component's label (its lowest g)."""
     plan, r, q = args
     marker = plan.path("members", f"q{q:05d}.done")
-    if _done(marker):
+    if task_files.exists(marker):
         return peak_rss()
-    labels = read_shard(plan.path("round", f"{r:03d}", "labels", f"{q:05d}.parquet"))
+    labels = task_files.read_table(plan.path("round", f"{r:03d}", "labels", f"{q:05d}.parquet"))
     g = labels.column("u").to_numpy()
     if len(g):
         fields = _documents(plan, g, ["id", "length", "source"])
         table = pa.table({"label": labels.column("v"), "g": labels.column("u"), **_rank_fields(fields, plan.priority)})
         _write(_split(table, plan.part(labels.column("v").to_numpy())), plan.path("members"), f"q{q:05d}")
-    write_shard(pa.table({"done": [True]}), marker)
+    task_files.write_table(pa.table({"done": [True]}), marker)
     return peak_rss()
 
 
@@ -437,7 +438,7 @@ def _documents(plan: Plan, g: np.ndarray, columns: list[str]) -> pa.Table:
     """Columns of the signature files for documents g (sorted), in that order."""
     bounds = np.searchsorted(g, plan.offsets)
     tables = [
-        read_shard(Path(plan.files[i]), columns).take(pa.array(g[start:end] - plan.offsets[i]))
+        task_files.read_table(plan.files[i], columns).take(pa.array(g[start:end] - plan.offsets[i]))
         for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:]))
         if start < end
     ]
@@ -448,12 +449,11 @@ def decide(args: tuple[Plan, int, str]) -> int:
     """Step 5 for signature file i: its documents' decisions, in its row order, as
     `find_duplicates` gives them (boilerplate lines empty until `list_lines`)."""
     plan, i, out = args
-    out_path = Path(out)
-    if _done(out_path) or _done(out_path.with_suffix(".undecided")):
+    if task_files.exists(out) or task_files.exists(_undecided(out)):
         return peak_rss()
     start, end = plan.offsets[i], plan.offsets[i + 1]
     g = np.arange(start, end, dtype=np.int64)
-    ids = read_shard(Path(plan.files[i]), ["id"]).column(0).combine_chunks()
+    ids = task_files.read_table(plan.files[i], ["id"]).column(0).combine_chunks()
     rep, exact_rep, size = g.copy(), g.copy(), np.ones(len(g), dtype=np.int32)
     rep_id = ids
     for q in np.unique(plan.part(g)):
@@ -484,18 +484,18 @@ def decide(args: tuple[Plan, int, str]) -> int:
         }
     )
     if not plan.cfg.lines.enabled:
-        write_shard(table, out_path)
+        task_files.write_table(table, out)
         return peak_rss()
     # The kept documents' line hashes to `count_lines`, by hash range; `list_lines` then
     # finishes the decisions file.
-    hashes = read_shard(Path(plan.files[i]), ["line_hashes"]).column(0).combine_chunks()
+    hashes = task_files.read_table(plan.files[i], ["line_hashes"]).column(0).combine_chunks()
     counted = pc.list_flatten(hashes.filter(pa.array(~removed)))
     _write(
         _split(pa.table({"hash": counted}), _hash_range(counted.to_numpy(), plan.parts)),
         plan.path("lines_in"),
         f"{i:06d}",
     )
-    write_shard(table, out_path.with_suffix(".undecided"))
+    task_files.write_table(table, _undecided(out))
     return peak_rss()
 
 
@@ -504,23 +504,29 @@ def count_lines(args: tuple[Plan, int]) -> int:
     `lines.max_documents` kept documents."""
     plan, q = args
     path = plan.path("lines", f"{q:05d}.parquet")
-    if _done(path):
+    if task_files.exists(path):
         return peak_rss()
     counted = _read(plan.path("lines_in", f"{q:05d}"), pa.schema([("hash", pa.uint64())])).column("hash")
-    write_shard(pa.table({"hash": common_hashes(counted.combine_chunks(), plan.cfg.lines.max_documents)}), path)
+    task_files.write_table(
+        pa.table({"hash": common_hashes(counted.combine_chunks(), plan.cfg.lines.max_documents)}), path
+    )
     return peak_rss()
 
 
 def list_lines(args: tuple[Plan, int, str]) -> int:
     """Each document of signature file i with its boilerplate hashes: the decisions made final."""
     plan, i, out = args
-    out_path = Path(out)
-    if _done(out_path):
+    if task_files.exists(out):
         return peak_rss()
     common = _read(plan.path("lines"), pa.schema([("hash", pa.uint64())])).column("hash").combine_chunks()
-    table = read_shard(out_path.with_suffix(".undecided"))
-    hashes = read_shard(Path(plan.files[i]), ["line_hashes"]).column(0).combine_chunks()
+    table = task_files.read_table(_undecided(out))
+    hashes = task_files.read_table(plan.files[i], ["line_hashes"]).column(0).combine_chunks()
     table = table.set_column(table.column_names.index("boilerplate_lines"), "boilerplate_lines", listed(hashes, common))
-    write_shard(table, out_path)
-    os.remove(out_path.with_suffix(".undecided"))
+    task_files.write_table(table, out)
+    task_files.remove(_undecided(out))
     return peak_rss()
+
+
+def _undecided(out: str) -> str:
+    """Where `decide` leaves a decisions file for `list_lines` to finish."""
+    return out.removesuffix(".parquet") + ".undecided"

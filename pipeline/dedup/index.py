@@ -26,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import remote
 from pipeline.config import MinHashConfig
 from pipeline.errors import InputError
 from pipeline.shards import read_shard, write_json, write_shard
@@ -100,10 +101,12 @@ def _parts(index_dir: Path) -> list[tuple[int, str, Path]]:
 
 
 def _tag(build_dir: Path) -> str:
-    """A build's name in the index: its folder name and a hash of its absolute path."""
-    resolved = build_dir.resolve()
-    name = re.sub(r"[^A-Za-z0-9_.]+", "_", resolved.name)[:40]
-    return f"{name}-{hashlib.sha256(str(resolved).encode()).hexdigest()[:12]}"
+    """A build's name in the index: its folder name and a hash of where it is: its URL for the
+    working copy of a remote build (the same in the flow's copy and in any Dask worker's, so a
+    step rerun on another machine replaces its own part), else its absolute path."""
+    where = remote.url_of(build_dir) or str(build_dir.resolve())
+    name = re.sub(r"[^A-Za-z0-9_.]+", "_", where.rstrip("/").rsplit("/", 1)[-1])[:40]
+    return f"{name}-{hashlib.sha256(where.encode()).hexdigest()[:12]}"
 
 
 def _settings(cfg: MinHashConfig) -> dict:

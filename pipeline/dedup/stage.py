@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import DedupConfig, LinesConfig
-from pipeline.dedup import index
+from pipeline.dedup import index, task_files
 from pipeline.dedup.distributed import find_duplicates_distributed, plan
 from pipeline.dedup.lines import strip_lines
 from pipeline.dedup.methods import find_duplicates, signatures
@@ -86,14 +85,16 @@ def _cluster_in_tasks(
 ) -> dict:
     """Step 2 as tasks of bounded memory on `ctx.tasks` (pipeline/dedup/distributed.py): one
     decisions file per shard, in `_decisions/by_shard/`. The work folder is named by the
-    fingerprint, so a rerun after a lost worker or a failed build resumes from the finished tasks."""
+    fingerprint, so a rerun after a lost worker or a failed build resumes from the finished tasks.
+    The tasks name the files as they reach them (`ctx.shared`): at the build's URL when it has one."""
     folder = ctx.folder / "_decisions" / "by_shard"
     outs = [folder / f"{f.stem}.parquet" for f in files]
     work = ctx.folder / "_cluster_work" / fingerprint[:16]
 
     def step() -> dict:
-        ran = find_duplicates_distributed(plan(files, dedup, priority, work), outs, ctx.tasks.map)
-        shutil.rmtree(ctx.folder / "_cluster_work")
+        shared = plan([ctx.shared(f) for f in files], dedup, priority, ctx.shared(work))
+        ran = find_duplicates_distributed(shared, [ctx.shared(out) for out in outs], ctx.tasks.map)
+        task_files.remove(ctx.shared(ctx.folder / "_cluster_work"), folder=True)
         note = f"{documents:,} docs clustered in {ran['tasks']:,} tasks on {ctx.tasks.where}"
         if skip_containment:
             note += f"; containment skipped: {documents:,} documents > containment_max_documents"
