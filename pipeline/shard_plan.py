@@ -10,7 +10,7 @@ files into shards near one size instead:
   rarely moves it;
 - a file about n shard sizes large becomes n shards of contiguous rows, cut at row-group edges
   (a row group larger than half a shard is cut by rows);
-- consecutive files under half the shard size are merged, up to the shard size: so a
+- consecutive files under a quarter of the shard size are merged, up to the shard size: so a
   few small files stay as they are while thousands of tiny ones become shards of the size a
   large file is cut to (never under `min_mb`: a job of a few KB is mostly its own overhead);
 - any other file is one shard, as before.
@@ -28,10 +28,7 @@ import math
 from dataclasses import dataclass
 
 MB = 1 << 20
-# A file under 1/TINY of the shard size is merged with its neighbours. Half: 90 files of ~100 KB
-# (8.8 MB, shard size 0.5 MB) make 21 shards, near one such file's 16 (a quarter left 28, and
-# dedup's and the tokenizer's short jobs are mostly per-job cost: bench/shard_plan.py).
-TINY = 2
+TINY = 4  # a file under 1/TINY of the shard size is merged with its neighbours
 UNIT = 2  # row groups are cut to at most 1/UNIT of the shard size, for even pieces
 
 

@@ -37,7 +37,7 @@ def test_tiny_files_are_merged_in_order_up_to_the_shard_size():
 
 
 def test_files_near_the_shard_size_stay_whole_under_their_own_names():
-    files = [file(0, (300, 600_000)), file(1, (250, 530_000)), file(2, (280, 590_000))]
+    files = [file(0, (300, 400_000)), file(1, (250, 330_000)), file(2, (280, 390_000))]
     shards = plan(files, 1 * MB)
     assert [(s.name, s.pieces) for s in shards] == [(f.name, (Piece(f.path, 0, f.rows),)) for f in files]
 
