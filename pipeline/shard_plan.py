@@ -10,9 +10,10 @@ files into shards near one size instead:
   rarely moves it;
 - a file about n shard sizes large becomes n shards of contiguous rows, cut at row-group edges
   (a row group larger than half a shard is cut by rows);
-- consecutive files under a quarter of the shard size are merged, up to the shard size: so a
-  few small files stay as they are while thousands of tiny ones become shards of the size a
-  large file is cut to (never under `min_mb`: a job of a few KB is mostly its own overhead);
+- when the build has more files than per_worker × workers, consecutive files under a quarter of
+  the shard size are merged, up to the shard size: thousands of tiny files become shards of the
+  size a large file is cut to (never under `min_mb`: a job of a few KB is mostly its own
+  overhead), while a few small files stay as they are, a job each for the workers;
 - any other file is one shard, as before.
 
 Names follow the files, so that a file that changes changes only its own shards: a file whole is
@@ -81,8 +82,9 @@ def _power_of_two(size: float) -> int:
     return 1 << int(math.log2(max(size, 1)))
 
 
-def plan(files: list[InputFile], size: int) -> list[PlannedShard]:
-    """The shards of one source's files, in file order, near `size` bytes each."""
+def plan(files: list[InputFile], size: int, merge: bool = True) -> list[PlannedShard]:
+    """The shards of one source's files, in file order, near `size` bytes each; tiny files are
+    merged only with `merge` (the build has more files than the shards its workers want)."""
     shards: list[PlannedShard] = []
     run: list[InputFile] = []  # consecutive tiny files not yet placed
 
@@ -94,7 +96,7 @@ def plan(files: list[InputFile], size: int) -> list[PlannedShard]:
 
     for file in files:
         n = max(1, round(file.bytes / size))
-        if n == 1 and file.bytes < size / TINY:
+        if merge and n == 1 and file.bytes < size / TINY:
             if run and sum(f.bytes for f in run) + file.bytes > size:
                 flush()
             run.append(file)

@@ -36,13 +36,14 @@ def planned_inputs(inputs: list[InputShard], convert_dir: Path, config: ShardsCo
         return inputs
     files = {shard.name: _layout(shard) for shard in inputs}
     size = shard_size(sum(f.bytes for f in files.values()), workers, config.target_mb, config.per_worker, config.min_mb)
+    merge = len(files) > config.per_worker * workers
     by_source: dict[str, list[InputShard]] = {}
     for shard in inputs:
         by_source.setdefault(shard.source, []).append(shard)
     prints = {}  # file -> fingerprint, read once however many pieces it has
     planned = []
     for own in by_source.values():
-        for shard in plan([files[s.name] for s in own], size):
+        for shard in plan([files[s.name] for s in own], size, merge):
             planned.append(_materialised(shard, own, convert_dir / FOLDER, prints))
     return planned
 

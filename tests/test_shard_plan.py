@@ -63,10 +63,16 @@ def test_the_shard_size_gives_each_worker_a_few_shards_within_the_bounds_in_powe
 
 
 def test_a_few_small_files_are_not_merged():
-    """The test build's case: three files of ~0.3 MB on 2 workers stay three shards."""
+    """The test build's case: three files of ~0.3 MB on 2 workers stay three shards; three of
+    30 KB, fewer than the 16 shards 2 workers want, stay three jobs too (shard_split decides
+    `merge` from the file count)."""
     files = [file(n, (229, 330_000)) for n in range(3)]
     size = shard_size(sum(f.bytes for f in files), 2, target_mb=64, per_worker=8, min_mb=0.25)
     assert [s.name for s in plan(files, size)] == ["part-00000", "part-00001", "part-00002"]
+    tiny = [file(n, (30, 30_000)) for n in range(3)]
+    size = shard_size(sum(f.bytes for f in tiny), 2, target_mb=64, per_worker=8, min_mb=0.25)
+    assert [s.name for s in plan(tiny, size, merge=False)] == ["part-00000", "part-00001", "part-00002"]
+    assert len(plan(tiny, size)) == 1
 
 
 def test_thousands_of_tiny_files_become_a_few_shards_per_worker():
