@@ -12,7 +12,6 @@ stays in this one process (worker processes never talk to the API).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import threading
@@ -37,6 +36,7 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
+from flows import workers as warm_workers
 from flows.cluster import DaskShards, DaskTasks, dask_shards
 from pipeline import manifest, remote, shards, status, steps
 from pipeline.config import BuildConfig, SourceConfig
@@ -115,7 +115,12 @@ def executors(
     build at its URL). A failure, SIGTERM or SIGINT stops them:
     no worker outlives its build (a build step may hold gigabytes for an hour)."""
     # With a cluster, only the build steps (one at a time) run here.
-    local = ProcessPoolExecutor(1 if dask_address else workers, multiprocessing.get_context("spawn"))
+    local = ProcessPoolExecutor(
+        1 if dask_address else workers,
+        warm_workers.context(),
+        initializer=warm_workers.adopt_environment,
+        initargs=(dict(os.environ),),
+    )
     pool = None
     try:
         with ExitStack() as stack:
@@ -338,6 +343,7 @@ def corpus_build(
         inputs = planned_inputs(inputs, build_dir / "input", cfg.shards, workers)
         # A raw-input stage (extract) runs only for raw shards: text shards go straight on.
         wanted = [s for s in registry if s.name in named and cfg.runs(s.name) and s.applies(inputs)]
+        warm_workers.start(wanted)
         record = partial(
             manifest.record,
             build_dir,

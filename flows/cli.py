@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flows import workers as warm_workers
 from pipeline import manifest, remote
 from pipeline.config import load_config
 from pipeline.errors import BuildError, InputError
@@ -122,6 +123,8 @@ def build(
             held.enter_context(build_lock(work))  # before anything is written into --out
             # Fail fast, before any server starts (the flow finds the plan's shards written).
             checked = prepare_sources([(source.name, source.input) for source in sources], work / "input")
+            # The workers' imports, on another core while this one plans and starts Prefect.
+            warm_workers.start(s for s in registry if s.name in wanted and cfg.runs(s.name) and s.applies(checked))
             planned_inputs(checked, work / "input", cfg.shards, cfg.worker_count(workers))
             # A bucket that is missing or refuses us fails here too. With a cluster, the workers
             # read the outputs at the URL themselves: here, only what says what is done.

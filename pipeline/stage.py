@@ -242,6 +242,10 @@ class Stage:
     # null where kept; the section they were judged with; the changed one) -> StageResult. It
     # raises InputError for a setting its columns cannot decide. None: the stage cannot.
     redecide: Callable[[pa.Table, Any, Any], StageResult] | None = None
+    # What its workers load before their first job, whatever the config: models, tables (no
+    # arguments; they cache what they load). The fork server that workers start from calls them
+    # once (flows/workers.py), so that every worker does not pay for them at once.
+    warm: tuple[Ref, ...] = ()
 
     def applies_to(self, shard: InputShard) -> bool:
         """Whether it reads this input shard: a raw-input stage only the raw shards of its format

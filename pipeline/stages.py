@@ -127,6 +127,7 @@ QUALITY = Stage(
         ),
     ),
     color="#2563eb",
+    warm=(Ref("pipeline.quality.langid:warm"),),
 )
 
 CLASSIFIER = Stage(
@@ -187,6 +188,7 @@ DEDUP = Stage(
         ),
     ),
     color="#d97706",
+    warm=(Ref("pipeline.dedup.minhash:code_point_tables"),),
 )
 
 DECONTAMINATION = Stage(
@@ -233,6 +235,7 @@ PRIVACY = Stage(
         ),
     ),
     color="#059669",
+    warm=(Ref("pipeline.privacy.engine:ner_analyzer"), Ref("pipeline.privacy.engine:pattern_analyzer")),
 )
 
 TOKENIZER = Stage(

@@ -76,12 +76,15 @@ def build_state(build_dir: Path) -> str:
 
 
 def pool_workers(serve: subprocess.Popen) -> list[psutil.Process]:
-    """The worker-pool processes the runs of `corpus serve` started."""
-    return [
+    """The worker-pool processes the runs of `corpus serve` started: the children of a run's fork
+    server (flows/workers.py)."""
+    servers = [
         p
         for p in psutil.Process(serve.pid).children(recursive=True)
-        if "multiprocessing.spawn" in " ".join(p.cmdline())
+        if "multiprocessing.forkserver" in " ".join(p.cmdline())
+        and "multiprocessing.forkserver" not in " ".join(p.parent().cmdline())
     ]
+    return [worker for server in servers for worker in server.children()]
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
