@@ -117,6 +117,9 @@ def build(
     for warning in weight_warnings(sources):
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     wanted = parse_stages(stages)
+    # Prefect's own console lines (and the libraries' warnings it passes on, in the workers and
+    # their fork server too) would tear the progress bars; its logs still reach the API/UI.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     with ExitStack() as held:
         try:
             work = remote.working_dir(out)  # --out itself, or the local working copy of a URL
@@ -132,8 +135,6 @@ def build(
         except InputError as exc:
             fail(str(exc), 2)
         api_url = served_api()  # a server named that does not answer: one line, before any work
-        # Prefect's own console lines would tear the progress bars; its logs still reach the API/UI.
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         from prefect.exceptions import TerminationSignal
 
         from flows import progress as flow_progress

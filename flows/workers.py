@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import sys
 from collections.abc import Iterable
 from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
@@ -26,8 +25,8 @@ from multiprocessing.context import BaseContext
 from pipeline.stage import Ref, Stage
 
 WARM_UPS = "CORPUS_FORK_SERVER_WARM_UPS"  # comma-separated "module:function" of Stage.warm
-# What every worker imports, whatever the stages: the flow's module (a worker reruns the
-# command's main module, and ours import it), the job runner and the build-step wrapper.
+# What every worker imports, whatever the stages: the flow's module (a worker runs the command's
+# main module again, and ours import it), the job runner and the build-step wrapper.
 ALWAYS = ("flows.build", "pipeline.jobs", "pipeline.tasks")
 
 
@@ -44,10 +43,10 @@ def start(stages: Iterable[Stage]) -> None:
     this one goes on (the first worker waits for them). Once per process: the server outlives a
     build, and a later build's other stages are loaded by its workers themselves."""
     stages = list(stages)
-    # A worker reruns the command's main module (`python -m flows.cli`): what it imports is
-    # imported here. (Python 3.11's own "__main__" preload passes no path: it does nothing.)
-    main = getattr(sys.modules["__main__"].__spec__, "name", None)
-    context().set_forkserver_preload([*([main] if main else []), *stage_modules(stages), __name__])
+    # Not the command's main module itself: a worker runs it again (as multiprocessing does, for
+    # functions defined there), and runpy warns when it was imported before. What ours import
+    # is here (flows.build), which leaves them ~60 ms to do.
+    context().set_forkserver_preload([*stage_modules(stages), __name__])
     warm_ups = ",".join(ref.target for stage in stages for ref in stage.warm)
     os.environ[WARM_UPS] = warm_ups  # the server is started with this process's environment
     try:

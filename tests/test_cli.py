@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,21 @@ def test_impossible_override_is_rejected(tmp_path):
 
 def test_unknown_stage_is_bad_usage(tmp_path):
     assert_one_line_error(build(SAMPLE, tmp_path / "b", "--stages", "quality,magic"), "magic")
+
+
+def test_a_build_prints_bars_and_its_summary_but_no_log_lines(tmp_path, sample_table):
+    """Library warnings (presidio's, logged when its analyzers load in the workers' fork server),
+    Python's (runpy's, were a worker to run an imported main module again) and Prefect's own
+    lines stay off the console."""
+    path = tmp_path / "docs.jsonl"
+    rows = sample_table.slice(0, 20).select(["id", "text"]).to_pylist()
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    result = build(path, tmp_path / "b", "--stages", "privacy")
+    assert result.returncode == 0, result.stderr
+    assert "corpus build summary" in result.stdout
+    said = (result.stdout + result.stderr).splitlines()
+    logged = [line for line in said if re.search(r"\| (WARNING|INFO) +\||Warning: ", line)]
+    assert not logged, logged
 
 
 def test_inspect_shows_schema_and_rows():
