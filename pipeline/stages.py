@@ -188,7 +188,7 @@ DEDUP = Stage(
         ),
     ),
     color="#d97706",
-    warm=(Ref("pipeline.dedup.minhash:code_point_tables"),),
+    warm=(Ref("pipeline.dedup.minhash:warm"), Ref("pipeline.dedup.containment:warm")),
 )
 
 DECONTAMINATION = Stage(

@@ -26,9 +26,15 @@ PROBE = textwrap.dedent(
 
     def probe(_):
         minhash = sys.modules.get("pipeline.dedup.minhash")
+        containment = sys.modules.get("pipeline.dedup.containment")
         return {
             "imported": "pipeline.dedup.stage" in sys.modules,
-            "tables_built": minhash is not None and minhash.code_point_tables.cache_info().currsize == 1,
+            # The code-point tables, the LSH bands and the containment ensemble's two parameter sets.
+            "tables_built": minhash is not None
+            and containment is not None
+            and minhash.code_point_tables.cache_info().currsize == 1
+            and minhash.lsh_params.cache_info().currsize == 1
+            and containment.ensemble_params.cache_info().currsize == 2,
             "set_after_start": os.environ.get("SET_AFTER_START"),
             "sees_warm_ups": workers.WARM_UPS in os.environ,
         }

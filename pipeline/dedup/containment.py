@@ -34,6 +34,8 @@ bench/results/dedup_quality.md).
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from datasketch import MinHashLSHEnsemble
 
@@ -82,7 +84,7 @@ def containers(
         return out
     sizes = sizes.astype(np.int64)
     uppers = _partition_uppers(sizes)
-    q, c = _candidates(hashvalues, sizes, rank, max(threshold - QUERY_SLACK, 0.05), uppers=uppers)
+    q, c = _candidates(hashvalues, sizes, rank, query_threshold(threshold), uppers=uppers)
     whole = np.ones(len(q), dtype=bool)  # (n_pairs,) candidates of the main threshold
     partial = lengths >= PARTIAL_MIN_CHARS  # (n,) rows that may be edited partial copies
     if partial_threshold < threshold and partial.any():
@@ -90,7 +92,7 @@ def containers(
         # pair found only here is verified as a partial copy only: a candidate shares a whole
         # band of values by its making, so the few matches the main threshold asks of a large
         # container are no evidence for a pair that the main query did not find.
-        q2, c2 = _candidates(hashvalues, sizes, rank, max(partial_threshold - QUERY_SLACK, 0.05), partial, uppers)
+        q2, c2 = _candidates(hashvalues, sizes, rank, query_threshold(partial_threshold), partial, uppers)
         pairs = np.union1d(q * n + c, q2 * n + c2)
         whole = np.isin(pairs, q * n + c)
         q, c = pairs // n, pairs % n
@@ -201,13 +203,12 @@ def _candidates(
     rows are grouped by that band's values, and a query meets the indexed rows of its own group.
     """
     n, num_perm = hashvalues.shape
-    # Built for its parameters only (its constructor optimises them; nothing is indexed).
-    ensemble = MinHashLSHEnsemble(threshold=threshold, num_perm=num_perm, num_part=NUM_PART, m=M)
+    ratios, params = ensemble_params(threshold, num_perm)
     uppers = _partition_uppers(sizes) if uppers is None else uppers
     part = np.searchsorted(uppers, sizes)  # (n,) the partition each row is indexed in
     # The ensemble's query: in partition p, the first b bands of r rows, by the ratio upper_p / size.
-    choice = np.searchsorted(ensemble.xqs, uppers[None, :] / sizes[:, None], side="left")  # (n, n_part)
-    bands, rows = ensemble.params[np.minimum(choice, len(ensemble.params) - 1)].transpose(2, 0, 1)
+    choice = np.searchsorted(ratios, uppers[None, :] / sizes[:, None], side="left")  # (n, n_part)
+    bands, rows = params[np.minimum(choice, len(params) - 1)].transpose(2, 0, 1)
     askers = np.arange(n) if asks is None else np.flatnonzero(asks)  # the rows that query
     group_of = {}  # (r, band) -> (n,) group id of each row's values in that band
     found = []
@@ -232,6 +233,27 @@ def _candidates(
                 found.append(q[keep] * n + c[keep])
     pairs = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
     return pairs // n, pairs % n
+
+
+@cache
+def ensemble_params(threshold: float, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's MinHashLSHEnsemble(threshold) parameters: its grid of size ratios (k,) and the
+    (bands, rows) it takes at each, (k, 2). Its constructor finds them by numerical integration,
+    ~80 ms; built here for them only (nothing is indexed), once per process and threshold."""
+    ensemble = MinHashLSHEnsemble(threshold=threshold, num_perm=num_perm, num_part=NUM_PART, m=M)
+    return ensemble.xqs, ensemble.params
+
+
+def query_threshold(threshold: float) -> float:
+    """What the ensemble is asked for a verification threshold (QUERY_SLACK)."""
+    return max(threshold - QUERY_SLACK, 0.05)
+
+
+def warm() -> None:
+    """The ensemble's parameters at the default thresholds: part of the dedup stage's warm-up."""
+    cfg = DedupConfig()
+    for threshold in (cfg.containment_threshold, cfg.partial_copy_threshold):
+        ensemble_params(query_threshold(threshold), cfg.minhash.num_perm)
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -69,8 +69,7 @@ _FOLDED_LATIN = re.compile(
 def code_point_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(separator, dropped, folded): arrays indexed by code point, (0x110000,) each; built once.
 
-    folded maps a code point to itself or, for the letters above, to its base letter. ~0.35 s:
-    the dedup stage's warm-up (pipeline/stage.py `warm`).
+    folded maps a code point to itself or, for the letters above, to its base letter. ~0.35 s.
     """
     separator = np.zeros(sys.maxunicode + 1, dtype=bool)
     dropped = np.zeros(sys.maxunicode + 1, dtype=bool)
@@ -87,6 +86,14 @@ def code_point_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if match:
                 folded[cp] = ord(match.group(1).lower())
     return separator, dropped, folded
+
+
+def warm() -> None:
+    """What every shard's signatures need whatever its text: the code-point tables and the LSH
+    bands of the default settings. Part of the dedup stage's warm-up (pipeline/stage.py `warm`)."""
+    code_point_tables()
+    cfg = MinHashConfig()
+    lsh_params(cfg.threshold, cfg.num_perm, cfg.false_negative_weight)
 
 
 def _word_spans(normalised: str, strip_diacritics: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
