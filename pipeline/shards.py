@@ -255,7 +255,24 @@ def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
     try:
         return pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: unreadable Parquet ({str(exc).splitlines()[0]}). Re-export the shard.") from None
+        raise _unreadable(path, exc) from None
+
+
+def read_column(path: Path, name: str) -> pa.ChunkedArray:
+    """One column of a shard file, through `ParquetFile`: ~0.1 ms, where `read_table` sets up a
+    dataset on every call (~1.3 ms), and dedup's clustering reads each signature file a column at
+    a time (20 columns a shard: on 16 shards of 3 MB that was half the clustering)."""
+    try:
+        table = pq.ParquetFile(path).read(columns=[name])
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    if not table.num_columns:  # ParquetFile leaves out a column it lacks, without a word
+        raise InputError(f"{path}: no column {name!r}. Re-export the shard.")
+    return table.column(0)
+
+
+def _unreadable(path: Path, exc: Exception) -> InputError:
+    return InputError(f"{path}: unreadable Parquet ({str(exc).splitlines()[0]}). Re-export the shard.")
 
 
 def with_provenance(table: pa.Table, source: str, id_prefix: str = "") -> pa.Table:

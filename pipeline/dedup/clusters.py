@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import DedupConfig
 from pipeline.errors import BuildError
-from pipeline.shards import read_shard
+from pipeline.shards import read_column
 
 # affine32 is datasketch 2.0's default scheme: uint32 hash values, a collision-free permutation.
 SCHEME = "affine32"
@@ -175,7 +175,7 @@ def similar_pairs(values: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: f
 
 
 def _read(source: pa.Table | Path, name: str) -> pa.ChunkedArray:
-    return source.column(name) if isinstance(source, pa.Table) else read_shard(source, [name]).column(0)
+    return source.column(name) if isinstance(source, pa.Table) else read_column(source, name)
 
 
 def fixed_width(values: pa.Array, width: int) -> np.ndarray:

@@ -16,7 +16,8 @@ import pytest
 from pipeline.config import DedupConfig
 from pipeline.dedup.distributed import find_duplicates_distributed, plan
 from pipeline.dedup.methods import find_duplicates, signatures
-from pipeline.shards import write_shard
+from pipeline.errors import InputError
+from pipeline.shards import read_column, read_shard, write_shard
 from pipeline.tasks import LocalTasks
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -45,6 +46,19 @@ def sample_files(tmp_path_factory) -> list[Path]:
             files.append(folder / f"{name}.parquet")
             write_shard(signatures(part, cfg), files[-1])
     return files
+
+
+def test_signature_files_read_a_column_at_a_time_decide_as_the_tables_read_whole(sample_files):
+    # The dedup stage reads a small build's signature files whole, a large one's by column.
+    cfg = DedupConfig()
+    by_column = find_duplicates(sample_files, cfg, priority=["wiki"])
+    assert by_column.equals(find_duplicates([read_shard(f) for f in sample_files], cfg, priority=["wiki"]))
+    assert pc.count(by_column.column("reason")).as_py() > 3000  # copies found, not two empty tables
+
+
+def test_a_column_a_signature_file_lacks_is_an_error_naming_the_file(sample_files):
+    with pytest.raises(InputError, match=rf"{sample_files[0]}: no column 'minhash_v2'"):
+        read_column(sample_files[0], "minhash_v2")
 
 
 def test_tasks_decide_as_one_process_on_sample_text_with_copies(sample_files, tmp_path):
