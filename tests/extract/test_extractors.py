@@ -143,3 +143,36 @@ def test_navigation_runs_know_the_ideographic_full_stop():
     # Written for this test: two short Chinese sentences, then a two-link menu.
     text = "市议会周二投票决定。\n图书馆冬天开到晚上九点。\nHome\nNews"
     assert drop_navigation_runs(text) == "市议会周二投票决定。\n图书馆冬天开到晚上九点。"
+
+
+HARBOUR_PAGE = """<html><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><article>
+<h1>Harbour festival draws record crowds</h1>
+<p>{crowds}</p>
+<p>Tickets: <a href="https://example.org/tickets">the festival's page</a></p>
+<p>{boats}</p>
+<p>Foto: Anna Beispiel</p>
+<p>Also new: <a href="/news/ferry">New ferry timetable starts on Monday for all island routes</a></p>
+<p>{next_year}</p></article></body></html>""".format(
+    crowds="More than forty thousand people came to the harbour festival on Saturday, the organisers said. " * 2,
+    boats="Boats from twelve countries moored along the quay, and the market stayed open until midnight. " * 2,
+    next_year="Next year the festival will run for three days instead of two, the town council decided. " * 2,
+)
+
+
+def test_default_mode_drops_a_linked_headline_but_not_a_short_link_in_the_text():
+    # Written for this test: both lines are mostly link text; the headline-length one is a
+    # teaser, the short one is the article's own link.
+    plain = trafilatura.extract(HARBOUR_PAGE, include_comments=False, include_tables=True)
+    text = trafilatura_text(HARBOUR_PAGE)
+    assert "Tickets: the festival's page" in plain and "New ferry timetable" in plain
+    assert "Tickets: the festival's page" in text
+    assert "New ferry timetable" not in text
+    assert "Next year the festival will run for three days" in text
+
+
+def test_default_mode_drops_a_photo_credit():
+    # Written for this test: trafilatura keeps the credit line; the line rules drop it in both modes.
+    assert "Foto: Anna Beispiel" in trafilatura.extract(HARBOUR_PAGE, include_comments=False, include_tables=True)
+    assert "Foto: Anna Beispiel" not in trafilatura_text(HARBOUR_PAGE)
+    assert "Foto: Anna Beispiel" not in resiliparse_text(HARBOUR_PAGE)
+    assert drop_boilerplate_lines("Foto: Anna Beispiel\nThe quay was full.") == "The quay was full."
