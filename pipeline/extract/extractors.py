@@ -10,7 +10,9 @@ Both libraries keep some of what surrounds an article. Two kinds of checks follo
   mode reads what resiliparse takes for post metadata too, which often holds the article's
   opening. In default mode, the article's lead paragraph, which trafilatura often leaves out
   because pages set it outside the article's container, is taken back from resiliparse's main
-  content: the sentence-like block just before the first one trafilatura kept;
+  content: the sentence-like block just before the first line trafilatura kept (above the
+  headline) and the one just before its first line that is no heading (between the headline and
+  the body);
 - on the text's lines: calls to subscribe, follow or share, "read also" teasers, bare section
   labels and photo captions or credits, in any of the languages listed, and only lines short
   enough to be that and nothing else; the fast mode adds the navigation that resiliparse's
@@ -234,17 +236,31 @@ def _lead_like(block: Block) -> bool:
     return len(text) >= LEAD_MIN_CHARS and text.endswith(LEAD_END) and block.links < MAX_LINK_SHARE
 
 
+def _lead_places(lines: list[str], main: list[Block]) -> set[tuple[int, int]]:
+    """Where a lead may have been left out: (line, block) numbers of the text's first line found
+    among the blocks (the headline, often) and of its first such line that is no heading (the
+    body). Lines are matched whole: a short block ("Anzeige", a section name) is part of many."""
+    position: dict[str, int] = {}
+    for number, block in enumerate(main):
+        position.setdefault(_key(block.text), number)
+    found = [(n, position[_key(line)]) for n, line in enumerate(lines) if _key(line) in position]
+    body = [(n, number) for n, number in found if not main[number].heading]
+    return set(found[:1] + body[:1])
+
+
 def with_lead(text: str, main: list[Block]) -> str:
-    """The text with the block just before its first line in `main`, if that reads like a lead."""
+    """The text with the block just before its first line and the one just before its first body
+    line in `main`, each where it reads like a lead and the text lacks it: pages set the lead
+    above the headline or between it and the body, outside the container trafilatura reads."""
+    filled = [block for block in main if block.text.strip()]
+    lines = text.split("\n")
     found = " ".join(text.split())
-    lines = [block for block in main if block.text.strip()]
-    for i, block in enumerate(lines):
-        if " ".join(block.text.split()) in found:
-            if i == 0:
-                return text
-            lead = lines[i - 1]
-            return lead.text.strip() + "\n" + text if _lead_like(lead) else text
-    return text
+    for line, number in sorted(_lead_places(lines, filled), reverse=True):
+        lead = filled[number - 1] if number else None
+        if lead and _lead_like(lead) and " ".join(lead.text.split()) not in found:
+            lines.insert(line, lead.text.strip())
+            found += " " + " ".join(lead.text.split())
+    return "\n".join(lines)
 
 
 def _main_text(main: list[Block]) -> str:

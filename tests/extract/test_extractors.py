@@ -176,3 +176,22 @@ def test_default_mode_drops_a_photo_credit():
     assert "Foto: Anna Beispiel" not in trafilatura_text(HARBOUR_PAGE)
     assert "Foto: Anna Beispiel" not in resiliparse_text(HARBOUR_PAGE)
     assert drop_boilerplate_lines("Foto: Anna Beispiel\nThe quay was full.") == "The quay was full."
+
+
+HARBOUR_LEAD = "The town's harbour festival had more visitors than ever this year, and it will grow longer next summer."
+HARBOUR_LEAD_PAGE = """<html><body><nav><a href="/">Home</a></nav><article>
+<h2>Harbour festival draws record crowds</h2><div class="share"><p>{lead}</p></div>
+<p>{crowds}</p><p>{boats}</p></article></body></html>""".format(
+    lead=HARBOUR_LEAD,
+    crowds="More than forty thousand people came to the harbour festival on Saturday, the organisers said. " * 2,
+    boats="Boats from twelve countries moored along the quay, and the market stayed open until midnight. " * 2,
+)
+
+
+def test_default_mode_takes_back_a_lead_between_the_headline_and_the_body():
+    # Written for this test: trafilatura keeps the headline and the body but not the lead, set in
+    # a container of its own between them.
+    plain = trafilatura.extract(HARBOUR_LEAD_PAGE, include_comments=False, include_tables=True)
+    assert plain.startswith("Harbour festival draws record crowds") and HARBOUR_LEAD not in plain
+    text = trafilatura_text(HARBOUR_LEAD_PAGE)
+    assert text.startswith("Harbour festival draws record crowds\n" + HARBOUR_LEAD + "\nMore than forty thousand")
