@@ -226,6 +226,7 @@ def drop_link_lines(text: str, page: list[Block]) -> str:
 
 
 def _link_line(line: str, share: dict[str, float]) -> bool:
+    """A line of a headline's length or more that is mostly link text wherever it stands."""
     return len(line.strip()) >= LINK_LINE_MIN_CHARS and share.get(_key(line), 0.0) >= MAX_LINK_SHARE
 
 
@@ -242,7 +243,8 @@ def _lead_places(lines: list[str], main: list[Block]) -> set[tuple[int, int]]:
     body). Lines are matched whole: a short block ("Anzeige", a section name) is part of many."""
     position: dict[str, int] = {}
     for number, block in enumerate(main):
-        position.setdefault(_key(block.text), number)
+        if key := _key(block.text):
+            position.setdefault(key, number)
     found = [(n, position[_key(line)]) for n, line in enumerate(lines) if _key(line) in position]
     body = [(n, number) for n, number in found if not main[number].heading]
     return set(found[:1] + body[:1])
