@@ -1,6 +1,7 @@
-"""The checks that follow the extractors (pipeline/extract/extractors.py), on real pages: the
-committed dolma WARC fixtures, and trafilatura's evaluation pages in ../shared (those tests skip
-without it). Each shared-page test names the page and a snippet its annotators marked."""
+"""The checks that follow the extractors (pipeline/extract/extractors.py), on real pages (the
+committed dolma WARC fixtures, and trafilatura's evaluation pages in ../shared: those tests skip
+without it, and each names the page and a snippet its annotators marked) and on pages written
+for the tests."""
 
 from __future__ import annotations
 
