@@ -1,6 +1,7 @@
-"""The checks that follow the extractors (pipeline/extract/extractors.py), on real pages: the
-committed dolma WARC fixtures, and trafilatura's evaluation pages in ../shared (those tests skip
-without it). Each shared-page test names the page and a snippet its annotators marked."""
+"""The checks that follow the extractors (pipeline/extract/extractors.py), on real pages (the
+committed dolma WARC fixtures, and trafilatura's evaluation pages in ../shared: those tests skip
+without it, and each names the page and a snippet its annotators marked) and on pages written
+for the tests."""
 
 from __future__ import annotations
 
@@ -143,3 +144,55 @@ def test_navigation_runs_know_the_ideographic_full_stop():
     # Written for this test: two short Chinese sentences, then a two-link menu.
     text = "市议会周二投票决定。\n图书馆冬天开到晚上九点。\nHome\nNews"
     assert drop_navigation_runs(text) == "市议会周二投票决定。\n图书馆冬天开到晚上九点。"
+
+
+HARBOUR_PAGE = """<html><body><nav><a href="/">Home</a> <a href="/news">News</a></nav><article>
+<h1>Harbour festival draws record crowds</h1>
+<p>{crowds}</p>
+<p>Tickets: <a href="https://example.org/tickets">the festival's page</a></p>
+<p>{boats}</p>
+<p>Foto: Anna Beispiel</p>
+<p>Also new: <a href="/news/ferry">New ferry timetable starts on Monday for all island routes</a></p>
+<p>{next_year}</p></article></body></html>""".format(
+    crowds="More than forty thousand people came to the harbour festival on Saturday, the organisers said. " * 2,
+    boats="Boats from twelve countries moored along the quay, and the market stayed open until midnight. " * 2,
+    next_year="Next year the festival will run for three days instead of two, the town council decided. " * 2,
+)
+
+
+def test_default_mode_drops_a_linked_headline_but_not_a_short_link_in_the_text():
+    # Written for this test: both lines are mostly link text; the headline-length one is a
+    # teaser, the short one is the article's own link.
+    plain = trafilatura.extract(HARBOUR_PAGE, include_comments=False, include_tables=True)
+    text = trafilatura_text(HARBOUR_PAGE)
+    assert "Tickets: the festival's page" in plain and "New ferry timetable" in plain
+    assert "Tickets: the festival's page" in text
+    assert "New ferry timetable" not in text
+    assert "Next year the festival will run for three days" in text
+
+
+def test_default_mode_drops_a_photo_credit():
+    # Written for this test: trafilatura keeps the credit line; the line rules drop it in both modes.
+    assert "Foto: Anna Beispiel" in trafilatura.extract(HARBOUR_PAGE, include_comments=False, include_tables=True)
+    assert "Foto: Anna Beispiel" not in trafilatura_text(HARBOUR_PAGE)
+    assert "Foto: Anna Beispiel" not in resiliparse_text(HARBOUR_PAGE)
+    assert drop_boilerplate_lines("Foto: Anna Beispiel\nThe quay was full.") == "The quay was full."
+
+
+HARBOUR_LEAD = "The town's harbour festival had more visitors than ever this year, and it will grow longer next summer."
+HARBOUR_LEAD_PAGE = """<html><body><nav><a href="/">Home</a></nav><article>
+<h2>Harbour festival draws record crowds</h2><div class="share"><p>{lead}</p></div>
+<p>{crowds}</p><p>{boats}</p></article></body></html>""".format(
+    lead=HARBOUR_LEAD,
+    crowds="More than forty thousand people came to the harbour festival on Saturday, the organisers said. " * 2,
+    boats="Boats from twelve countries moored along the quay, and the market stayed open until midnight. " * 2,
+)
+
+
+def test_default_mode_takes_back_a_lead_between_the_headline_and_the_body():
+    # Written for this test: trafilatura keeps the headline and the body but not the lead, set in
+    # a container of its own between them.
+    plain = trafilatura.extract(HARBOUR_LEAD_PAGE, include_comments=False, include_tables=True)
+    assert plain.startswith("Harbour festival draws record crowds") and HARBOUR_LEAD not in plain
+    text = trafilatura_text(HARBOUR_LEAD_PAGE)
+    assert text.startswith("Harbour festival draws record crowds\n" + HARBOUR_LEAD + "\nMore than forty thousand")
