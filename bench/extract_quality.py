@@ -226,7 +226,9 @@ def markdown(results: dict) -> str:
         "# extract_quality",
         "",
         f"Held-out half of {results['data']} ({held} of {total} pages; the first checks were chosen on "
-        "the other half). Scoring as trafilatura's evaluation; CPU ms per page on this machine, same run.",
+        "the other half, and later narrowed by their effect on each half: this half is no longer unseen, and "
+        "issue 20's figures come from trafilatura's other 500 pages, which are not here). Scoring as "
+        "trafilatura's evaluation; CPU ms per page on this machine, same run.",
         "",
         "| extractor | precision | recall | F1 | CPU ms/page |",
         "|---|---:|---:|---:|---:|",

@@ -48,6 +48,10 @@ VARIANTS = (
     ("one file", "one", 1, 1),
 )
 MANY = 90
+# The machine's own ceiling: the same pure-Python arithmetic in one process, then in two at once.
+# Two processes' throughput over one's is the most a second worker can give any stage here (2.0 on
+# two idle physical cores; less where the two vCPUs share a core or the host is busy).
+CEILING_LOOP = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(10_000_000): x += i * i\nprint(time.perf_counter() - t)"
 
 
 def corpus() -> list[dict]:
@@ -117,6 +121,20 @@ def build(input_path: Path, out: Path, workers: int, config: Path, cores: int | 
     }
 
 
+def machine_ceiling() -> float:
+    """Throughput of two processes running CEILING_LOOP at once, over one alone."""
+
+    def slowest(processes: int) -> float:
+        running = [
+            subprocess.Popen([sys.executable, "-c", CEILING_LOOP], stdout=subprocess.PIPE, text=True)
+            for _ in range(processes)
+        ]
+        return max(float(p.communicate()[0]) for p in running)
+
+    one = slowest(1)
+    return round(2 * one / slowest(2), 2)
+
+
 def documents(build_dir: Path, stage: str, removed: bool = False) -> pa.Table:
     """A stage's documents (or removed rows), sorted by id, columns by name."""
     folder = build_dir / stage / ("removed" if removed else "")
@@ -144,6 +162,7 @@ def main(rounds: int = 2) -> dict:
     """The builds, round by round; results are written after every round (a long run stopped
     early still leaves its finished rounds)."""
     runs: list[dict] = []
+    ceilings: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = inputs(folder)
@@ -151,6 +170,8 @@ def main(rounds: int = 2) -> dict:
         config.write_text(yaml.safe_dump(CONFIG))
         for r in range(rounds):
             order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
+            ceilings.append(machine_ceiling())
+            print(json.dumps({"round": r, "machine_ceiling": ceilings[-1]}), flush=True)
             for label, key, workers, cores in order:
                 out = folder / f"r{r}-{key}-{workers}-{cores}"
                 result = build(data[key], out, workers, config, cores)
@@ -170,6 +191,7 @@ def main(rounds: int = 2) -> dict:
             results = {
                 "rounds": r + 1,
                 "machine_cores": os.cpu_count(),
+                "machine_ceiling_by_round": ceilings,
                 "runs": runs,
                 "same_outputs": equal,
                 "summary": summarise(runs, r + 1),
@@ -213,6 +235,9 @@ def markdown(results: dict) -> str:
         "default `shards` settings.",
         f"{results['rounds']} interleaved rounds on a 2-core machine; load average (1 min) beside each build.",
         "Ratios are within a round, median over rounds.",
+        "",
+        "This machine's ceiling by round (pure-Python arithmetic, two processes at once over one alone: the",
+        f"most a second worker can give): {results['machine_ceiling_by_round']}.",
         "",
         "## Per stage",
         "",
