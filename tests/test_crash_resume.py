@@ -31,7 +31,7 @@ from tests.conftest import TEST_CONFIG
 from tests.test_build_flow import output_digests
 
 pytestmark = pytest.mark.slow
-KILLS_PER_STAGE = 4
+KILLS_PER_STAGE = 3
 SEED = 2026
 # The test config, with pretraining bounded by steps only: a wall-clock budget would make the
 # number of steps, and so the weights, depend on the machine's load.

@@ -1,6 +1,6 @@
 """The dedup clustering as tasks of bounded memory (pipeline/dedup/distributed.py) decides exactly
 as the one-process clustering (`find_duplicates`): same clusters, representatives, reasons and
-boilerplate lines, on real text with planted copies and on 100k generated documents."""
+boilerplate lines, on real text with planted copies and on 50k generated documents."""
 
 from __future__ import annotations
 
@@ -98,11 +98,11 @@ def test_a_rerun_resumes_from_the_tasks_that_finished(sample_files, tmp_path):
 
 
 @pytest.mark.slow
-def test_tasks_decide_as_one_process_on_100k_generated_documents(shared_data, tmp_path):
+def test_tasks_decide_as_one_process_on_50k_generated_documents(shared_data, tmp_path):
     from bench.dedup_scale import generate
 
-    planted = generate(100_000, tmp_path / "input")
-    cfg = DedupConfig(containment=False, cluster_partition_rows=25_000)
+    planted = generate(50_000, tmp_path / "input")
+    cfg = DedupConfig(containment=False, cluster_partition_rows=12_500)
     inputs = sorted((tmp_path / "input").glob("part-*.parquet"))
     files = [tmp_path / "signatures" / p.name for p in inputs]
     with ProcessPoolExecutor(2, multiprocessing.get_context("spawn")) as pool:
