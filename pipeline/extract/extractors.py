@@ -245,7 +245,7 @@ def _lead_places(lines: list[str], main: list[Block]) -> set[tuple[int, int]]:
     for number, block in enumerate(main):
         if key := _key(block.text):
             position.setdefault(key, number)
-    found = [(n, position[_key(line)]) for n, line in enumerate(lines) if _key(line) in position]
+    found = [(n, position[key]) for n, line in enumerate(lines) if (key := _key(line)) in position]
     body = [(n, number) for n, number in found if not main[number].heading]
     return set(found[:1] + body[:1])
 
